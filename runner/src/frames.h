@@ -1,0 +1,31 @@
+// Image I/O and the target frame source (image, folder of images, or video; looped).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+// Decodes an image file to 8-bit BGR. Returns false if unreadable.
+// stb_image (bundled with the ncnn sources) on every ABI: OpenCV imgcodecs costs ~40 MB RSS
+// just to load (GDAL & co.), cannot be installed for arm64 beside the amd64 one, and one
+// decoder everywhere means x86_64 and arm64 see identical pixels.
+bool read_image(const std::string& path, cv::Mat& bgr);
+// Writes .jpg (quality 90) or .png. Returns false on failure.
+bool write_image(const std::string& path, const cv::Mat& bgr);
+
+struct FrameSource
+{
+    enum Kind { IMAGE, FOLDER, VIDEO } kind = IMAGE;
+    std::string path;
+    std::vector<std::string> files;  // IMAGE / FOLDER
+    size_t next_file = 0;
+    int video_pos = 0;
+    void* cap = nullptr;  // handle of libswap_video.so (video_plugin.cpp)
+
+    // Classifies and validates TARGET; throws RunnerError(EXIT_INPUT) naming the path.
+    void open(const std::string& target);
+    // Next frame (looping at the end). source_index = frame number within the input.
+    void next(cv::Mat& bgr, int& source_index);
+    ~FrameSource();
+};
