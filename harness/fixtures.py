@@ -1,0 +1,78 @@
+"""Fixtures the plugin provides to suites.
+
+  lab           (session)  the LabSession: profiles, devices, the run record
+  device        (session)  the Device under test; tests using it are parametrized
+                           over the selected devices (ids = serial)
+  profile       (session)  the device's Profile (targets, run settings)
+  swap_runner   (session)  swap_runner built, pushed and checked on the device, once
+  recorder      (function) records measurements; `recorder.assert_targets()`
+  artifacts_dir (function) this test's folder inside the run folder
+  swap          (function) run swap_runner once: `swap(label, mode=..., ...)` -> RunnerRun,
+                           telemetry and output frames kept as artifacts
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.recorder import Recorder
+from harness.runner import RunnerRun, cool_down, run_swap
+from harness.session import UNMATCHED, LabSession
+
+LAB_KEY = pytest.StashKey[LabSession]()
+
+
+@pytest.fixture(scope="session")
+def lab(request) -> LabSession:
+    try:
+        return request.config.stash[LAB_KEY]
+    except KeyError:
+        pytest.fail("SwapLab plugin is not active (is harness installed / -p harness.plugin?)")
+
+
+@pytest.fixture(scope="session")
+def device(request, lab):
+    serial = getattr(request, "param", None)
+    if serial is None:
+        pytest.fail("the `device` fixture is parametrized by the SwapLab plugin; "
+                    "it cannot be requested here")
+    a = lab.assignment(serial)
+    lab.register_device(a)
+    return a.device
+
+
+@pytest.fixture(scope="session")
+def profile(device, lab):
+    return lab.assignment(device.serial).profile or UNMATCHED
+
+
+@pytest.fixture(scope="session")
+def swap_runner(device, lab):
+    return lab.prepared_runner(device.serial)
+
+
+@pytest.fixture
+def recorder(request, device, lab) -> Recorder:
+    a = lab.assignment(device.serial)
+    return Recorder(lab.record, request.node.nodeid, device.serial, device.name, a.profile)
+
+
+@pytest.fixture
+def artifacts_dir(request, device, lab) -> Path:
+    return lab.artifacts_dir(device.serial, request.node.nodeid)
+
+
+@pytest.fixture
+def swap(swap_runner, artifacts_dir, recorder, lab):
+    def _run(label: str = "run", **kwargs) -> RunnerRun:
+        cool_down(swap_runner.device, swap_runner.settings, progress=lab.progress)
+        r = run_swap(swap_runner, label=label, artifacts_dir=artifacts_dir, **kwargs)
+        mode = r.telemetry.summary.get("mode")
+        if r.telemetry_path:
+            recorder.artifact("telemetry", r.telemetry_path, label=label, mode=mode)
+        for img in r.output_images:
+            recorder.artifact("output_frame", img, label=label, mode=mode)
+        return r
+    return _run

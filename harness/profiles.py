@@ -1,0 +1,313 @@
+"""Device profiles: `device_profiles/<name>.toml`, loaded with tomllib and validated.
+
+A profile is data: the pytest marker of the device class, rules that match a connected
+device to it, the targets its suites assert, and how the runner is run on it. Every
+validation error names the file, the key and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.devices.base import Device
+
+PLATFORMS = ("linux", "android", "ios")
+MODES = ("tiny", "small", "base", "auto")
+
+
+class ProfileError(ValueError):
+    """A profile file is invalid. `str()` reads `FILE: key 'K': expected T, got V`."""
+
+    def __init__(self, file: Path | str, key: str | None, message: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.detail = message
+        where = f"{self.file}: key '{key}': " if key else f"{self.file}: "
+        super().__init__(where + message)
+
+
+# --- targets --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetSpec:
+    """What a target key in `[targets]` means: which metric, which statistic of its
+    samples, and which direction passes (lower: value <= target; higher: value >= target)."""
+
+    key: str
+    metric: str
+    statistic: str  # a key of harness.summary.summarize(): p50, p95, max, mean, ...
+    unit: str
+    direction: str  # "lower" or "higher" is better
+    description: str
+
+
+TARGETS: dict[str, TargetSpec] = {}
+
+
+def register_target(spec: TargetSpec) -> None:
+    """Extension point for other parts (e.g. statistics) that add target keys."""
+    TARGETS[spec.key] = spec
+
+
+for _spec in (
+    TargetSpec("latency_p50_ms", "latency_total_ms", "p50", "ms", "lower", "median end-to-end frame time"),
+    TargetSpec("latency_p95_ms", "latency_total_ms", "p95", "ms", "lower", "p95 end-to-end frame time"),
+    TargetSpec("latency_p99_ms", "latency_total_ms", "p99", "ms", "lower", "p99 end-to-end frame time"),
+    TargetSpec("blend_p95_ms", "latency_blend_ms", "p95", "ms", "lower", "p95 time of the blend stage"),
+    TargetSpec("detect_p95_ms", "latency_detect_ms", "p95", "ms", "lower", "p95 time of face detection"),
+    TargetSpec("cold_start_ms", "cold_start_ms", "p50", "ms", "lower",
+               "median model load + first frame over fresh processes"),
+    TargetSpec("model_load_ms", "model_load_ms", "p50", "ms", "lower", "median model load time"),
+    TargetSpec("memory_peak_mb", "memory_peak_mb", "max", "mb", "lower", "peak resident memory"),
+    TargetSpec("power_avg_w", "power_avg_w", "mean", "w", "lower", "average power over a sustained run"),
+    TargetSpec("temperature_max_c", "temperature_max_c", "max", "c", "lower", "highest temperature"),
+    TargetSpec("low_light_detection_rate_min", "low_light_detection_rate_enhanced", "mean", "ratio",
+               "higher", "face detection rate on dark frames with the Retinex pass"),
+):
+    register_target(_spec)
+
+
+def targets_for_metric(metric: str) -> list[TargetSpec]:
+    return [t for t in TARGETS.values() if t.metric == metric]
+
+
+# --- the profile ----------------------------------------------------------------------
+
+
+#: match key -> device properties consulted (first present wins); "kind"/"serial"/"abi"
+#: match the device attributes of that name.
+MATCH_KEYS: dict[str, tuple[str, ...]] = {
+    "soc_model": ("ro.soc.model",),
+    "board_platform": ("ro.board.platform",),
+    "product_model": ("ro.product.model", "ProductType"),
+    "kind": (),
+    "serial": (),
+    "abi": (),
+}
+#: Strength of a match by key: a SoC model beats a board platform beats a product model.
+MATCH_PRIORITY = {"serial": 6, "soc_model": 5, "board_platform": 4, "product_model": 3,
+                  "abi": 2, "kind": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    threads: int = 1
+    cpu_list: str | None = None
+    warmup_frames: int = 5
+    measured_frames: int = 50
+    mode: str = "small"
+    cold_start_runs: int = 3
+    cooldown_temperature_c: float | None = None
+    cooldown_timeout_s: float = 300.0
+    timeout_s: float = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    marker: str
+    description: str
+    platform: str
+    match: Mapping[str, tuple[str, ...]]
+    targets: Mapping[str, float]
+    run: RunSettings
+    virtual: Mapping[str, Any]
+    path: Path
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def target_for(self, metric: str) -> tuple[TargetSpec, float] | None:
+        """The first target this profile sets on `metric` (None: record only)."""
+        for spec in targets_for_metric(metric):
+            if spec.key in self.targets:
+                return spec, self.targets[spec.key]
+        return None
+
+    def matches(self, device: Device) -> tuple[int, str] | None:
+        """(priority, reason) of the strongest rule matching `device`, else None."""
+        best: tuple[int, str] | None = None
+        for key, wanted in self.match.items():
+            if not wanted:
+                continue
+            if key in ("kind", "serial", "abi"):
+                values = [getattr(device, key, None)]
+            else:
+                values = [device.properties.get(p) for p in MATCH_KEYS[key]]
+            for v in values:
+                if v is not None and str(v).strip().lower() in {w.lower() for w in wanted}:
+                    cand = (MATCH_PRIORITY[key], f"{key} = {v}")
+                    if best is None or cand[0] > best[0]:
+                        best = cand
+        return best
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean",
+               dict: "table", list: "array"}
+
+
+def _describe(value: Any) -> str:
+    t = _TYPE_NAMES.get(type(value), type(value).__name__)
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{t} {text}"
+
+
+class _Checker:
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def fail(self, key: str | None, message: str) -> ProfileError:
+        return ProfileError(self.file, key, message)
+
+    def get(self, table: Mapping[str, Any], key: str, prefix: str, kind: str,
+            required: bool = False, default: Any = None) -> Any:
+        full = f"{prefix}{key}"
+        if key not in table:
+            if required:
+                raise self.fail(full, f"missing; expected {kind}")
+            return default
+        value = table[key]
+        ok = {
+            "string": isinstance(value, str),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "table": isinstance(value, dict),
+            "array of strings": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        }[kind]
+        if not ok:
+            raise self.fail(full, f"expected {kind}, got {_describe(value)}")
+        return value
+
+    def unknown(self, table: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> None:
+        allowed = set(allowed)
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{prefix}{key}",
+                                f"unknown key; expected one of {', '.join(sorted(allowed))}")
+
+
+_MARKER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "run", "virtual")
+
+
+def load_profile(path: Path | str) -> Profile:
+    """Load and validate one profile file; raises ProfileError."""
+    path = Path(path)
+    c = _Checker(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise c.fail(None, f"invalid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise c.fail(None, f"cannot read: {e}") from None
+
+    name = c.get(data, "name", "", "string", required=True)
+    marker = c.get(data, "marker", "", "string", required=True)
+    if not _MARKER_RE.match(marker):
+        raise c.fail("marker", f"expected a Python identifier (pytest marker), got {marker!r}")
+    description = c.get(data, "description", "", "string", default="")
+    platform = c.get(data, "platform", "", "string", required=True)
+    if platform not in PLATFORMS:
+        raise c.fail("platform", f"expected one of {', '.join(PLATFORMS)}, got {platform!r}")
+
+    match_t = c.get(data, "match", "", "table", required=True)
+    c.unknown(match_t, MATCH_KEYS, "match.")
+    match = {k: tuple(c.get(match_t, k, "match.", "array of strings")) for k in match_t}
+    if not any(match.values()):
+        raise c.fail("match", "expected at least one non-empty rule "
+                              f"({', '.join(MATCH_KEYS)})")
+
+    targets_t = c.get(data, "targets", "", "table", default={})
+    targets: dict[str, float] = {}
+    for key in targets_t:
+        if key not in TARGETS:
+            raise c.fail(f"targets.{key}",
+                         f"unknown target; expected one of {', '.join(sorted(TARGETS))}")
+        value = float(c.get(targets_t, key, "targets.", "number"))
+        if value < 0:
+            raise c.fail(f"targets.{key}", f"expected a number >= 0, got {value}")
+        targets[key] = value
+
+    run_t = c.get(data, "run", "", "table", required=True)
+    fields = {f.name: f for f in dataclasses.fields(RunSettings)}
+    c.unknown(run_t, fields, "run.")
+    kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
+             "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
+             "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
+             "timeout_s": "number"}
+    run_kw = {}
+    for key in run_t:
+        run_kw[key] = c.get(run_t, key, "run.", kinds[key])
+    for key, minimum in (("threads", 1), ("warmup_frames", 0), ("measured_frames", 1),
+                         ("cold_start_runs", 1)):
+        if key in run_kw and run_kw[key] < minimum:
+            raise c.fail(f"run.{key}", f"expected an integer >= {minimum}, got {run_kw[key]}")
+    if "cpu_list" in run_kw:
+        if run_kw["cpu_list"] == "":
+            run_kw["cpu_list"] = None
+        elif not _CPU_LIST_RE.match(run_kw["cpu_list"]):
+            raise c.fail("run.cpu_list", "expected a CPU list like \"4-7\" or \"0,2\", "
+                                         f"got {run_kw['cpu_list']!r}")
+    if run_kw.get("mode", "small") not in MODES:
+        raise c.fail("run.mode", f"expected one of {', '.join(MODES)}, got {run_kw['mode']!r}")
+    for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s"):
+        if key in run_kw:
+            run_kw[key] = float(run_kw[key])
+    run = RunSettings(**run_kw)
+
+    virtual = c.get(data, "virtual", "", "table", default={})
+    if virtual:
+        c.get(virtual, "abi", "virtual.", "string")
+        props = c.get(virtual, "properties", "virtual.", "table", default={})
+        for k in props:
+            c.get(props, k, "virtual.properties.", "string")
+
+    extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
+    for k, v in extra.items():
+        if not isinstance(v, dict):
+            raise c.fail(k, f"unknown key; expected one of {', '.join(_TOP_KEYS)} "
+                            "(or a table for an extension)")
+    return Profile(name=name, marker=marker, description=description, platform=platform,
+                   match=match, targets=targets, run=run, virtual=virtual, path=path,
+                   extra=extra)
+
+
+def load_profiles(folder: Path | str) -> dict[str, Profile]:
+    """All `*.toml` in `folder` by name; raises ProfileError on the first bad file or on
+    duplicate names."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ProfileError(folder, None, "profile folder does not exist")
+    profiles: dict[str, Profile] = {}
+    for path in sorted(folder.glob("*.toml")):
+        p = load_profile(path)
+        if p.name in profiles:
+            raise ProfileError(path, "name",
+                               f"duplicate profile name {p.name!r} (also in {profiles[p.name].path})")
+        profiles[p.name] = p
+    return profiles
+
+
+def match_profile(device: Device, profiles: Mapping[str, Profile]) -> tuple[Profile | None, str]:
+    """The profile whose strongest rule matches `device` best (ties: by name)."""
+    best: tuple[int, str, Profile, str] | None = None
+    for p in profiles.values():
+        m = p.matches(device)
+        if m is None:
+            continue
+        cand = (m[0], p.name, p, m[1])
+        if best is None or cand[0] > best[0] or (cand[0] == best[0] and cand[1] < best[1]):
+            best = cand
+    if best is None:
+        return None, "no profile rule matches"
+    return best[2], best[3]
+
+
+DEFAULT_PROFILES_DIR_NAME = "device_profiles"

@@ -1,0 +1,72 @@
+"""Reporters of a run: the HTML report (jinja2, inline SVG) and the pytest-benchmark JSON.
+
+`write_reports(run_dir)` runs every registered reporter and returns the HTML path.
+Other parts add reporters with `register_reporter` or HTML sections with
+`harness.report.base.register_section`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.record import load_record
+from harness.report.base import SECTIONS, Reporter, register_section  # noqa: F401
+from harness.report.benchmark_json import write_benchmark_json
+from harness.report.html import render_html
+
+
+class HtmlReporter(Reporter):
+    name = "html"
+
+    def write(self, record: dict, run_dir: Path) -> Path:
+        path = Path(run_dir) / "index.html"
+        tmp = path.with_name(".index.html.tmp")
+        tmp.write_text(render_html(record, run_dir), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+class BenchmarkJsonReporter(Reporter):
+    name = "benchmark-json"
+
+    def write(self, record: dict, run_dir: Path) -> Path:
+        return write_benchmark_json(record, run_dir)
+
+
+REPORTERS: list[Reporter] = [HtmlReporter(), BenchmarkJsonReporter()]
+
+
+def register_reporter(reporter: Reporter) -> None:
+    if all(type(r) is not type(reporter) for r in REPORTERS):
+        REPORTERS.append(reporter)
+
+
+#: modules that add report sections/reporters: each is imported before every render (so
+#: `swaplab report` re-renders them too) and its `register()` called if it has one
+#: (registration is idempotent); a missing module is skipped.
+EXTENSION_MODULES: list[str] = ["harness.timeseries_svg"]
+
+
+def _load_extensions() -> None:
+    import importlib
+    for name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        register = getattr(module, "register", None)
+        if callable(register):
+            register()
+
+
+def write_reports(run_dir: Path | str) -> Path:
+    """Render every reporter for the run folder; returns the HTML report's path."""
+    _load_extensions()
+    run_dir = Path(run_dir)
+    record = load_record(run_dir)
+    html_path = run_dir / "index.html"
+    for r in REPORTERS:
+        out = r.write(record, run_dir)
+        if isinstance(r, HtmlReporter) and out:
+            html_path = out
+    return html_path

@@ -1,0 +1,173 @@
+"""State of one lab session: profiles, discovered devices and their profiles, the run
+record, prepared runners. Created by the plugin at configure time; everything expensive
+(discovery, the record, builds) happens lazily, only when device-bound tests exist."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import REPO_ROOT, cache_root
+from harness.devices import DiscoveryOptions, DiscoveryResult, discover_devices
+from harness.devices.base import Device
+from harness.profiles import Profile, RunSettings, load_profiles, match_profile
+from harness.record import RunRecord
+
+UNMATCHED = Profile(name="(no profile)", marker="", description="no profile matched",
+                    platform="linux", match={}, targets={}, run=RunSettings(), virtual={},
+                    path=Path("-"))
+
+
+@dataclasses.dataclass
+class Assignment:
+    device: Device
+    profile: Profile | None
+    reason: str
+
+
+class LabSession:
+    def __init__(self, *, profiles_dir: Path, models_dir: Path, out_root: Path,
+                 device_filter: list[str] | None = None, baseline: str | None = None,
+                 discovery: DiscoveryOptions | None = None,
+                 progress: Callable[[str], None] = print,
+                 warn: Callable[[str], None] | None = None) -> None:
+        self.profiles_dir = Path(profiles_dir)
+        self.models_dir = Path(models_dir)
+        self.out_root = Path(out_root)
+        self.device_filter = [d for d in (device_filter or []) if d] or ["all"]
+        self.baseline = baseline
+        self.discovery_options = discovery or DiscoveryOptions(
+            work_root=str(cache_root() / "devices"))
+        self.progress = progress
+        self.warn = warn or progress
+        self.profiles = load_profiles(self.profiles_dir)  # ProfileError surfaces at startup
+        self._discovery: DiscoveryResult | None = None
+        self._assignments: list[Assignment] | None = None
+        self._record: RunRecord | None = None
+        self._prepared: dict[str, object] = {}
+        self._registered: set[str] = set()
+        self._inputs = None
+        self.report_path: Path | None = None
+
+    # --- devices -----------------------------------------------------------------------
+    def discover(self) -> DiscoveryResult:
+        if self._discovery is None:
+            self._discovery = discover_devices(self.discovery_options, warn=self.warn)
+        return self._discovery
+
+    def assignments(self) -> list[Assignment]:
+        """Every discovered device with its profile (None: nothing matched)."""
+        if self._assignments is None:
+            out = []
+            for d in self.discover().devices:
+                profile, reason = match_profile(d, self.profiles)
+                out.append(Assignment(d, profile, reason))
+            self._assignments = out
+        return self._assignments
+
+    def selected(self) -> list[Assignment]:
+        """Devices chosen by --device (serial, name or "all"); raises ValueError naming
+        the devices found when a requested one is not there."""
+        found = self.assignments()
+        if "all" in self.device_filter:
+            return list(found)
+        chosen: list[Assignment] = []
+        for want in self.device_filter:
+            hits = [a for a in found if want == a.device.serial
+                    or want.lower() == a.device.name.lower()]
+            if not hits:
+                raise ValueError(f"--device {want!r}: no such device. "
+                                 + self.found_devices_text())
+            chosen += [h for h in hits if h not in chosen]
+        return chosen
+
+    def assignment(self, serial: str) -> Assignment:
+        for a in self.assignments():
+            if a.device.serial == serial:
+                return a
+        raise KeyError(serial)
+
+    def found_devices_text(self) -> str:
+        lines = self.found_devices_lines()
+        return "Devices found: " + ("; ".join(lines) if lines else "none")
+
+    def found_devices_lines(self) -> list[str]:
+        lines = []
+        for a in self.assignments():
+            d = a.device
+            prof = (f"profile {a.profile.name} (marker {a.profile.marker}; {a.reason})"
+                    if a.profile else "no matching profile")
+            lines.append(f"{d.serial} [{d.kind}, {d.name}, {d.abi}] -> {prof}")
+        for backend, note in sorted(self.discover().notes.items()):
+            lines.append(f"backend {backend}: {note}")
+        return lines
+
+    # --- record ------------------------------------------------------------------------
+    @property
+    def has_record(self) -> bool:
+        return self._record is not None
+
+    @property
+    def record(self) -> RunRecord:
+        if self._record is None:
+            from harness.environment import collect
+            self._record = RunRecord.create(self.out_root, collect(REPO_ROOT, self.models_dir),
+                                            baseline=self.baseline)
+            self.progress(f"[swaplab] run {self._record.run_id}: recording to "
+                          f"{self._record.path}")
+        return self._record
+
+    def register_device(self, a: Assignment) -> None:
+        if a.device.serial in self._registered:
+            return
+        self._registered.add(a.device.serial)
+        info = a.device.describe()
+        info["profile"] = a.profile.name if a.profile else None
+        info["profile_match"] = a.reason
+        self.record.add_device(a.device.serial, info)
+
+    def artifacts_dir(self, serial: str, nodeid: str) -> Path:
+        name = nodeid.split("::", 1)[-1]
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:100] or "test"
+        d = self.record.run_dir / "artifacts" / re.sub(r"[^A-Za-z0-9_.-]+", "_", serial) / slug
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # --- runner ------------------------------------------------------------------------
+    def inputs(self):
+        if self._inputs is None:
+            from harness.inputs import lab_inputs
+            self._inputs = lab_inputs(self.models_dir, cache_root() / "inputs",
+                                      progress=self.progress)
+        return self._inputs
+
+    def prepared_runner(self, serial: str):
+        """swap_runner on the device, prepared once per session."""
+        if serial not in self._prepared:
+            from harness.runner import prepare
+            a = self.assignment(serial)
+            self.register_device(a)
+            settings = (a.profile or UNMATCHED).run
+            prepared = prepare(a.device, settings, self.models_dir, self.inputs(),
+                               progress=self.progress)
+            self.record.add_runner_build(a.device.abi, prepared.build_info)
+            self.record.add_device(serial, {"sync": prepared.describe_sync(),
+                                            "runner_build": prepared.build_info})
+            self._prepared[serial] = prepared
+        return self._prepared[serial]
+
+    # --- end ---------------------------------------------------------------------------
+    def finish(self, interrupted: bool = False) -> Path | None:
+        """Close the record, write the report and benchmarks.json, update `latest`."""
+        if self._record is None:
+            return None
+        from harness.record import update_latest
+        from harness.report import write_reports
+        self._record.finish("interrupted" if interrupted else "finished")
+        with contextlib.suppress(OSError):
+            update_latest(self.out_root, self._record.run_dir)
+        self.report_path = write_reports(self._record.run_dir)
+        return self.report_path

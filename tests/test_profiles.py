@@ -1,0 +1,112 @@
+"""Device profiles: the shipped ones are valid and match the issue; bad ones fail with
+file, key and expected type."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.devices.base import Device
+from harness.profiles import ProfileError, load_profile, load_profiles, match_profile
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD = """
+name = "p"
+marker = "p"
+platform = "android"
+[match]
+soc_model = ["SM6450"]
+[targets]
+latency_p95_ms = 120.0
+[run]
+threads = 4
+"""
+
+
+class FakeDevice(Device):
+    def __init__(self, props, kind="android", serial="s1"):
+        self.kind = kind
+        super().__init__(serial, "Fake", "android", "arm64-v8a", props, "/data/local/tmp/x")
+
+    def sync(self, files): ...
+    def pull(self, remote_path, local_path): ...
+    def listdir(self, remote_path): return []
+    def remove(self, remote_path): ...
+    def run(self, argv, timeout_s, env=None, cpu_list=None): ...
+    def start(self, argv, env=None): ...
+
+
+def test_shipped_profiles():
+    profiles = load_profiles(REPO / "device_profiles")
+    assert {"host", "snapdragon6", "snapdragon865", "snapdragon8gen2"} <= set(profiles)
+    assert any(p.platform == "ios" for p in profiles.values())
+    sd6, sd865, sd8 = profiles["snapdragon6"], profiles["snapdragon865"], profiles["snapdragon8gen2"]
+    assert sd6.match["soc_model"] == ("SM6450",) and sd6.match["board_platform"] == ("parrot",)
+    assert sd6.targets == {"latency_p95_ms": 120.0, "memory_peak_mb": 120.0}
+    assert sd865.match["board_platform"] == ("kona",)
+    assert sd865.targets["blend_p95_ms"] == 60.0 and sd865.targets["latency_p95_ms"] == 120.0
+    assert sd8.match["board_platform"] == ("kalama",) and sd8.targets["power_avg_w"] == 1.8
+    for p in profiles.values():
+        assert p.run.threads >= 1 and p.run.measured_frames >= 1
+    assert profiles["host"].run.threads == 1
+
+
+def test_matching_prefers_soc_then_platform():
+    profiles = load_profiles(REPO / "device_profiles")
+    p, why = match_profile(FakeDevice({"ro.soc.model": "SM8550"}), profiles)
+    assert p.name == "snapdragon8gen2" and "SM8550" in why
+    p, _ = match_profile(FakeDevice({"ro.board.platform": "parrot"}), profiles)
+    assert p.name == "snapdragon6"
+    p, _ = match_profile(FakeDevice({"ro.soc.model": "SM8250", "ro.board.platform": "parrot"}),
+                         profiles)
+    assert p.name == "snapdragon865"
+    p, why = match_profile(FakeDevice({"ro.soc.model": "MT6789"}), profiles)
+    assert p is None and "no profile" in why
+    p, _ = match_profile(FakeDevice({}, kind="local", serial="local"), profiles)
+    assert p.name == "host"
+
+
+@pytest.mark.parametrize("edit, key, expected", [
+    (("threads = 4", 'threads = "4"'), "run.threads", "expected integer, got string '4'"),
+    (("latency_p95_ms = 120.0", 'latency_p95_ms = "fast"'), "targets.latency_p95_ms",
+     "expected number"),
+    (('soc_model = ["SM6450"]', 'soc_model = "SM6450"'), "match.soc_model",
+     "expected array of strings"),
+    (('marker = "p"\n', ""), "marker", "missing; expected string"),
+    (('platform = "android"', 'platform = "symbian"'), "platform", "expected one of"),
+    (("latency_p95_ms", "latency_p96_ms"), "targets.latency_p96_ms", "unknown target"),
+    (("threads = 4", "thread = 4"), "run.thread", "unknown key"),
+    (("threads = 4", 'cpu_list = "four"'), "run.cpu_list", "expected a CPU list"),
+])
+def test_errors_name_file_key_and_type(tmp_path, edit, key, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(ProfileError) as e:
+        load_profile(path)
+    msg = str(e.value)
+    assert str(path) in msg and f"key '{key}'" in msg and expected in msg, msg
+
+
+def test_invalid_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("name = \n")
+    with pytest.raises(ProfileError, match="broken.toml: invalid TOML"):
+        load_profile(path)
+
+
+def test_good_profile_loads(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD)
+    p = load_profile(path)
+    assert p.run.threads == 4 and p.run.warmup_frames == 5 and p.targets["latency_p95_ms"] == 120
+
+
+def test_plugin_reports_bad_profile(pytester, tmp_path):
+    bad = tmp_path / "profiles"
+    bad.mkdir()
+    (bad / "snapdragon6.toml").write_text(GOOD.replace("threads = 4", 'threads = "many"'))
+    pytester.makepyfile("def test_x(device):\n    pass\n")
+    result = pytester.runpytest("--profiles-dir", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([("*invalid device profile*snapdragon6.toml: key 'run.threads':"
+                                 " expected integer, got string 'many'*")])
