@@ -1,0 +1,1 @@
+"""Android specifics of SwapLab: output parsers, the on-device sampler, measurement gates."""

@@ -1,0 +1,671 @@
+"""The device side of the adb transport over TCP (what adbd does), for SwapLab's virtual
+Android device. The real adb binary (`adb connect 127.0.0.1:PORT`) and adbutils talk to it
+unchanged.
+
+Implemented (and advertised in the CNXN banner, nothing else):
+  * CNXN without AUTH, version 0x01000001, zero checksums, max payload 256 KiB
+  * OPEN / OKAY / WRTE / CLSE streams; one WRTE in flight per stream until its OKAY
+    (no `delayed_ack`)
+  * services: `shell:CMD` (v1: stdout+stderr merged, no exit code), `shell,v2,...:CMD`
+    (feature `shell_v2`: [u8 id][u32 LE len][data] packets, real exit code, separate
+    stderr, stdin + close-stdin, window size ignored; `pty` gives a pseudo-terminal),
+    `exec:CMD` (raw, like v1), `sync:` (v1 STAT/LIST/SEND/RECV/DATA/DONE/OKAY/FAIL/QUIT
+    as a byte stream across WRTE boundaries; parents of pushed files are created, hence
+    `fixed_push_mkdir`)
+  * everything else is refused with CLSE (adb prints "error: closed")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import pty
+import signal
+import struct
+import termios
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from . import protocol as P
+from .faults import Faults
+from .sandbox import Sandbox
+from .simulation import SensorSimulation
+
+log = logging.getLogger("swaplab.virtual_device")
+
+FEATURES = ("shell_v2", "fixed_push_mkdir")
+
+
+class StreamClosed(Exception):
+    pass
+
+
+class Stream:
+    def __init__(self, conn: Connection, local_id: int, remote_id: int):
+        self.conn = conn
+        self.local_id = local_id
+        self.remote_id = remote_id
+        self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._okay = asyncio.Event()
+        self._okay.set()
+        self.closed = False
+        self.on_remote_close: list[Callable[[], None]] = []
+
+    async def write(self, data: bytes) -> None:
+        mp = self.conn.max_payload
+        for off in range(0, len(data), mp):
+            await self._okay.wait()
+            if self.closed:
+                raise StreamClosed()
+            self._okay.clear()
+            await self.conn.send(P.A_WRTE, self.local_id, self.remote_id, data[off:off + mp])
+
+    async def read(self) -> bytes | None:
+        return await self.inbox.get()
+
+    def feed(self, data: bytes) -> None:
+        self.inbox.put_nowait(data)
+
+    def okay(self) -> None:
+        self._okay.set()
+
+    def remote_closed(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.inbox.put_nowait(None)
+        self._okay.set()
+        for cb in self.on_remote_close:
+            with contextlib.suppress(Exception):
+                cb()
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._okay.wait(), 5)
+        if self.closed:
+            return
+        self.closed = True
+        self.conn.streams.pop(self.local_id, None)
+        with contextlib.suppress(Exception):
+            await self.conn.send(P.A_CLSE, self.local_id, self.remote_id)
+
+
+class ByteReader:
+    """Sync is a byte stream across WRTE boundaries."""
+
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        self.buf = bytearray()
+
+    async def read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = await self.stream.read()
+            if chunk is None:
+                raise EOFError()
+            self.buf += chunk
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+class Connection:
+    def __init__(self, device: VirtualDevice, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter):
+        self.device = device
+        self.reader = reader
+        self.writer = writer
+        self.streams: dict[int, Stream] = {}
+        self.next_id = 1
+        self.max_payload = P.MAX_PAYLOAD
+        self.wlock = asyncio.Lock()
+        self.procs: set[int] = set()  # session ids of shell processes
+        self.tasks: set[asyncio.Task] = set()
+
+    async def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
+        async with self.wlock:
+            bps = self.device.faults.slow_link_bps
+            if bps:
+                await asyncio.sleep((24 + len(data)) / bps)
+            self.writer.write(P.pack(command, arg0, arg1, data))
+            await self.writer.drain()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                hdr = await self.reader.readexactly(24)
+                cmd, a0, a1, n = P.unpack_header(hdr)
+                data = await self.reader.readexactly(n) if n else b""
+                bps = self.device.faults.slow_link_bps
+                if bps:
+                    await asyncio.sleep((24 + n) / bps)
+                await self.dispatch(cmd, a0, a1, data)
+        except (asyncio.IncompleteReadError, ConnectionError, P.ProtocolError, OSError) as e:
+            log.debug("connection ended: %r", e)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        for s in list(self.streams.values()):
+            s.remote_closed()
+        self.streams.clear()
+        for sid in list(self.procs):
+            _kill_session(sid)
+        for t in list(self.tasks):
+            t.cancel()
+        with contextlib.suppress(Exception):
+            self.writer.transport.abort()
+        self.device.connections.discard(self)
+
+    async def dispatch(self, cmd: int, a0: int, a1: int, data: bytes) -> None:
+        if cmd == P.A_CNXN:
+            if a1:
+                self.max_payload = min(a1, P.MAX_PAYLOAD)
+            for s in list(self.streams.values()):
+                s.remote_closed()
+            self.streams.clear()
+            await self.send(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, self.device.banner())
+        elif cmd == P.A_OPEN:
+            service = data.rstrip(b"\0").decode("utf-8", "replace")
+            handler = self.device.service_for(service)
+            if handler is None:
+                log.info("refused service %r", service)
+                await self.send(P.A_CLSE, 0, a0)
+                return
+            local = self.next_id
+            self.next_id += 1
+            stream = Stream(self, local, a0)
+            self.streams[local] = stream
+            await self.send(P.A_OKAY, local, a0)
+            task = asyncio.ensure_future(self._run_service(handler, stream))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        elif cmd == P.A_WRTE:
+            stream = self.streams.get(a1)
+            if stream is None:
+                await self.send(P.A_CLSE, 0, a0)
+                return
+            stream.feed(data)
+            await self.send(P.A_OKAY, a1, a0)
+        elif cmd == P.A_OKAY:
+            stream = self.streams.get(a1)
+            if stream is not None:
+                stream.remote_id = a0
+                stream.okay()
+        elif cmd == P.A_CLSE:
+            stream = self.streams.pop(a1, None)
+            if stream is not None:
+                stream.remote_closed()
+        # AUTH / STLS / SYNC from the host: ignored (we never ask for auth)
+
+    async def _run_service(self, handler, stream: Stream) -> None:
+        try:
+            await handler(self, stream)
+        except StreamClosed:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("service failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+
+def _kill_session(sid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(sid, sig)
+
+
+def _session_pids(sid: int, pattern: str | None = None) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{name}/stat").read_bytes()
+            if int(raw[raw.rfind(b")") + 2:].split()[3]) != sid:
+                continue
+            if pattern is not None:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ")
+                if pattern.encode() not in cmdline or cmdline.startswith(b"/bin/sh -c"):
+                    continue
+        except (OSError, ValueError, IndexError):
+            continue
+        out.append(int(name))
+    return out
+
+
+def _exit_status(rc: int) -> int:
+    return (128 - rc) & 0xFF if rc < 0 else rc & 0xFF
+
+
+class VirtualDevice:
+    """One virtual Android device listening on 127.0.0.1:port."""
+
+    def __init__(self, root: Path, properties: dict[str, str], abi: str = "x86_64",
+                 port: int = 0, host: str = "127.0.0.1", faults: Faults | None = None,
+                 sim_config: dict | None = None, tick_s: float = 0.5):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the virtual device only listens on the loopback interface")
+        self.faults = faults or Faults()
+        props = dict(properties)
+        props.setdefault("ro.product.cpu.abi", abi)
+        props["ro.product.cpu.abi"] = abi
+        props.setdefault("ro.product.cpu.abilist", abi)
+        props["ro.swaplab.virtual"] = "1"
+        props.setdefault("ro.product.name", "swaplab_virtual")
+        props.setdefault("ro.product.device", "swaplab_virtual")
+        props.setdefault("ro.product.model", "SwapLab Virtual Device")
+        props.setdefault("ro.build.version.sdk", "34")
+        props.setdefault("ro.debuggable", "1")
+        self.properties = props
+        self.abi = abi
+        self.host = host
+        self.port = port
+        self.sandbox = Sandbox(Path(root), props, abi)
+        self.sandbox.setup()
+        f = self.faults
+        self.sim = SensorSimulation(self.sandbox.root, sim_config, hot_c=f.hot_c,
+                                    battery_pct=f.battery_pct, charging=f.charging,
+                                    unreadable=f.unreadable_sensors, tick_s=tick_s)
+        self.connections: set[Connection] = set()
+        self.gone = False
+        self.events: list[str] = []
+        self._server: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- identity ----------------------------------------------------------------
+    def banner(self) -> bytes:
+        p = self.properties
+        return ("device::ro.product.name={};ro.product.model={};ro.product.device={};"
+                "features={}".format(p["ro.product.name"], p["ro.product.model"],
+                                     p["ro.product.device"], ",".join(FEATURES))).encode()
+
+    @property
+    def serial(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # --- services ----------------------------------------------------------------
+    def service_for(self, service: str):
+        if service.startswith("shell"):
+            head, sep, command = service.partition(":")
+            if not sep:
+                return None
+            args = head.split(",")[1:]
+            v2 = "v2" in args
+            if v2 and "shell_v2" not in FEATURES:
+                return None
+            use_pty = "pty" in args or (not command and "raw" not in args)
+            return lambda c, s: self._shell(c, s, command, v2, use_pty)
+        if service.startswith("exec:"):
+            command = service[5:]
+            return lambda c, s: self._shell(c, s, command, False, False)
+        if service.startswith("sync:"):
+            return self._sync
+        return None
+
+    def _schedule_faults(self, conn: Connection, sid: int, command: str) -> None:
+        f = self.faults
+        loop = asyncio.get_running_loop()
+        if f.drop_after_s is not None and f.drop_pattern in command:
+            self.events.append(f"drop scheduled in {f.drop_after_s}s for {command[:80]!r}")
+            loop.call_later(f.drop_after_s, self.drop_now)
+        if f.kill_runner_after_s is not None and f.kill_pattern in command:
+            def kill():
+                pids = _session_pids(sid, f.kill_pattern)
+                self.events.append(f"killed {pids} ({f.kill_pattern})")
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+            loop.call_later(f.kill_runner_after_s, kill)
+
+    async def _shell(self, conn: Connection, stream: Stream, command: str, v2: bool,
+                     use_pty: bool) -> None:
+        sb = self.sandbox
+        argv = ["/bin/sh", "-c", sb.translate_command(command)] if command else ["/bin/sh", "-i"]
+        master = None
+        if use_pty:
+            master, slave = pty.openpty()
+            env = dict(sb.env(), PS1=f"{self.properties['ro.product.device']}:/ $ ",
+                       TERM="xterm")
+
+            def controlling_tty() -> None:  # runs in the child after setsid()
+                with contextlib.suppress(OSError):
+                    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(sb.root),
+                env=env, start_new_session=True, preexec_fn=controlling_tty)
+            os.close(slave)
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE if v2 else asyncio.subprocess.STDOUT,
+                cwd=str(sb.root), env=sb.env(), start_new_session=True)
+        sid = proc.pid
+        conn.procs.add(sid)
+        self.sim.track_session(sid)
+        self._schedule_faults(conn, sid, command)
+        def killer() -> None:
+            _kill_session(sid)
+
+        stream.on_remote_close.append(killer)
+        loop = asyncio.get_running_loop()
+
+        async def emit(kind: int, chunk: bytes) -> None:
+            chunk = sb.untranslate_output(chunk)
+            await stream.write(P.shell_packet(kind, chunk) if v2 else chunk)
+
+        async def pump(reader, kind: int) -> None:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                await emit(kind, chunk)
+
+        async def pump_pty() -> None:
+            while True:
+                try:
+                    chunk = await loop.run_in_executor(None, os.read, master, 65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                await emit(P.SHELL_STDOUT, chunk)
+
+        def to_stdin(data: bytes) -> None:
+            if master is not None:
+                with contextlib.suppress(OSError):
+                    os.write(master, data)
+            elif proc.stdin is not None and not proc.stdin.is_closing():
+                proc.stdin.write(data)
+
+        def close_stdin() -> None:
+            if master is not None:
+                with contextlib.suppress(OSError):
+                    os.write(master, b"\x04")
+            elif proc.stdin is not None:
+                proc.stdin.close()
+
+        async def feed() -> None:
+            buf = bytearray()
+            while True:
+                data = await stream.read()
+                if data is None:
+                    return
+                if not v2:
+                    to_stdin(data)
+                    continue
+                buf += data
+                while len(buf) >= 5:
+                    kind, n = struct.unpack_from("<BI", buf)
+                    if len(buf) < 5 + n:
+                        break
+                    payload = bytes(buf[5:5 + n])
+                    del buf[:5 + n]
+                    if kind == P.SHELL_STDIN:
+                        to_stdin(payload)
+                    elif kind == P.SHELL_CLOSE_STDIN:
+                        close_stdin()
+                    # SHELL_WINDOW_SIZE and others: ignored
+
+        feeder = asyncio.ensure_future(feed())
+        try:
+            if master is not None:
+                await pump_pty()
+            else:
+                pumps = [pump(proc.stdout, P.SHELL_STDOUT)]
+                if v2:
+                    pumps.append(pump(proc.stderr, P.SHELL_STDERR))
+                await asyncio.gather(*pumps)
+            rc = await proc.wait()
+            # the command is done: what it left in the background must survive the stream
+            stream.on_remote_close.remove(killer)
+            if v2:
+                await stream.write(P.shell_packet(P.SHELL_EXIT, bytes([_exit_status(rc)])))
+        except StreamClosed:
+            _kill_session(sid)
+            raise
+        finally:
+            feeder.cancel()
+            conn.procs.discard(sid)
+            if master is not None:
+                with contextlib.suppress(OSError):
+                    os.close(master)
+            if proc.returncode is None:
+                _kill_session(sid)
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(proc.wait(), 5)
+            # close the transport while the loop lives (else its __del__ fails later)
+            with contextlib.suppress(Exception):
+                proc._transport.close()
+
+    # --- sync --------------------------------------------------------------------
+    async def _sync(self, conn: Connection, stream: Stream) -> None:
+        rd = ByteReader(stream)
+        while True:
+            try:
+                hdr = await rd.read(8)
+            except EOFError:
+                return
+            cid, n = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"QUIT":
+                return
+            if n > 4096:
+                await self._sync_fail(stream, "path too long")
+                return
+            try:
+                path = (await rd.read(n)).decode("utf-8", "surrogateescape")
+            except EOFError:
+                return
+            if cid == b"STAT":
+                await self._sync_stat(stream, path)
+            elif cid == b"LIST":
+                await self._sync_list(stream, path)
+            elif cid == b"RECV":
+                await self._sync_recv(stream, path)
+            elif cid == b"SEND":
+                if not await self._sync_send(stream, rd, path):
+                    return
+            else:
+                await self._sync_fail(stream, f"unknown sync command {cid!r}")
+                return
+
+    async def _sync_fail(self, stream: Stream, msg: str) -> None:
+        b = msg.encode()
+        await stream.write(b"FAIL" + struct.pack("<I", len(b)) + b)
+
+    async def _sync_stat(self, stream: Stream, path: str) -> None:
+        try:
+            st = os.lstat(self.sandbox.to_host(path))
+            vals = (st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime))
+        except OSError:
+            vals = (0, 0, 0)
+        await stream.write(b"STAT" + struct.pack("<III", *vals))
+
+    async def _sync_list(self, stream: Stream, path: str) -> None:
+        host = self.sandbox.to_host(path)
+        out = bytearray()
+        try:
+            names = [".", ".."] + sorted(os.listdir(host))
+        except OSError:
+            names = []
+        for name in names:
+            try:
+                st = os.lstat(host / name)
+            except OSError:
+                continue
+            nb = name.encode("utf-8", "surrogateescape")
+            out += b"DENT" + struct.pack("<IIII", st.st_mode, st.st_size & 0xFFFFFFFF,
+                                         int(st.st_mtime), len(nb)) + nb
+        out += b"DONE" + struct.pack("<IIII", 0, 0, 0, 0)
+        await stream.write(bytes(out))
+
+    async def _sync_recv(self, stream: Stream, path: str) -> None:
+        host = self.sandbox.to_host(path)
+        try:
+            f = open(host, "rb")  # noqa: SIM115, ASYNC230 - small sandbox files
+        except OSError as e:
+            await self._sync_fail(stream, f"open failed: {e.strerror}")
+            return
+        with f:
+            while True:
+                try:
+                    chunk = f.read(P.SYNC_DATA_MAX)
+                except OSError as e:
+                    await self._sync_fail(stream, f"read failed: {e.strerror}")
+                    return
+                if not chunk:
+                    break
+                await stream.write(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+        await stream.write(b"DONE" + struct.pack("<I", 0))
+
+    async def _sync_send(self, stream: Stream, rd: ByteReader, spec: str) -> bool:
+        path, comma, mode_s = spec.rpartition(",")
+        if not comma:
+            path, mode_s = spec, "33188"
+        try:
+            mode = int(mode_s)
+        except ValueError:
+            mode = 0o100644
+        host = self.sandbox.to_host(path)
+        error = ""
+        tmp = host.with_name(f".{host.name}.swaplab-tmp")
+        f = None
+        try:
+            host.parent.mkdir(parents=True, exist_ok=True)
+            if host.is_dir():
+                raise IsADirectoryError(21, "Is a directory")
+            f = open(tmp, "wb")  # noqa: SIM115, ASYNC230
+        except OSError as e:
+            error = f"couldn't create file: {e.strerror}"
+        limit = self.faults.full_storage_bytes
+        used = self.sandbox.data_usage() if limit is not None else 0
+        written = 0
+        mtime = 0
+        try:
+            while True:
+                try:
+                    hdr = await rd.read(8)
+                except EOFError:
+                    return False
+                cid, n = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+                if cid == b"DONE":
+                    mtime = n
+                    break
+                if cid != b"DATA":
+                    error = error or f"invalid data message {cid!r}"
+                    await self._sync_fail(stream, error)
+                    return False
+                try:
+                    data = await rd.read(n)
+                except EOFError:
+                    return False
+                if error:
+                    continue
+                if limit is not None and used + written + len(data) > limit:
+                    error = "write failed: No space left on device"
+                    continue
+                try:
+                    f.write(data)
+                    written += len(data)
+                except OSError as e:
+                    error = f"write failed: {e.strerror}"
+        finally:
+            if f is not None:
+                f.close()
+        if error:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            self.events.append(f"push of {path} failed: {error}")
+            await self._sync_fail(stream, error)
+            return True
+        os.chmod(tmp, mode & 0o7777 or 0o644)
+        if mtime:
+            os.utime(tmp, (mtime, mtime))
+        os.replace(tmp, host)
+        await stream.write(b"OKAY" + struct.pack("<I", 0))
+        return True
+
+    # --- lifecycle ---------------------------------------------------------------
+    async def _handle(self, reader, writer) -> None:
+        if self.gone:
+            writer.transport.abort()
+            return
+        conn = Connection(self, reader, writer)
+        self.connections.add(conn)
+        await conn.run()
+
+    async def serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.sim.start()
+
+    def drop_now(self) -> None:
+        """Fault: the device is gone (cable pulled). Must run on the server loop."""
+        self.gone = True
+        self.events.append("connection dropped (fault)")
+        log.warning("virtual device %s: dropping all connections (fault)", self.serial)
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+
+    def drop(self) -> None:
+        """Thread-safe drop_now()."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.drop_now)
+
+    # --- running in a background thread (tests, CLI) -------------------------------
+    def start_in_thread(self) -> VirtualDevice:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.serve())
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            for conn in list(self.connections):
+                conn.shutdown()
+            loop.run_until_complete(asyncio.sleep(0.05))
+            # the loop is not closed: subprocess transports may still be collected later
+
+        self._thread = threading.Thread(target=main, name="swaplab-vdev", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        self.sim.stop()
+        loop = self._loop
+        if loop is None:
+            return
+
+        def _stop() -> None:
+            if self._server is not None:
+                self._server.close()
+            for conn in list(self.connections):
+                conn.shutdown()
+            loop.stop()
+
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,158 @@
+"""End to end: `pytest suites -m snapdragon6` with a virtual Snapdragon 6 device attached
+to a private adb server selects and runs the suites through adb (real adb binary, adbutils),
+the record and report show the device as virtual/simulated, and a second run pushes zero
+bytes of the unchanged pack."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+from test_suites_fake_runner import FAKE_RUNNER, PLUGIN
+
+from conftest import REPO, run_pytest_subprocess
+from harness.virtual_device.testing import AdbLab
+
+FAST_SD6 = """
+name = "snapdragon6"
+marker = "snapdragon6"
+description = "Snapdragon 6 Gen 1 (SM6450) class phone (fast settings for SwapLab tests)"
+platform = "android"
+[match]
+soc_model = ["SM6450"]
+board_platform = ["parrot"]
+[targets]
+latency_p95_ms = 60000.0
+memory_peak_mb = 4096.0
+[run]
+threads = 2
+cpu_list = "4-7"
+warmup_frames = 1
+measured_frames = 3
+cold_start_runs = 1
+timeout_s = 300
+[virtual]
+abi = "x86_64"
+[virtual.properties]
+"ro.soc.model" = "SM6450"
+"ro.board.platform" = "parrot"
+"ro.product.model" = "SwapLab Virtual SD6"
+"ro.product.manufacturer" = "SwapLab"
+"ro.build.version.release" = "14"
+"ro.build.version.sdk" = "34"
+"ro.debuggable" = "1"
+"""
+
+
+@pytest.fixture
+def sd6_profiles(tmp_path):
+    d = tmp_path / "profiles"
+    d.mkdir()
+    for p in (REPO / "device_profiles").glob("*.toml"):
+        if p.name != "snapdragon6.toml":
+            (d / p.name).write_text(p.read_text())
+    (d / "snapdragon6.toml").write_text(FAST_SD6)
+    return d
+
+
+def test_suites_on_virtual_snapdragon6(tmp_path, sd6_profiles):
+    runner = tmp_path / "swap_runner"
+    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
+    runner.chmod(0o755)
+    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    out = tmp_path / "out"
+    with AdbLab(tmp_path / "lab") as lab:
+        vd = lab.virtual_device(str(sd6_profiles / "snapdragon6.toml"))
+        env = dict(lab.env, PYTHONPATH=str(tmp_path), SWAPLAB_CACHE=str(tmp_path / "cache"))
+        # the stand-in runner copies frames instead of swapping: blend quality needs the real one
+        args = [str(REPO / "suites"), "-m", "snapdragon6", "-k", "not blend_quality",
+                "-p", "fake_build",
+                "--profiles-dir", str(sd6_profiles), "--lab-out", str(out),
+                "--adb-port", str(lab.port), "--no-local-device", "-v"]
+        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=900, env=env)
+        assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+        record = json.loads((out / "latest" / "record.json").read_text())
+        assert record["status"] == "finished"
+        dev = record["devices"][vd.serial]
+        assert dev["kind"] == "virtual" and dev["simulated"] is True
+        assert dev["properties"]["ro.soc.model"] == "SM6450" and dev["profile"] == "snapdragon6"
+        assert dev["sync"]["bytes_pushed"] > 0
+        tests = record["tests"]
+        assert tests and all(t["device"] == vd.serial for t in tests)
+        assert all(t["outcome"] == "passed" for t in tests), tests
+        assert any("test_latency" in t["nodeid"] for t in tests)
+        html = (out / "latest" / "index.html").read_text()
+        assert vd.serial in html
+        assert re.search(r"<td>virtual \(simulated sensors\)</td>", html), "report must mark it"
+
+        # second run of the unchanged pack: zero bytes pushed, shown in the record
+        r2 = run_pytest_subprocess([str(REPO / "suites" / "test_memory.py"), *args[1:]],
+                                   cwd=tmp_path, timeout=900, env=env)
+        assert r2.returncode == 0, r2.stdout[-4000:]
+        rec2 = json.loads((out / "latest" / "record.json").read_text())
+        sync = rec2["devices"][vd.serial]["sync"]
+        assert sync["bytes_pushed"] == 0 and sync["pushed"] == [] and sync["skipped"]
+
+
+def test_device_dropping_mid_run_errors_others_go_on(tmp_path, sd6_profiles):
+    """Two virtual phones; one is unplugged (drop fault) when the low-light suite starts:
+    its remaining tests error naming the device and the disconnect, the other phone's
+    tests all pass, and the record keeps what the dropped phone measured before."""
+    runner = tmp_path / "swap_runner"
+    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
+    runner.chmod(0o755)
+    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    out = tmp_path / "out"
+    prof = str(sd6_profiles / "snapdragon6.toml")
+    with AdbLab(tmp_path / "lab") as lab:
+        good = lab.virtual_device(prof)
+        bad = lab.virtual_device(prof, faults=["drop-after=0:--enhance"])
+        env = dict(lab.env, PYTHONPATH=str(tmp_path), SWAPLAB_CACHE=str(tmp_path / "cache"))
+        # the stand-in runner copies frames instead of swapping: blend quality needs the real one
+        args = [str(REPO / "suites"), "-m", "snapdragon6", "-k", "not blend_quality",
+                "-p", "fake_build",
+                "--profiles-dir", str(sd6_profiles), "--lab-out", str(out),
+                "--adb-port", str(lab.port), "--no-local-device", "-v"]
+        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=900, env=env)
+        assert r.returncode != 0
+        record = json.loads((out / "latest" / "record.json").read_text())
+        assert record["status"] == "finished"
+        by_dev: dict[str, list] = {}
+        for t in record["tests"]:
+            by_dev.setdefault(t["device"], []).append(t)
+        assert all(t["outcome"] == "passed" for t in by_dev[good.serial]), by_dev[good.serial]
+        bad_tests = by_dev[bad.serial]
+        failed = [t for t in bad_tests if t["outcome"] in ("error", "failed")]
+        assert failed, bad_tests
+        for t in failed:
+            assert bad.serial in t["message"] and "disconnected" in t["message"], t
+        # measured before the drop: kept
+        assert any(t["outcome"] == "passed" for t in bad_tests)
+        measured = {m["device"] for m in record["measurements"]}
+        assert {good.serial, bad.serial} <= measured
+        assert bad.serial in r.stdout and "disconnected" in r.stdout
+
+
+def test_real_runner_on_virtual_snapdragon6(tmp_path, sd6_profiles):
+    """The real swap_runner x86_64 build and model pack, pushed over adb to a virtual phone,
+    pinned to device CPUs 4-7 (mapped onto this host), measured through shell v2."""
+    out = tmp_path / "out"
+    with AdbLab(tmp_path / "lab") as lab:
+        vd = lab.virtual_device(str(sd6_profiles / "snapdragon6.toml"))
+        env = dict(lab.env)
+        env.pop("PYTHONPATH", None)
+        args = [str(REPO / "suites" / "test_latency.py"), "-m", "snapdragon6",
+                "--profiles-dir", str(sd6_profiles), "--lab-out", str(out),
+                "--adb-port", str(lab.port), "--no-local-device", "-v"]
+        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=3600, env=env)
+        assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+        record = json.loads((out / "latest" / "record.json").read_text())
+        dev = record["devices"][vd.serial]
+        assert dev["kind"] == "virtual" and dev["simulated"] is True
+        assert record["environment"]["runner_builds"]["x86_64"]["abi"] == "x86_64"
+        lat = [m for m in record["measurements"]
+               if m["metric"] == "latency_total_ms" and m["device"] == vd.serial]
+        assert lat and len(lat[0]["samples"]) == 3 and lat[0]["summary"]["p95"] > 0
+        assert "swap_runner" in dev["sync"]["pushed"]
