@@ -1,0 +1,82 @@
+"""The quality thresholds: the one place they are defined.
+
+Defaults below; a device profile overrides any of them in a `[quality]` table, e.g.
+
+    # device_profiles/snapdragon6.toml
+    [quality]
+    colour_de_max = 5.0
+    pose_nme_max = 0.06
+
+How each default was chosen is in docs/quality.md ("Thresholds"): every one sits between
+the worst good blend and the mildest broken blend of the calibration set
+(`python -m harness.quality.calibrate`), nearer the good side where the gap is wide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityThresholds:
+    #: CIEDE2000 between the face's skin just inside the mask boundary and the target's
+    #: skin just outside (median over boundary sectors). The mobile pipeline's gate.
+    colour_de_max: float = 5.0
+    #: Gradient energy on the mask boundary over the energy just inside/outside it,
+    #: divided by the same ratio on the target frame (1.0 = no added edge).
+    seam_ratio_max: float = 2.15
+    #: Mean landmark distance, output vs target, over the inter-ocular distance.
+    pose_nme_max: float = 0.0225
+    #: SSIM (mean over pixels outside the dilated mask) of output vs target.
+    background_ssim_min: float = 0.70
+    #: PSNR in dB over the same pixels.
+    background_psnr_min_db: float = 26.0
+    #: d(output, target) - d(output, source) in the identity space (embedding distance);
+    #: > 0 means the output face is nearer the source.
+    identity_margin_min: float = 0.0
+    #: Golden comparison: SSIM of luminance over the face box, output vs golden frame.
+    golden_ssim_min: float = 0.95
+    #: Golden comparison: 95th percentile of the per-pixel CIEDE2000 over the face box.
+    golden_de_p95_max: float = 4.0
+    #: Golden comparison: share of the whole frame whose CIEDE2000 exceeds 5 (after a 2 px blur).
+    golden_changed_max: float = 0.002
+
+    def override(self, table: Mapping[str, Any] | None,
+                 source: str = "[quality]") -> QualityThresholds:
+        """A copy with the keys of `table` replacing the defaults; unknown keys or
+        non-numbers raise ValueError naming `source` and the key."""
+        if not table:
+            return self
+        names = {f.name for f in dataclasses.fields(self)}
+        changes: dict[str, float] = {}
+        for key, value in table.items():
+            if key not in names:
+                raise ValueError(f"{source}: unknown quality key {key!r}; expected one of "
+                                 f"{', '.join(sorted(names))}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{source}: key {key!r}: expected a number, got {value!r}")
+            changes[key] = float(value)
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+DEFAULT_THRESHOLDS = QualityThresholds()
+
+
+def thresholds_for_profile(profile: Any | None) -> QualityThresholds:
+    """Thresholds for a `harness.profiles.Profile` (its `[quality]` table, kept by the
+    profile loader in `profile.extra["quality"]`), a plain mapping of the TOML document,
+    or None (the defaults)."""
+    if profile is None:
+        return DEFAULT_THRESHOLDS
+    if isinstance(profile, Mapping):
+        table = profile.get("quality")
+        source = "[quality]"
+    else:
+        table = (getattr(profile, "extra", None) or {}).get("quality")
+        source = f"{getattr(profile, 'path', getattr(profile, 'name', 'profile'))}: [quality]"
+    return DEFAULT_THRESHOLDS.override(table, source)
