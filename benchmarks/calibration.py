@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Calibrate SwapLab's regression rule against Perfherder, pytest-benchmark and asv.
+
+A benchmark script, not a timed test. For each noise scenario it draws pairs of runs
+(baseline, candidate) of per-frame latency samples with realistic phone noise:
+
+* lognormal frame noise with coefficient of variation 2-15%,
+* AR(1) autocorrelation between neighbouring frames (caches, DVFS),
+* slow thermal drift within a run (a warm-up curve of random height and speed),
+* a run-to-run offset (thermal state / background load differs between runs),
+* outlier frames (interrupts, GC, page faults) 1.3-3x slower,
+
+multiplies the candidate by (1 + shift) for shift = 0, 2, 5, 10%, and asks every rule
+whether it flags a regression. The rate at shift 0 is the false-alarm rate, the others
+are detection power. All rules see the same sample pairs. With ``--records`` it also
+resamples the lab's own recorded runs (reports/runs/*/record.json): a moving block
+bootstrap of a real per-frame series gives baseline and candidate with the real noise,
+autocorrelation and outliers.
+
+    nice python benchmarks/calibration.py                 # full table (a few minutes)
+    nice python benchmarks/calibration.py --quick         # smoke run (seconds)
+    nice python benchmarks/calibration.py --records 'reports/runs/*/record.json'
+
+Prints a markdown table (docs/statistics.md publishes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import lfilter
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from harness.stats.changepoint import run_noise_from_medians
+from harness.stats.compare import DEFAULT_RULE, RuleConfig, compare_interleaved, is_regression
+from harness.stats.reference import REFERENCE_RULES
+
+SHIFTS = (0.0, 0.02, 0.05, 0.10)
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    name: str
+    cv: float            # frame-to-frame coefficient of variation (lognormal)
+    phi: float           # AR(1) coefficient of the log noise
+    drift: float         # max height of the thermal warm-up drift within a run (relative)
+    run_sd: float        # sd of the run-to-run offset (relative)
+    outliers: float      # fraction of outlier frames
+
+
+SCENARIOS = (
+    Noise("quiet: CV 2%", 0.02, 0.3, 0.01, 0.003, 0.005),
+    Noise("typical: CV 5%", 0.05, 0.5, 0.02, 0.005, 0.01),
+    Noise("noisy: CV 10%", 0.10, 0.6, 0.04, 0.01, 0.02),
+    Noise("very noisy: CV 15%", 0.15, 0.7, 0.06, 0.01, 0.03),
+    Noise("thermal: CV 5%, runs differ", 0.05, 0.5, 0.08, 0.03, 0.01),
+)
+
+
+def synth_series(rng: np.random.Generator, n: int, nz: Noise, base: float = 50.0,
+                 shift: float = 0.0, offset: float | None = None) -> np.ndarray:
+    """One run of n per-frame latencies (ms)."""
+    sigma = math.sqrt(math.log1p(nz.cv ** 2))
+    e = rng.normal(0.0, sigma * math.sqrt(1.0 - nz.phi ** 2), n)
+    e[0] = rng.normal(0.0, sigma)
+    z = lfilter([1.0], [1.0, -nz.phi], e)     # AR(1), stationary from the first frame
+    height = rng.uniform(0.0, nz.drift)
+    speed = rng.uniform(0.15, 0.6) * n
+    drift = height * (1.0 - np.exp(-np.arange(n) / speed))
+    off = rng.normal(0.0, nz.run_sd) if offset is None else offset
+    out = np.where(rng.random(n) < nz.outliers, rng.uniform(1.3, 3.0, n), 1.0)
+    return base * (1.0 + shift) * np.exp(z + drift + off) * out
+
+
+def synth_interleaved(rng: np.random.Generator, rounds: int, per_round: int, nz: Noise,
+                      shift: float, base: float = 50.0):
+    """A/B interleaved: one device session alternating baseline and candidate builds,
+    per_round frames each, order alternating per round (ABBA...)."""
+    s = synth_series(rng, 2 * rounds * per_round, nz, base)
+    b_rounds, c_rounds = [], []
+    for r in range(rounds):
+        first = s[(2 * r) * per_round:(2 * r + 1) * per_round]
+        second = s[(2 * r + 1) * per_round:(2 * r + 2) * per_round]
+        a, b = (first, second) if r % 2 == 0 else (second, first)
+        b_rounds.append(a)
+        c_rounds.append(b * (1.0 + shift))
+    return b_rounds, c_rounds
+
+
+def block_resample(rng: np.random.Generator, x: np.ndarray, n: int, block: int = 10) -> np.ndarray:
+    k = math.ceil(n / block)
+    starts = rng.integers(0, max(1, x.size - block + 1), size=k)
+    idx = (starts[:, None] + np.arange(block)).ravel()[:n]
+    return x[np.minimum(idx, x.size - 1)]
+
+
+def load_recorded(pattern: str, min_n: int = 40) -> list[tuple[str, np.ndarray]]:
+    """Per-frame latency series from recorded runs (metrics ending in _ms, lower better)."""
+    out = []
+    for path in sorted(glob.glob(pattern)):
+        try:
+            rec = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            continue
+        for m in rec.get("measurements", []):
+            s = np.asarray([v for v in m.get("samples", []) if isinstance(v, (int, float))], float)
+            if (m.get("direction") == "lower" and str(m.get("metric", "")).endswith("_ms")
+                    and "latency" in m.get("metric", "") and s.size >= min_n
+                    and np.all(np.isfinite(s)) and np.median(s) > 0):
+                out.append((f"{rec.get('run_id')}:{m.get('device')}:{m['metric']}", s))
+    return out
+
+
+HISTORY_RUNS = 10
+
+
+def our_rule(rule: RuleConfig, history: bool = True):
+    """history=True: the between-run noise comes from the medians of HISTORY_RUNS earlier
+    runs of unchanged code, as harness.history.compare_runs does; False: the rule's prior."""
+    def f(b, c, h=None):
+        # same answer as compare_samples(...).verdict == "regressed" (tested), faster
+        noise = run_noise_from_medians(h) if (history and h is not None) else None
+        return is_regression(b, c, "lower", rule, run_noise=noise)
+    f.wants_history = history
+    return f
+
+
+def run_scenario(draw, rules: dict, trials_null: int, trials_alt: int, seed: int) -> dict:
+    """draw(rng, shift) -> (base, cand, history medians | None).
+    Returns {rule: {shift: rate}}. Rules get (base, cand) or, if they take it, history."""
+    res = {name: {} for name in rules}
+    for si, shift in enumerate(SHIFTS):
+        trials = trials_null if shift == 0.0 else trials_alt
+        rng = np.random.default_rng([seed, si])
+        hits = {name: 0 for name in rules}
+        for _ in range(trials):
+            b, c, h = draw(rng, shift)
+            for name, rule in rules.items():
+                hits[name] += bool(rule(b, c, h) if getattr(rule, "wants_history", False)
+                                   else rule(b, c))
+        for name in rules:
+            res[name][shift] = hits[name] / trials
+    return res
+
+
+def fmt_table(title: str, results: dict, trials_null: int, trials_alt: int) -> str:
+    lines = [f"**{title}** ({trials_null} pairs at 0%, {trials_alt} per shift)", "",
+             "| rule | false alarms (0%) | power 2% | power 5% | power 10% |",
+             "|---|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        cells = [f"{r[s]:.1%}" for s in SHIFTS]
+        if r[0.0] > 0.01:
+            cells[0] += " !"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100, help="frames per run (default 100)")
+    ap.add_argument("--trials-null", type=int, default=1500)
+    ap.add_argument("--trials-alt", type=int, default=300)
+    ap.add_argument("--quick", action="store_true", help="200/100 trials: smoke run")
+    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--records", default=str(ROOT / "reports/runs/*/record.json"),
+                    help="glob of recorded runs to resample ('' = none)")
+    ap.add_argument("--no-ab", action="store_true", help="skip the A/B interleaved rows")
+    ap.add_argument("--variants", action="store_true",
+                    help="also show our rule with threshold 2% and 5% (design trade-off)")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.trials_null, a.trials_alt = 200, 100
+    rules = {f"**swaplab**, {HISTORY_RUNS}-run history": our_rule(DEFAULT_RULE),
+             f"swaplab, no history (prior {DEFAULT_RULE.run_noise_prior:.1%})":
+                 our_rule(DEFAULT_RULE, history=False)}
+    if a.variants:
+        rules["swaplab, threshold 2%"] = our_rule(DEFAULT_RULE.with_threshold(0.02))
+        rules["swaplab, threshold 5%"] = our_rule(DEFAULT_RULE.with_threshold(0.05))
+        rules["ablation: frames as independent (block 1)"] = our_rule(
+            dataclasses.replace(DEFAULT_RULE, block=1))
+        rules["ablation: no between-run noise term"] = our_rule(
+            dataclasses.replace(DEFAULT_RULE, run_noise_prior=0.0, run_noise_floor=0.0),
+            history=False)
+    rules.update(REFERENCE_RULES)
+    t0 = time.time()
+    out = [(f"Frames per run: {a.n}; seed {a.seed}; rule defaults: threshold "
+            f"{DEFAULT_RULE.threshold:.0%}, MWU alpha {DEFAULT_RULE.alpha}, "
+            f"{DEFAULT_RULE.confidence:.0%} block-bootstrap CI, "
+            f"{DEFAULT_RULE.resamples} resamples."),
+           ""]
+    for k, nz in enumerate(SCENARIOS):
+        def draw(rng, shift, nz=nz):
+            hist = [float(np.median(synth_series(rng, a.n, nz))) for _ in range(HISTORY_RUNS)]
+            return (synth_series(rng, a.n, nz), synth_series(rng, a.n, nz, shift=shift), hist)
+        res = run_scenario(draw, rules, a.trials_null, a.trials_alt, a.seed * 100 + k)
+        if not a.no_ab:
+            per = 10
+            rounds = max(8, a.n // per)
+
+            def draw_ab(rng, shift, nz=nz, rounds=rounds, per=per):
+                return (*synth_interleaved(rng, rounds, per, nz, shift), None)
+            ab = run_scenario(draw_ab, {f"swaplab A/B interleaved ({rounds}x{per} frames/arm)":
+                                        lambda b, c: compare_interleaved(b, c).verdict == "regressed"},
+                              a.trials_null, a.trials_alt, a.seed * 100 + 50 + k)
+            res.update(ab)
+        nzdesc = (f"{nz.name}, AR(1) phi {nz.phi}, drift <= {nz.drift:.0%}, run offset sd "
+                  f"{nz.run_sd:.1%}, outliers {nz.outliers:.1%}")
+        out.append(fmt_table(nzdesc, res, a.trials_null, a.trials_alt))
+        out.append("")
+        print(f"[calibration] {nz.name} done at {time.time() - t0:.0f}s", file=sys.stderr)
+    recorded = load_recorded(a.records) if a.records else []
+    if recorded:
+        def draw_rec(rng, shift):
+            _, x = recorded[rng.integers(len(recorded))]
+            n = min(a.n, x.size)
+            hist = [float(np.median(block_resample(rng, x, n))) for _ in range(HISTORY_RUNS)]
+            return (block_resample(rng, x, n), block_resample(rng, x, n) * (1.0 + shift), hist)
+        res = run_scenario(draw_rec, rules, a.trials_null, a.trials_alt, a.seed * 100 + 99)
+        out.append(fmt_table(f"recorded runs: {len(recorded)} latency series, block-resampled "
+                             "(blocks of 10 frames)", res, a.trials_null, a.trials_alt))
+        out.append("")
+    else:
+        out.append("(no recorded runs with >= 40 latency samples found: synthetic only)")
+        out.append("")
+    out.append(f"`!` = more than 1% false alarms. Wall time {time.time() - t0:.0f} s.")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,610 @@
+"""Run history: every measurement of every run in one SQLite file (reports/history.sqlite).
+
+* WAL journal + busy timeout + one ``BEGIN IMMEDIATE`` transaction per imported record:
+  two pytest runs (or a run and ``swaplab report``) writing at once lose nothing, and a
+  reader never sees half a record.
+* Re-importing a run (same ``run_id``) replaces that run's rows: the record is rewritten
+  as results arrive, so importing it after every result is idempotent.
+* Baselines: ``resolve_baseline(db, spec)`` takes a run id, ``latest``, ``latest:BRANCH``,
+  a branch name with runs ("main" = latest run on branch main), a git ref (resolved with
+  ``git rev-parse`` to a commit, newest run of that commit) or a commit prefix.
+* ``compare_runs`` joins two runs per device x test x metric and applies the statistics of
+  :mod:`harness.stats`; ``gate_runs`` turns the verdicts plus the absolute targets into
+  one line per failure and an exit status.
+
+Schema (``PRAGMA user_version`` = 1):
+  runs(run_id PK, started, finished, status, commit_sha, branch, dirty, hostname,
+       record_path, record_mtime, imported_at, n_measurements, environment JSON)
+  run_devices(run_id, serial, profile, info JSON)
+  measurements(id PK, run_id FK, seq, test, device, profile, metric, unit, direction, n,
+               median, samples JSON, summary JSON, target JSON, time, extra JSON)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import re
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy / scipy are imported lazily: importing records needs neither
+    from harness.stats.compare import RuleConfig
+    from harness.stats.gate import GateResult, VerdictRow
+
+__all__ = [
+    "DEFAULT_DB",
+    "BaselineError",
+    "compare_runs",
+    "connect",
+    "gate_runs",
+    "import_record",
+    "list_runs",
+    "measurements_for",
+    "resolve_baseline",
+    "run_info",
+    "run_noise_for",
+    "samples_for",
+    "series",
+    "sync_runs",
+    "threshold_for",
+    "thresholds_from_profiles",
+    "trend",
+]
+
+SCHEMA_VERSION = 1
+RECORD_SCHEMA = "swaplab.record/1"
+DEFAULT_DB = Path("reports/history.sqlite")
+BUSY_TIMEOUT_MS = 60_000
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        started TEXT, finished TEXT, status TEXT,
+        commit_sha TEXT, branch TEXT, dirty INTEGER, hostname TEXT,
+        record_path TEXT, record_mtime REAL, imported_at TEXT,
+        n_measurements INTEGER NOT NULL DEFAULT 0,
+        environment TEXT)""",
+    """CREATE TABLE IF NOT EXISTS run_devices (
+        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        serial TEXT NOT NULL, profile TEXT, info TEXT,
+        PRIMARY KEY (run_id, serial))""",
+    """CREATE TABLE IF NOT EXISTS measurements (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL, test TEXT, device TEXT, profile TEXT,
+        metric TEXT NOT NULL, unit TEXT, direction TEXT, n INTEGER, median REAL,
+        samples TEXT, summary TEXT, target TEXT, time TEXT, extra TEXT)""",
+    "CREATE INDEX IF NOT EXISTS measurements_run ON measurements(run_id)",
+    "CREATE INDEX IF NOT EXISTS measurements_series ON measurements(metric, device)",
+    "CREATE INDEX IF NOT EXISTS runs_branch ON runs(branch, started)",
+    "CREATE INDEX IF NOT EXISTS runs_commit ON runs(commit_sha)",
+]
+
+
+class BaselineError(LookupError):
+    """The --baseline spec names no run in the history (the message says why)."""
+
+
+# ----------------------------------------------------------------------------- connection
+
+def connect(db_path: str | os.PathLike = DEFAULT_DB) -> sqlite3.Connection:
+    """Open (and create) the history database: WAL, busy timeout, schema in place.
+
+    Autocommit mode (isolation_level None); writers use ``BEGIN IMMEDIATE`` explicitly.
+    """
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    _retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise RuntimeError(f"{path}: history schema {version} is newer than this SwapLab "
+                           f"({SCHEMA_VERSION}); upgrade SwapLab")
+    if version != SCHEMA_VERSION:
+        def create():
+            with _write(conn):
+                for stmt in _SCHEMA:
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _retry(create)
+    return conn
+
+
+def _retry(fn, attempts: int = 50):
+    for i in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or i == attempts - 1:
+                raise
+            time.sleep(0.05 * (1 + i % 10))
+
+
+@contextlib.contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def _opened(db: str | os.PathLike | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    if isinstance(db, sqlite3.Connection):
+        yield db
+        return
+    conn = connect(db)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------------- import
+
+def _load_record(record: str | os.PathLike | Mapping) -> tuple[dict, Path | None]:
+    if isinstance(record, Mapping):
+        return dict(record), None
+    p = Path(record)
+    if p.is_dir():
+        p = p / "record.json"
+    with p.open("r", encoding="utf-8") as f:
+        return json.load(f), p
+
+
+def _median(samples: Sequence[Any]) -> float | None:
+    xs = sorted(float(v) for v in samples
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    if not xs:
+        return None
+    h = len(xs) // 2
+    return xs[h] if len(xs) % 2 else 0.5 * (xs[h - 1] + xs[h])
+
+
+def _j(v: Any) -> str | None:
+    return None if v is None else json.dumps(v, sort_keys=True, allow_nan=False, default=str)
+
+
+def import_record(db_path: str | os.PathLike | sqlite3.Connection,
+                  record: str | os.PathLike | Mapping) -> dict:
+    """Import one run record (a dict, a record.json path, or its run folder).
+
+    One transaction; re-importing the same run_id replaces that run's rows (idempotent).
+    Returns {"run_id", "measurements", "replaced"}.
+    """
+    rec, path = _load_record(record)
+    if rec.get("schema") != RECORD_SCHEMA:
+        raise ValueError(f"{path or 'record'}: schema is {rec.get('schema')!r}, "
+                         f"expected {RECORD_SCHEMA!r}")
+    run_id = rec.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise ValueError(f"{path or 'record'}: no run_id")
+    env = rec.get("environment") or {}
+    git = env.get("git") or {}
+    host = env.get("host") or {}
+    devices = rec.get("devices") or {}
+    meas = rec.get("measurements") or []
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    mtime = path.stat().st_mtime if path is not None else None
+    rows = []
+    for seq, m in enumerate(meas):
+        samples = [float(v) for v in (m.get("samples") or [])
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and math.isfinite(v)]
+        device = m.get("device")
+        profile = m.get("profile") or (devices.get(device) or {}).get("profile")
+        rows.append((run_id, seq, m.get("test"), device, profile, m.get("metric"), m.get("unit"),
+                     m.get("direction") or "lower", len(samples), _median(samples),
+                     json.dumps(samples), _j(m.get("summary")), _j(m.get("target")),
+                     m.get("time"), _j(m.get("extra"))))
+
+    def tx():
+        with _opened(db_path) as conn, _write(conn):
+            replaced = conn.execute("SELECT 1 FROM runs WHERE run_id = ?",
+                                    (run_id,)).fetchone() is not None
+            conn.execute("DELETE FROM measurements WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM run_devices WHERE run_id = ?", (run_id,))
+            conn.execute(
+                """INSERT INTO runs (run_id, started, finished, status, commit_sha, branch, dirty,
+                       hostname, record_path, record_mtime, imported_at, n_measurements, environment)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(run_id) DO UPDATE SET started=excluded.started,
+                       finished=excluded.finished, status=excluded.status,
+                       commit_sha=excluded.commit_sha, branch=excluded.branch,
+                       dirty=excluded.dirty, hostname=excluded.hostname,
+                       record_path=excluded.record_path, record_mtime=excluded.record_mtime,
+                       imported_at=excluded.imported_at, n_measurements=excluded.n_measurements,
+                       environment=excluded.environment""",
+                (run_id, rec.get("started"), rec.get("finished"), rec.get("status"),
+                 git.get("commit"), git.get("branch"),
+                 None if git.get("dirty") is None else int(bool(git.get("dirty"))),
+                 host.get("hostname"), str(path) if path else None, mtime, now, len(rows),
+                 _j(env)))
+            conn.executemany(
+                "INSERT INTO run_devices (run_id, serial, profile, info) VALUES (?,?,?,?)",
+                [(run_id, str(s), (d or {}).get("profile"), _j(d)) for s, d in devices.items()])
+            conn.executemany(
+                """INSERT INTO measurements (run_id, seq, test, device, profile, metric, unit,
+                       direction, n, median, samples, summary, target, time, extra)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", rows)
+            return replaced
+
+    replaced = _retry(tx)
+    return {"run_id": run_id, "measurements": len(rows), "replaced": replaced}
+
+
+def sync_runs(db_path: str | os.PathLike = DEFAULT_DB,
+              runs_dir: str | os.PathLike = "reports/runs") -> list[str]:
+    """Import every runs_dir/*/record.json that is new or changed since its last import.
+    Unreadable / foreign files are skipped. Returns the imported run ids."""
+    done = []
+    with _opened(db_path) as conn:
+        known = {r["record_path"]: r["record_mtime"] for r in
+                 conn.execute("SELECT record_path, record_mtime FROM runs")}
+    for p in sorted(Path(runs_dir).glob("*/record.json")):
+        try:
+            if known.get(str(p)) == p.stat().st_mtime:
+                continue
+            done.append(import_record(db_path, p)["run_id"])
+        except (OSError, ValueError):
+            continue
+    return done
+
+
+# ----------------------------------------------------------------------------- queries
+
+def _run_dict(r: sqlite3.Row) -> dict:
+    d = dict(r)
+    d["commit"] = d.pop("commit_sha", None)
+    if d.get("environment"):
+        d["environment"] = json.loads(d["environment"])
+    return d
+
+
+def list_runs(db_path: str | os.PathLike | sqlite3.Connection = DEFAULT_DB, *,
+              branch: str | None = None, limit: int = 50) -> list[dict]:
+    """Newest first: run_id, started, finished, status, commit, branch, n_measurements..."""
+    q = ("SELECT run_id, started, finished, status, commit_sha, branch, dirty, hostname, "
+         "n_measurements FROM runs")
+    args: list = []
+    if branch is not None:
+        q += " WHERE branch = ?"
+        args.append(branch)
+    q += " ORDER BY started DESC, run_id DESC LIMIT ?"
+    args.append(limit)
+    with _opened(db_path) as conn:
+        return [_run_dict(r) for r in conn.execute(q, args)]
+
+
+def run_info(db_path: str | os.PathLike | sqlite3.Connection, run_id: str) -> dict | None:
+    """The runs row (environment parsed) plus "devices": {serial: info}."""
+    with _opened(db_path) as conn:
+        r = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if r is None:
+            return None
+        d = _run_dict(r)
+        d["devices"] = {x["serial"]: json.loads(x["info"]) if x["info"] else {}
+                        for x in conn.execute("SELECT serial, info FROM run_devices "
+                                              "WHERE run_id = ?", (run_id,))}
+        return d
+
+
+_ORDER = ("ORDER BY (status = 'finished') DESC, (n_measurements > 0) DESC, started DESC, "
+          "run_id DESC LIMIT 1")
+
+
+def _git_commit(spec: str, git_cwd: str | os.PathLike | None) -> str | None:
+    try:
+        p = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"],
+                           cwd=git_cwd, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = p.stdout.strip()
+    return out if p.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", out) else None
+
+
+def resolve_baseline(db_path: str | os.PathLike | sqlite3.Connection, spec: str,
+                     git_cwd: str | os.PathLike | None = None, *,
+                     exclude_run_id: str | None = None) -> str:
+    """Turn a --baseline spec into a run id. Tried in order:
+
+    1. a run id in the history, or a run folder / record.json path (imported first);
+    2. "latest" (newest run) or "latest:BRANCH" (newest run on BRANCH);
+    3. a branch name that has runs in the history ("main" = latest run on branch main);
+    4. a git ref (``git rev-parse SPEC^{commit}`` in git_cwd): newest run of that commit;
+    5. a commit prefix (>= 7 hex digits) of a recorded run.
+
+    "Newest" prefers finished runs with measurements. exclude_run_id (the candidate) is
+    never returned. Raises BaselineError with the reason when nothing matches.
+    """
+    spec = (spec or "").strip()
+    if not spec or spec.startswith("-"):
+        raise BaselineError(f"invalid baseline spec {spec!r}")
+    ex = exclude_run_id or ""
+    with _opened(db_path) as conn:
+        def one(where: str, args: Sequence) -> str | None:
+            r = conn.execute(f"SELECT run_id FROM runs WHERE ({where}) AND run_id != ? {_ORDER}",
+                             (*args, ex)).fetchone()
+            return r["run_id"] if r else None
+
+        if spec != ex and conn.execute("SELECT 1 FROM runs WHERE run_id = ?",
+                                       (spec,)).fetchone():
+            return spec
+        p = Path(spec)
+        rec_path = p / "record.json" if p.is_dir() else p
+        if rec_path.name == "record.json" and rec_path.is_file():
+            try:
+                rid = import_record(conn, rec_path)["run_id"]
+            except (OSError, ValueError) as e:
+                raise BaselineError(f"baseline {spec!r}: cannot import {rec_path}: {e}") from e
+            if rid == ex:
+                raise BaselineError(f"baseline {spec!r} is the candidate run itself")
+            return rid
+        if spec == "latest":
+            rid = one("1", ())
+            if rid:
+                return rid
+            raise BaselineError("no run in the history")
+        if spec.startswith("latest:"):
+            branch = spec.split(":", 1)[1]
+            rid = one("branch = ?", (branch,))
+            if rid:
+                return rid
+            raise BaselineError(f"no run recorded on branch {branch!r}")
+        rid = one("branch = ?", (spec,))
+        if rid:
+            return rid
+        commit = _git_commit(spec, git_cwd)
+        if commit:
+            rid = one("commit_sha = ?", (commit,))
+            if rid:
+                return rid
+            raise BaselineError(f"no run recorded for {spec!r} (commit {commit[:12]})")
+        if re.fullmatch(r"[0-9a-fA-F]{7,64}", spec):
+            rid = one("commit_sha LIKE ?", (spec.lower() + "%",))
+            if rid:
+                return rid
+    raise BaselineError(f"baseline {spec!r} is neither a run id, a branch with runs, "
+                        "nor a git ref with a recorded run")
+
+
+def _meas_dict(r: sqlite3.Row) -> dict:
+    d = dict(r)
+    for k in ("samples", "summary", "target", "extra"):
+        if d.get(k) is not None:
+            d[k] = json.loads(d[k])
+    return d
+
+
+def measurements_for(db_path: str | os.PathLike | sqlite3.Connection, run_id: str, *,
+                     device: str | None = None, metric: str | None = None,
+                     test: str | None = None) -> list[dict]:
+    """A run's measurements (record format + seq, n, median), in record order."""
+    q, args = "SELECT * FROM measurements WHERE run_id = ?", [run_id]
+    for col, v in (("device", device), ("metric", metric), ("test", test)):
+        if v is not None:
+            q += f" AND {col} = ?"
+            args.append(v)
+    with _opened(db_path) as conn:
+        return [_meas_dict(r) for r in conn.execute(q + " ORDER BY seq", args)]
+
+
+def samples_for(db_path: str | os.PathLike | sqlite3.Connection, run_id: str, device: str,
+                metric: str, test: str | None = None) -> list[float]:
+    """Raw samples of one metric on one device in one run (several measurements, e.g.
+    from several tests when test is None, are concatenated in record order)."""
+    out: list[float] = []
+    for m in measurements_for(db_path, run_id, device=device, metric=metric, test=test):
+        out.extend(m["samples"] or [])
+    return out
+
+
+def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
+           device: str | None = None, profile: str | None = None, test: str | None = None,
+           branch: str | None = None, before: str | None = None, limit: int = 200,
+           include_samples: bool = False) -> list[dict]:
+    """History of one metric, oldest first: one point per run x device x test with run_id,
+    started, commit, branch, status, device, profile, test, unit, direction, n, median
+    (and samples if asked). Filter by device or profile (all devices of a profile),
+    test, branch; ``before`` = only runs started before that ISO time."""
+    cols = ("r.run_id, r.started, r.commit_sha AS commit_sha, r.branch, r.status, m.device, "
+            "m.profile, m.test, m.unit, m.direction, m.n, m.median, m.summary")
+    if include_samples:
+        cols += ", m.samples"
+    q = f"SELECT {cols} FROM measurements m JOIN runs r USING (run_id) WHERE m.metric = ?"
+    args: list = [metric]
+    for col, v in (("m.device", device), ("m.profile", profile), ("m.test", test),
+                   ("r.branch", branch)):
+        if v is not None:
+            q += f" AND {col} = ?"
+            args.append(v)
+    if before is not None:
+        q += " AND r.started < ?"
+        args.append(before)
+    q += " ORDER BY r.started DESC, r.run_id DESC, m.seq LIMIT ?"
+    args.append(limit)
+    with _opened(db_path) as conn:
+        rows = [dict(r) for r in conn.execute(q, args)]
+    rows.reverse()
+    for d in rows:
+        d["commit"] = d.pop("commit_sha")
+        d["summary"] = json.loads(d["summary"]) if d.get("summary") else None
+        if include_samples:
+            d["samples"] = json.loads(d["samples"]) if d.get("samples") else []
+    return rows
+
+
+def trend(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
+          device: str | None = None, profile: str | None = None, test: str | None = None,
+          branch: str | None = None, limit: int = 200, **step_kw) -> dict:
+    """series() of run medians plus change points, for trend charts:
+    {"points": [...series rows...], "change_points": [{"index", "run_id", "commit",
+    "before", "after", "change"}], "segments": [(start, end, median)]}.
+    Points without a median are dropped. step_kw goes to harness.stats.detect_steps."""
+    from harness.stats.changepoint import detect_steps
+    pts = [p for p in series(db_path, metric, device=device, profile=profile, test=test,
+                             branch=branch, limit=limit) if p["median"] is not None]
+    if not pts:
+        return {"points": [], "change_points": [], "segments": []}
+    cp = detect_steps([p["median"] for p in pts], **step_kw)
+    changes = []
+    for s in cp.steps():
+        p = pts[s["index"]]
+        changes.append({**s, "run_id": p["run_id"], "commit": p["commit"]})
+    return {"points": pts, "change_points": changes, "segments": cp.segments}
+
+
+def run_noise_for(db_path: str | os.PathLike | sqlite3.Connection, metric: str, device: str,
+                  test: str | None = None, *, before: str | None = None,
+                  exclude: Iterable[str] = (), runs: int = 20) -> float | None:
+    """Between-run noise of one device x metric (x test): relative sd of the run median,
+    from the last ``runs`` runs before ``before`` (robust to steps). None if < 5 runs."""
+    from harness.stats.changepoint import run_noise_from_medians
+    ex = set(exclude)
+    pts = [p for p in series(db_path, metric, device=device, test=test, before=before,
+                             limit=runs + len(ex)) if p["run_id"] not in ex]
+    return run_noise_from_medians([p["median"] for p in pts[-runs:]])
+
+
+def threshold_for(thresholds: Mapping[str, Any] | None, profile: str | None,
+                  metric: str) -> float | None:
+    """Relative regression threshold for a metric, most specific first:
+    "PROFILE:METRIC", "METRIC", "PROFILE:*", "*" (or "default"). Values are fractions
+    (0.05) or percent strings ("5%"). None = the rule's default."""
+    if not thresholds:
+        return None
+    for key in (f"{profile}:{metric}" if profile else None, metric,
+                f"{profile}:*" if profile else None, "*", "default"):
+        if key is not None and key in thresholds:
+            v = thresholds[key]
+            if isinstance(v, str) and v.strip().endswith("%"):
+                return float(v.strip()[:-1]) / 100.0
+            return float(v)
+    return None
+
+
+def thresholds_from_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Relative thresholds from profile data, for compare_runs / gate_runs.
+
+    Proposed profile table (device_profiles/NAME.toml):
+        [regression]
+        threshold = 0.03            # all metrics of this profile
+        latency_total_ms = 0.05     # one metric
+    -> {"NAME:*": 0.03, "NAME:latency_total_ms": 0.05}. Profiles without it add nothing.
+    """
+    out: dict[str, Any] = {}
+    for name, prof in profiles.items():
+        reg = (prof or {}).get("regression") or {}
+        for k, v in reg.items():
+            out[f"{name}:*" if k == "threshold" else f"{name}:{k}"] = v
+    return out
+
+
+def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: str,
+                 candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
+                 rule: RuleConfig | None = None, use_history: bool = True
+                 ) -> list[VerdictRow]:
+    """Per device x test x metric verdicts of candidate vs baseline, candidate order.
+
+    Measurements are matched on (device, test, metric); a candidate measurement without
+    an exact match falls back to the baseline's only measurement of the same device x
+    metric. Unmatched ones on either side get verdict "unknown" with the reason.
+    use_history: estimate each metric's between-run noise from the runs before the
+    candidate (run_noise_for); otherwise the rule's prior is used.
+    """
+    from harness.stats.compare import DEFAULT_RULE, compare_samples
+    from harness.stats.gate import VerdictRow
+    rule = rule or DEFAULT_RULE
+    with _opened(db_path) as conn:
+        cand_info = run_info(conn, candidate_run_id)
+        if cand_info is None:
+            raise BaselineError(f"candidate run {candidate_run_id!r} is not in the history")
+        if run_info(conn, baseline_run_id) is None:
+            raise BaselineError(f"baseline run {baseline_run_id!r} is not in the history")
+        base = measurements_for(conn, baseline_run_id)
+        cand = measurements_for(conn, candidate_run_id)
+
+        def group(ms):
+            g: dict[tuple, list[dict]] = {}
+            for m in ms:
+                g.setdefault((m["device"], m["test"], m["metric"]), []).append(m)
+            return g
+
+        gb, gc = group(base), group(cand)
+        by_dm: dict[tuple, list[tuple]] = {}
+        for k in gb:
+            by_dm.setdefault((k[0], k[2]), []).append(k)
+        used: set = set()
+        rows: list[VerdictRow] = []
+        for key, ms in gc.items():
+            device, test, metric = key
+            m0 = ms[0]
+            bkey = key if key in gb else None
+            if bkey is None and len(by_dm.get((device, metric), [])) == 1:
+                bkey = by_dm[(device, metric)][0]
+            common = {"device": device, "profile": m0.get("profile"), "test": test,
+                      "metric": metric, "unit": m0.get("unit"),
+                      "direction": m0.get("direction") or "lower",
+                      "baseline_run": baseline_run_id, "candidate_run": candidate_run_id}
+            c_s = [v for m in ms for v in (m["samples"] or [])]
+            if bkey is None:
+                rows.append(VerdictRow(verdict="unknown", reason="no baseline measurement",
+                                       n_cand=len(c_s), **common))
+                continue
+            used.add(bkey)
+            b_s = [v for m in gb[bkey] for v in (m["samples"] or [])]
+            thr = threshold_for(thresholds, m0.get("profile"), metric)
+            noise = None
+            if use_history:
+                noise = run_noise_for(conn, metric, device, bkey[1],
+                                      before=cand_info.get("started"),
+                                      exclude=(candidate_run_id,))
+            c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
+                                run_noise=noise)
+            rows.append(VerdictRow(
+                verdict=c.verdict, reason=c.reason, n_base=c.n_base, n_cand=c.n_cand,
+                median_base=c.median_base, median_cand=c.median_cand, change=c.change,
+                ci_low=c.ci_low, ci_high=c.ci_high, confidence=c.confidence,
+                p_value=c.p_value, threshold=c.threshold, **common))
+        for key in gb:
+            if key in used or key in gc:
+                continue
+            m0 = gb[key][0]
+            rows.append(VerdictRow(
+                device=key[0], profile=m0.get("profile"), test=key[1], metric=key[2],
+                unit=m0.get("unit"), direction=m0.get("direction") or "lower",
+                baseline_run=baseline_run_id, candidate_run=candidate_run_id,
+                verdict="unknown", reason="not measured in the candidate run",
+                n_base=sum(m["n"] or 0 for m in gb[key])))
+        return rows
+
+
+def gate_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: str | None,
+              candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
+              rule: RuleConfig | None = None, fail_on_unknown: bool = False
+              ) -> tuple[list[VerdictRow], GateResult]:
+    """compare_runs (skipped when baseline_run_id is None) + the candidate's absolute
+    target verdicts -> (rows, GateResult with one line per failure and exit status)."""
+    from harness.stats.gate import gate
+    with _opened(db_path) as conn:
+        rows = (compare_runs(conn, baseline_run_id, candidate_run_id, thresholds=thresholds,
+                             rule=rule) if baseline_run_id else [])
+        ms = measurements_for(conn, candidate_run_id)
+    return rows, gate(rows, ms, fail_on_unknown=fail_on_unknown)

@@ -1,0 +1,464 @@
+"""Two-sample comparison of benchmark samples: SwapLab's regression rule.
+
+Pure functions, no I/O (asv style). Input: the raw per-frame samples of one metric from a
+baseline run and a candidate run, plus which direction is better. Output: a
+:class:`Comparison` with the relative median change, a block-bootstrap confidence interval
+for it, a Mann-Whitney U p-value, and a verdict: ``improved``, ``regressed``, ``same`` or
+``unknown`` with a one-line reason.
+
+Why blocks: per-frame samples of one run are not independent. Caches, DVFS governors and
+the slow warm-up of the SoC make neighbouring frames alike (lag-1 autocorrelation 0.3-0.8
+on phones) and add a slow drift. Tests and bootstraps that treat the n frames as n
+independent draws then believe they know the median n/(effective n) times better than they
+do, and flag noise as "significant". SwapLab therefore
+
+* estimates the autocorrelation of each run and picks a block length from it,
+* bootstraps the median with a *moving block bootstrap* (whole blocks are resampled, so
+  the within-block dependence is kept), and
+* runs the Mann-Whitney U test on *block medians* (one value per block, close to
+  independent) instead of on the raw frames.
+
+Two more corrections make the interval honest: the bootstrap replicates are stretched by
+t(k-1)/z (k = number of blocks: the median is known from k values, not from n), and they
+get the *between-run* noise added (``run_noise``: how much a run's median moves between
+runs of unchanged code; estimated from history, or a conservative prior), because one pair
+of runs cannot see thermal-state or background-load differences between runs.
+
+The verdict then also needs an effect size: a change smaller than ``threshold`` (relative,
+default 3%) is never a regression, however significant. See docs/statistics.md for the
+calibration that chose the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as _sps
+
+__all__ = [
+    "DEFAULT_RULE",
+    "Comparison",
+    "RuleConfig",
+    "block_length",
+    "block_medians",
+    "bootstrap_median_change",
+    "compare_interleaved",
+    "compare_samples",
+    "is_regression",
+    "lag1_autocorrelation",
+]
+
+IMPROVED = "improved"
+REGRESSED = "regressed"
+SAME = "same"
+UNKNOWN = "unknown"
+VERDICTS = (IMPROVED, REGRESSED, SAME, UNKNOWN)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleConfig:
+    """Parameters of the decision rule (defaults chosen by benchmarks/calibration.py).
+
+    threshold      smallest relative change of the median that can be a regression or an
+                   improvement (0.03 = 3%). Per metric / profile overrides are resolved by
+                   the caller (harness.history.threshold_for).
+    alpha          significance level of the Mann-Whitney U test on block medians.
+    confidence     level of the bootstrap confidence interval of the median change; the
+                   interval must exclude 0 for a non-"same" verdict.
+    same_margin    "same" is only claimed when the whole confidence interval lies within
+                   +-same_margin (relative); otherwise the verdict is "unknown"
+                   (inconclusive, need more samples). None = 2 * threshold.
+    min_samples    fewer samples on either side -> "unknown: need more samples".
+    min_blocks     fewer blocks on either side -> the MWU cannot reach alpha; "unknown".
+    resamples      bootstrap resamples.
+    seed           seed of the bootstrap generator (results are reproducible).
+    block          fixed block length; None = chosen from the lag-1 autocorrelation.
+    run_noise_prior  relative sd of a run's median between runs of unchanged code, used
+                   when the caller has no history to estimate it (see ``run_noise`` of
+                   :func:`compare_samples`). Conservative on purpose.
+    run_noise_floor  lower bound for a history estimate of that noise (a short history
+                   can look quieter than the device is).
+    """
+
+    threshold: float = 0.03
+    alpha: float = 0.01
+    confidence: float = 0.99
+    same_margin: float | None = None
+    min_samples: int = 8
+    min_blocks: int = 4
+    resamples: int = 2000
+    seed: int = 20261123
+    block: int | None = None
+    run_noise_prior: float = 0.015
+    run_noise_floor: float = 0.003
+
+    def with_threshold(self, threshold: float | None) -> RuleConfig:
+        if threshold is None:
+            return self
+        return dataclasses.replace(self, threshold=float(threshold))
+
+    @property
+    def margin(self) -> float:
+        return self.same_margin if self.same_margin is not None else 2.0 * self.threshold
+
+
+DEFAULT_RULE = RuleConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Result of comparing a candidate sample set with a baseline sample set.
+
+    change, ci_low, ci_high: relative change of the median, candidate vs baseline
+    (median_cand / median_base - 1; +0.07 = 7% larger), whatever the direction.
+    worse_change: the same change signed so that positive is worse (for direction
+    "higher" it is -change).
+    """
+
+    verdict: str
+    reason: str
+    direction: str
+    n_base: int
+    n_cand: int
+    median_base: float | None
+    median_cand: float | None
+    change: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    p_value: float | None
+    threshold: float
+    block: int | None = None
+
+    @property
+    def worse_change(self) -> float | None:
+        if self.change is None:
+            return None
+        return self.change if self.direction == "lower" else -self.change
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["worse_change"] = self.worse_change
+        return d
+
+    def describe(self) -> str:
+        """One human line: 'regressed: median 45.1 -> 48.3 (+7.1%, 99% CI +5.2%..+9.0%, p=0.0003)'."""
+        if self.change is None:
+            return f"{self.verdict}: {self.reason}"
+        ci = ""
+        if self.ci_low is not None and self.ci_high is not None:
+            ci = f", {self.confidence:.0%} CI {self.ci_low:+.1%}..{self.ci_high:+.1%}"
+        p = f", p={self.p_value:.2g}" if self.p_value is not None else ""
+        return (
+            f"{self.verdict}: median {_fmt(self.median_base)} -> {_fmt(self.median_cand)} "
+            f"({self.change:+.1%}{ci}{p}); {self.reason}"
+        )
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return f"{x:.4g}"
+
+
+def _clean(samples: Sequence[float] | np.ndarray) -> np.ndarray:
+    a = np.asarray(list(samples) if not isinstance(samples, np.ndarray) else samples, float)
+    return a[np.isfinite(a)]
+
+
+def lag1_autocorrelation(x: np.ndarray) -> float:
+    """Lag-1 autocorrelation of a series (robust-ish: ranks, so outliers do not dominate)."""
+    x = np.asarray(x, float)
+    if x.size < 4:
+        return 0.0
+    r = _sps.rankdata(x)
+    r = r - r.mean()
+    den = float(np.dot(r, r))
+    if den == 0.0:
+        return 0.0
+    return float(np.dot(r[:-1], r[1:]) / den)
+
+
+def block_length(x: np.ndarray, max_fraction: float = 0.125) -> int:
+    """Block length for the block bootstrap / block medians of one series.
+
+    From the lag-1 autocorrelation rho (of ranks): an AR(1)-like series has an integrated
+    autocorrelation time tau = (1 + rho) / (1 - rho); blocks of ~2 tau keep most of the
+    dependence inside a block. Slow drift raises rho and so the block length, which
+    widens the interval, as it should. Capped so that at least 1/max_fraction blocks remain.
+    """
+    n = int(np.asarray(x).size)
+    if n < 2:
+        return 1
+    rho = min(max(lag1_autocorrelation(x), 0.0), 0.95)
+    tau = (1.0 + rho) / (1.0 - rho)
+    b = math.ceil(2.0 * tau) if rho > 0.05 else 1
+    cap = max(1, int(n * max_fraction))
+    return max(1, min(b, cap))
+
+
+def block_medians(x: np.ndarray, b: int) -> np.ndarray:
+    """Medians of consecutive non-overlapping blocks of length b (a short last block is
+    merged into the previous one)."""
+    x = np.asarray(x, float)
+    n = x.size
+    if b <= 1 or n < 2 * b:
+        return x.copy() if b <= 1 else np.array([np.median(x)])
+    k = n // b
+    out = [np.median(x[i * b:(i + 1) * b]) for i in range(k - 1)]
+    out.append(np.median(x[(k - 1) * b:]))
+    return np.asarray(out)
+
+
+def _block_boot_medians(x: np.ndarray, b: int, resamples: int, rng: np.random.Generator
+                        ) -> np.ndarray:
+    """Moving-block-bootstrap replicates of the median of x (vectorised, batched)."""
+    n = x.size
+    b = max(1, min(b, n))
+    k = math.ceil(n / b)
+    offs = np.arange(b, dtype=np.int32)
+    out = np.empty(resamples)
+    batch = max(1, min(resamples, 4_000_000 // max(1, k * b)))
+    for lo in range(0, resamples, batch):
+        hi = min(resamples, lo + batch)
+        starts = rng.integers(0, n - b + 1, size=(hi - lo, k), dtype=np.int32)
+        if b == 1:
+            idx = starts
+        else:
+            idx = (starts[:, :, None] + offs).reshape(hi - lo, k * b)[:, :n]
+        out[lo:hi] = _row_medians(x[idx])
+    return out
+
+
+def _row_medians(a: np.ndarray) -> np.ndarray:
+    """Median of each row (same as np.median(a, axis=1), one partition pass)."""
+    n = a.shape[1]
+    h = n // 2
+    if n % 2:
+        return np.partition(a, h, axis=1)[:, h]
+    p = np.partition(a, (h - 1, h), axis=1)
+    return 0.5 * (p[:, h - 1] + p[:, h])
+
+
+def bootstrap_median_change(base: Sequence[float], cand: Sequence[float], *,
+                            confidence: float = 0.99, resamples: int = 2000,
+                            seed: int = 0, block: int | None = None,
+                            run_noise: float = 0.0) -> tuple[float, float, float]:
+    """(point, low, high): relative change of the median cand vs base and its percentile
+    confidence interval from a moving block bootstrap of each side (independently).
+
+    block None -> chosen per side with :func:`block_length`; 1 = the ordinary bootstrap.
+    run_noise: relative sd of one run's median across runs of unchanged code (what the
+    history shows). One pair of runs cannot see run-to-run differences (thermal state,
+    background load), so the log-ratio replicates get extra Gaussian noise to bring
+    their variance up to at least 2 * run_noise**2 (the variance of the difference of two
+    run medians). 0 = within-run noise only.
+    """
+    b_arr, c_arr = _clean(base), _clean(cand)
+    if b_arr.size == 0 or c_arr.size == 0:
+        raise ValueError("both sample sets must hold finite values")
+    mb, mc = float(np.median(b_arr)), float(np.median(c_arr))
+    if mb == 0.0:
+        raise ValueError("baseline median is 0: relative change undefined")
+    rng = np.random.default_rng(seed)
+    bb = block if block is not None else block_length(b_arr)
+    bc = block if block is not None else block_length(c_arr)
+    rb = _block_boot_medians(b_arr, bb, resamples, rng)
+    rc = _block_boot_medians(c_arr, bc, resamples, rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(rc / rb)
+    lr = lr[np.isfinite(lr)]
+    tail = (1.0 - confidence) / 2.0
+    # Small-sample correction: percentiles of a bootstrap act like normal quantiles, but
+    # the median is known from only k independent blocks. Stretch the replicates about
+    # their centre by t_{k-1} / z at the interval's tail (k = fewer blocks of the two).
+    k = min(math.ceil(b_arr.size / bb), math.ceil(c_arr.size / bc))
+    if k >= 2 and lr.size > 1:
+        stretch = float(_sps.t.ppf(1.0 - tail, k - 1) / _sps.norm.ppf(1.0 - tail))
+        centre = float(np.median(lr))
+        lr = centre + (lr - centre) * stretch
+    if run_noise and lr.size > 1:
+        extra2 = 2.0 * math.log1p(run_noise) ** 2 - float(lr.var())
+        if extra2 > 0:
+            lr = lr + rng.normal(0.0, math.sqrt(extra2), lr.size)
+    lo, hi = np.quantile(lr, [tail, 1.0 - tail])
+    return mc / mb - 1.0, math.expm1(float(lo)), math.expm1(float(hi))
+
+
+def compare_samples(base: Sequence[float], cand: Sequence[float], direction: str = "lower",
+                    rule: RuleConfig = DEFAULT_RULE, *, threshold: float | None = None,
+                    run_noise: float | None = None) -> Comparison:
+    """Compare candidate samples with baseline samples of one metric.
+
+    direction: "lower" (lower is better, e.g. latency_ms) or "higher" (e.g. fps).
+    threshold: overrides rule.threshold (per-metric threshold).
+    run_noise: relative sd of a run's median between runs of unchanged code, estimated
+      from history (harness.history.run_noise_for); None = rule.run_noise_prior.
+
+    Verdict:
+      regressed  the median moved in the worse direction by >= threshold, the bootstrap
+                 CI of the change excludes 0, and MWU on block medians gives p < alpha;
+      improved   the same in the better direction;
+      same       none of that, and the whole CI lies within +-same_margin;
+      unknown    too few samples, or inconclusive (CI too wide to say "same").
+    """
+    if direction not in ("lower", "higher"):
+        raise ValueError(f"direction must be 'lower' or 'higher', not {direction!r}")
+    rule = rule.with_threshold(threshold)
+    b_arr, c_arr = _clean(base), _clean(cand)
+    nb, nc = int(b_arr.size), int(c_arr.size)
+    common = {"direction": direction, "n_base": nb, "n_cand": nc,
+              "confidence": rule.confidence, "threshold": rule.threshold}
+    if min(nb, nc) < rule.min_samples:
+        which = "baseline" if nb < nc else "candidate"
+        return Comparison(UNKNOWN, f"need more samples: n={min(nb, nc)} < {rule.min_samples}"
+                          f" ({which})", median_base=_med(b_arr), median_cand=_med(c_arr),
+                          change=None, ci_low=None, ci_high=None, p_value=None, **common)
+    mb, mc = float(np.median(b_arr)), float(np.median(c_arr))
+    if mb <= 0.0 or mc < 0.0:
+        # relative changes of a metric that is 0 or signed are meaningless; compare raw
+        if mb == mc and np.array_equal(np.sort(b_arr), np.sort(c_arr)):
+            return Comparison(SAME, "identical samples", median_base=mb, median_cand=mc,
+                              change=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, **common)
+        return Comparison(UNKNOWN, f"baseline median is {mb:g}: relative change undefined",
+                          median_base=mb, median_cand=mc, change=None, ci_low=None,
+                          ci_high=None, p_value=None, **common)
+    blk = rule.block if rule.block is not None else max(block_length(b_arr),
+                                                        block_length(c_arr))
+    rn = (rule.run_noise_prior if run_noise is None
+          else max(rule.run_noise_floor, float(run_noise)))
+    change, lo, hi = bootstrap_median_change(b_arr, c_arr, confidence=rule.confidence,
+                                             resamples=rule.resamples, seed=rule.seed,
+                                             block=blk, run_noise=rn)
+    bm_b, bm_c = block_medians(b_arr, blk), block_medians(c_arr, blk)
+    common["block"] = blk
+    if min(bm_b.size, bm_c.size) < rule.min_blocks:
+        need = rule.min_blocks * blk
+        return Comparison(UNKNOWN, f"need more samples: {min(bm_b.size, bm_c.size)} blocks of "
+                          f"{blk} correlated frames < {rule.min_blocks} (n >= {need})",
+                          median_base=mb, median_cand=mc, change=change, ci_low=lo,
+                          ci_high=hi, p_value=None, **common)
+    if np.array_equal(np.sort(bm_b), np.sort(bm_c)):
+        p = 1.0
+    else:
+        p = float(_sps.mannwhitneyu(bm_c, bm_b, alternative="two-sided").pvalue)
+    sign = 1.0 if direction == "lower" else -1.0
+    worse = sign * change
+    worse_lo, worse_hi = sorted((sign * lo, sign * hi))
+    thr = rule.threshold
+    if worse >= thr and worse_lo > 0.0 and p < rule.alpha:
+        verdict, reason = REGRESSED, (f"{abs(change):.1%} worse (>= {thr:.0%}), CI excludes 0, "
+                                      f"p={p:.2g} < {rule.alpha:g}")
+    elif -worse >= thr and worse_hi < 0.0 and p < rule.alpha:
+        verdict, reason = IMPROVED, (f"{abs(change):.1%} better (>= {thr:.0%}), CI excludes 0, "
+                                     f"p={p:.2g} < {rule.alpha:g}")
+    elif lo >= -rule.margin and hi <= rule.margin:
+        verdict = SAME
+        if abs(change) >= thr:
+            reason = f"change {change:+.1%} not significant (p={p:.2g}); CI within +-{rule.margin:.0%}"
+        else:
+            reason = f"change {change:+.1%} below {thr:.0%}; CI within +-{rule.margin:.0%}"
+    else:
+        verdict = UNKNOWN
+        reason = (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} wider than +-{rule.margin:.0%} "
+                  f"(p={p:.2g}); need more samples or an A/B interleaved run")
+    return Comparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
+                      ci_low=lo, ci_high=hi, p_value=p, **common)
+
+
+def is_regression(base: Sequence[float], cand: Sequence[float], direction: str = "lower",
+                  rule: RuleConfig = DEFAULT_RULE, *, threshold: float | None = None,
+                  run_noise: float | None = None) -> bool:
+    """Same answer as ``compare_samples(...).verdict == "regressed"``, but cheap checks
+    (effect size, MWU on block medians) come first and the bootstrap only runs when they
+    pass. For gating many metrics and for the calibration's many trials."""
+    rule = rule.with_threshold(threshold)
+    b_arr, c_arr = _clean(base), _clean(cand)
+    if min(b_arr.size, c_arr.size) < rule.min_samples:
+        return False
+    mb, mc = float(np.median(b_arr)), float(np.median(c_arr))
+    if mb <= 0.0 or mc < 0.0:
+        return False
+    sign = 1.0 if direction == "lower" else -1.0
+    if sign * (mc / mb - 1.0) < rule.threshold:
+        return False
+    blk = rule.block if rule.block is not None else max(block_length(b_arr),
+                                                        block_length(c_arr))
+    bm_b, bm_c = block_medians(b_arr, blk), block_medians(c_arr, blk)
+    if min(bm_b.size, bm_c.size) < rule.min_blocks or np.array_equal(np.sort(bm_b),
+                                                                     np.sort(bm_c)):
+        return False
+    if not _sps.mannwhitneyu(bm_c, bm_b, alternative="two-sided").pvalue < rule.alpha:
+        return False
+    return compare_samples(b_arr, c_arr, direction, rule,
+                           run_noise=run_noise).verdict == REGRESSED
+
+
+def _med(a: np.ndarray) -> float | None:
+    return float(np.median(a)) if a.size else None
+
+
+def compare_interleaved(base_rounds: Sequence[Sequence[float]],
+                        cand_rounds: Sequence[Sequence[float]], direction: str = "lower",
+                        rule: RuleConfig = DEFAULT_RULE, *, threshold: float | None = None
+                        ) -> Comparison:
+    """A/B interleaved comparison: round i ran the baseline build then the candidate build
+    (or the other way round) on the same device, back to back.
+
+    Drift and thermal state are shared within a round, so the paired statistic
+    log(median(cand_i) / median(base_i)) cancels them. Test: Wilcoxon signed-rank on the
+    per-round log ratios; CI: bootstrap of the median log ratio over rounds. Needs
+    min_blocks rounds (a round is the independent unit).
+    """
+    if direction not in ("lower", "higher"):
+        raise ValueError(f"direction must be 'lower' or 'higher', not {direction!r}")
+    rule = rule.with_threshold(threshold)
+    if len(base_rounds) != len(cand_rounds):
+        raise ValueError("base_rounds and cand_rounds must have the same number of rounds")
+    pairs = [(_clean(b), _clean(c)) for b, c in zip(base_rounds, cand_rounds)]
+    pairs = [(b, c) for b, c in pairs if b.size and c.size]
+    allb = np.concatenate([b for b, _ in pairs]) if pairs else np.array([])
+    allc = np.concatenate([c for _, c in pairs]) if pairs else np.array([])
+    common = {"direction": direction, "n_base": int(allb.size), "n_cand": int(allc.size),
+              "confidence": rule.confidence, "threshold": rule.threshold, "block": None}
+    mb, mc = _med(allb), _med(allc)
+    # the exact two-sided signed-rank test cannot go below 2 / 2**n: need that < alpha
+    need = max(rule.min_blocks, math.floor(math.log2(2.0 / rule.alpha)) + 1)
+    if len(pairs) < need:
+        return Comparison(UNKNOWN, f"need more rounds: {len(pairs)} < {need}",
+                          median_base=mb, median_cand=mc, change=None, ci_low=None,
+                          ci_high=None, p_value=None, **common)
+    if any(np.median(b) <= 0 or np.median(c) <= 0 for b, c in pairs):
+        return Comparison(UNKNOWN, "non-positive medians: relative change undefined",
+                          median_base=mb, median_cand=mc, change=None, ci_low=None,
+                          ci_high=None, p_value=None, **common)
+    d = np.array([math.log(np.median(c) / np.median(b)) for b, c in pairs])
+    point = float(np.median(d))
+    rng = np.random.default_rng(rule.seed)
+    idx = rng.integers(0, d.size, size=(rule.resamples, d.size))
+    boots = np.median(d[idx], axis=1)
+    tail = (1.0 - rule.confidence) / 2.0
+    lo, hi = (float(v) for v in np.quantile(boots, [tail, 1.0 - tail]))
+    if np.all(d == 0):
+        p = 1.0
+    else:
+        p = float(_sps.wilcoxon(d, alternative="two-sided").pvalue)
+    change, lo, hi = math.expm1(point), math.expm1(lo), math.expm1(hi)
+    sign = 1.0 if direction == "lower" else -1.0
+    worse = sign * change
+    worse_lo, worse_hi = sorted((sign * lo, sign * hi))
+    thr = rule.threshold
+    if worse >= thr and worse_lo > 0.0 and p < rule.alpha:
+        verdict, reason = REGRESSED, f"paired: {abs(change):.1%} worse over {d.size} rounds, p={p:.2g}"
+    elif -worse >= thr and worse_hi < 0.0 and p < rule.alpha:
+        verdict, reason = IMPROVED, f"paired: {abs(change):.1%} better over {d.size} rounds, p={p:.2g}"
+    elif lo >= -rule.margin and hi <= rule.margin:
+        verdict, reason = SAME, f"paired: change {change:+.1%}, CI within +-{rule.margin:.0%}"
+    else:
+        verdict, reason = UNKNOWN, (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} over {d.size} rounds; "
+                                    "need more rounds")
+    return Comparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
+                      ci_low=lo, ci_high=hi, p_value=p, **common)
