@@ -1,0 +1,108 @@
+"""Sustained run: power, energy per frame, temperature, throttling and latency drift.
+
+The runner swaps frames for the profile's `[power] sustained_duration_s` (30 minutes on a
+phone; `sustained_duration_virtual_s`, seconds, on the virtual device) while the sensors
+are sampled. Recorded: average and p95 power (W), energy per frame (mJ), temperature
+max and rise, time to first throttle, frame-latency drift first -> last minute, frame
+latency split into thermally affected / clean frames, and the whole time series as an
+artifact. Metrics a device cannot measure are left out with the reason (never made up);
+the profile's targets (`power_avg_w`, `temperature_max_c`) are asserted."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import power as PW
+from harness import sustained as SU
+from harness import throttle as TH
+
+
+def power_settings_of(profile) -> PW.PowerSettings:
+    try:
+        return SU.settings_of(profile)
+    except PW.PowerSettingsError as e:
+        pytest.fail(f"invalid device profile: {e}", pytrace=False)
+
+
+def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, lab):
+    ps = power_settings_of(profile)
+    sim = bool(device.simulated)
+    cd = SU.cool_down(device, profile.run.cooldown_temperature_c, profile.run.cooldown_timeout_s,
+                      progress=lab.progress)
+    if not cd.ok:
+        pytest.skip(cd.skip_reason)
+    mode = profile.run.mode if profile.run.mode != "auto" else "small"
+    duration = ps.duration_s(sim, host=device.kind == "local")
+    per_frame = SU.ms_per_frame(swap_runner, mode, artifacts_dir)
+    frames = SU.frames_for(duration, per_frame)
+    lab.progress(f"[swaplab] {device.serial}: sustained run, {mode} mode, ~{duration:g} s "
+                 f"({frames} frames at ~{per_frame:.0f} ms)")
+    run = SU.run_sampled(swap_runner, label="sustained", mode=mode, frames=frames,
+                         interval_s=ps.interval_s(sim), status_interval_s=ps.status_interval_s,
+                         timeout_s=max(swap_runner.settings.timeout_s, duration * 3 + 120),
+                         artifacts_dir=artifacts_dir)
+    recorder.artifact("telemetry", run.telemetry_path, label="sustained", mode=mode)
+    tel = run.telemetry
+    if run.result.duration_s < 0.8 * duration:
+        lab.progress(f"[swaplab] {device.serial}: the sustained run lasted "
+                     f"{run.result.duration_s:.1f} s of the {duration:g} s asked (frames were "
+                     "faster than in the calibration run)")
+    frame_t = PW.frame_times(tel.frames, tel.summary.get("wall_ms"))
+    thr = TH.detect(run.samples, tel.frames, frame_t, slowdown_fraction=ps.slowdown_fraction,
+                    freq_drop_fraction=ps.freq_drop_fraction, cpus=SU.pinned_cpus(profile))
+    measured = [i for i, f in enumerate(tel.frames) if not f["warmup"]]
+
+    metrics: dict[str, PW.Metric] = {}
+    metrics.update(PW.power_metrics(run.samples, len(measured)))
+    metrics.update(PW.temperature_metrics(run.samples))
+    metrics["latency_drift_pct"] = PW.latency_drift(
+        [frame_t[i] for i in measured], [tel.frames[i]["stage_ns"]["total"] / 1e6 for i in measured],
+        ps.drift_window_s)
+    if thr.first_throttle_s is not None:
+        metrics["time_to_first_throttle_s"] = PW.Metric(thr.first_throttle_s, "",
+                                                        extra={"events": thr.events})
+    unmeasured = {k: m.reason for k, m in metrics.items() if not m.ok}
+    if thr.first_throttle_s is None:
+        unmeasured["time_to_first_throttle_s"] = "no throttling seen during the run"
+
+    doc = SU.timeseries(device, run, frame_t, thr.frame_flags, thr.as_dict(),
+                        {"kind": "sustained", "mode": mode, "duration_s": duration,
+                         "run_s": round(run.result.duration_s, 3),
+                         "cooldown": cd.info, "unmeasured": unmeasured,
+                         "metrics": {k: m.value for k, m in metrics.items()}})
+    path = SU.write_json(artifacts_dir / "sustained.timeseries.json", doc)
+    recorder.artifact("samples", path, label="sustained", timeseries=True, simulated=sim)
+
+    common = {"variant": f"sustained mode={mode}", "simulated": sim}
+    units = {"power_avg_w": ("w", "lower"), "power_p95_w": ("w", "lower"),
+             "energy_per_frame_mj": ("mj", "lower"), "temperature_max_c": ("c", "lower"),
+             "temperature_rise_c": ("c", "lower"), "latency_drift_pct": ("pct", "lower"),
+             "time_to_first_throttle_s": ("s", "higher")}
+    for name, m in metrics.items():
+        if m.ok:
+            unit, direction = units[name]
+            recorder.measure(name, m.samples or [m.value], unit=unit, direction=direction,
+                             **common, **({"note": m.reason} if m.reason else {}), **m.extra)
+    flags = [bool(f) for f in thr.frame_flags]
+    lat = [tel.frames[i]["stage_ns"]["total"] / 1e6 for i in measured]
+    recorder.measure("latency_total_ms", lat, unit="ms", direction="lower", check_target=False,
+                     **common, thermally_affected=thr.affected,
+                     affected_frames=sum(flags[i] for i in measured), unmeasured=unmeasured,
+                     throttle=thr.reasons)
+    for affected in (False, True):
+        part = [tel.frames[i]["stage_ns"]["total"] / 1e6 for i in measured if flags[i] == affected]
+        if part and thr.affected:
+            recorder.measure("latency_total_ms", part, unit="ms", direction="lower",
+                             check_target=False, simulated=sim,
+                             variant=f"sustained mode={mode} "
+                                     f"{'thermally affected' if affected else 'not affected'}")
+    if thr.affected:
+        lab.progress(f"[swaplab] {device.serial}: sustained run thermally affected: "
+                     + "; ".join(thr.reasons))
+
+    recorder.assert_targets()
+    missing = [f"{k} ({profile.targets[k]:g} target): {unmeasured[k]}"
+               for k in ("power_avg_w", "temperature_max_c") if k in profile.targets
+               and k in unmeasured]
+    if missing:
+        pytest.skip(f"device {device.serial} ({device.name}): cannot measure " + "; ".join(missing))
