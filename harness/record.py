@@ -145,6 +145,12 @@ class RunRecord:
                                             "path": rel.as_posix(), **extra})
             self.save()
 
+    def set_field(self, key: str, value: Any) -> None:
+        """Set a top-level field (e.g. "comparison") and save."""
+        with self._lock:
+            self._data[key] = value
+            self.save()
+
     def finish(self, status: str = "finished") -> None:
         with self._lock:
             self._data["status"] = status

@@ -44,7 +44,7 @@ def register_reporter(reporter: Reporter) -> None:
 #: modules that add report sections/reporters: each is imported before every render (so
 #: `swaplab report` re-renders them too) and its `register()` called if it has one
 #: (registration is idempotent); a missing module is skipped.
-EXTENSION_MODULES: list[str] = ["harness.timeseries_svg"]
+EXTENSION_MODULES: list[str] = ["harness.timeseries_svg", "harness.report.trace"]
 
 
 def _load_extensions() -> None:

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from harness.recorder import format_value
 from harness.report import svg
 from harness.report.base import SECTIONS
+from harness.report.devices import comparison_rows, device_views
 from harness.telemetry import STAGES
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -112,6 +113,14 @@ def images(record: dict, run_dir: Path) -> list[dict]:
     return out
 
 
+def _with_stages(views: list[dict], record: dict) -> list[dict]:
+    """Each device view gets its own per-stage stacked bars."""
+    for v in views:
+        ms = [m for m in record.get("measurements", []) if m.get("device") == v["serial"]]
+        v["stages"] = Markup(stage_chart({"measurements": ms})) if ms else ""
+    return views
+
+
 def render_html(record: dict, run_dir: Path) -> str:
     rows = verdict_rows(record)
     counts = {k: sum(1 for r in rows if r["verdict"] == k) for k in ("pass", "fail", "recorded")}
@@ -138,4 +147,7 @@ def render_html(record: dict, run_dir: Path) -> str:
         images=images(record, Path(run_dir)), environment=env,
         devices=record.get("devices", {}), sections=sections,
         artifacts=[a for a in record.get("artifacts", []) if a.get("kind") == "telemetry"],
+        comparison=record.get("comparison") or {}, comparison_rows=comparison_rows(record),
+        device_views=_with_stages(device_views(record, Path(run_dir), rows), record),
+        has_trace=any(a.get("kind") == "telemetry" for a in record.get("artifacts", [])),
     )

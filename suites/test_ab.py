@@ -1,0 +1,24 @@
+"""A/B interleaved latency: a baseline runner build (`--ab-runner PATH`) and this build
+alternate on the same device in rounds (ABBA order), so drift, thermal state and
+background load hit both arms alike (FAI-PEP runs treatment and control this way).
+
+Every measurement carries extra["ab"] = {"arm": "baseline"|"candidate", "round": i,
+"build": ...}; at session end harness.baseline compares the arms round by round
+(harness.stats.ab.compare_ab_measurements: Wilcoxon signed-rank over rounds + bootstrap
+CI of the median ratio) and a regression fails the run. Skipped without --ab-runner.
+"""
+
+import pytest
+
+from harness.ab import run_ab_latency
+
+
+def test_ab_latency(request, swap_runner, recorder, artifacts_dir, lab):
+    opt = request.config.getoption("ab_runner", None)
+    if not opt:
+        pytest.skip("A/B mode needs --ab-runner PATH (a baseline swap_runner build)")
+    rounds = run_ab_latency(swap_runner, opt, recorder, artifacts_dir,
+                            rounds=request.config.getoption("ab_rounds"),
+                            frames=request.config.getoption("ab_frames"),
+                            progress=lab.progress)
+    assert len(rounds) == request.config.getoption("ab_rounds")
