@@ -2,8 +2,14 @@
 
   swaplab devices [--profiles-dir DIR] [--no-local-device] [--adb-server HOST:PORT]
   swaplab profiles check [DIR]
-  swaplab report RUN_DIR            re-render index.html + benchmarks.json of a run
+  swaplab report RUN [--compare OTHER] [--screenshot [PNG]]
+                                    re-render index.html, benchmarks.json, trace.json of a
+                                    run; with --compare, compare RUN against OTHER first
+  swaplab compare BASELINE CANDIDATE
+                                    verdict lines; exit 1 on a regression / failed target
   swaplab lab [pytest args]         run the suites (same as `pytest suites`)
+  swaplab virtual-device start --profile NAME [--port P] [--abi ABI] [--fault SPEC ...]
+                                    run SwapLab's virtual Android device until Ctrl-C
 """
 
 from __future__ import annotations
@@ -53,23 +59,18 @@ def _cmd_profiles_check(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from harness.report import write_reports
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "record.json").is_file():
-        print(f"swaplab: error: {run_dir}/record.json not found", file=sys.stderr)
-        return 1
-    try:
-        path = write_reports(run_dir)
-    except (ValueError, OSError) as e:
-        print(f"swaplab: error: {e}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+    from harness.report_cli import cmd_report
+    return cmd_report(args)
 
 
 def _cmd_lab(args, rest) -> int:
     import pytest
     return int(pytest.main([str(REPO_ROOT / "suites"), *rest]))
+
+
+def _cmd_virtual_device(rest: list[str]) -> int:
+    from harness.virtual_device.cli import main as vd_main
+    return int(vd_main(rest) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,18 +85,31 @@ def main(argv: list[str] | None = None) -> int:
     psub = p.add_subparsers(dest="profiles_command", required=True)
     pc = psub.add_parser("check", help="validate every profile")
     pc.add_argument("dir", nargs="?", type=Path, default=REPO_ROOT / "device_profiles")
-    p = sub.add_parser("report", help="render the report of a run folder")
-    p.add_argument("run_dir")
+    from harness.report_cli import add_compare_args, add_report_args
+    p = sub.add_parser("report", help="render the report of a run (optionally compared "
+                                      "with another run)")
+    add_report_args(p)
+    p = sub.add_parser("compare", help="compare two runs: verdict lines, exit 1 on a "
+                                       "regression")
+    add_compare_args(p)
     sub.add_parser("lab", help="run the suites; extra args go to pytest", add_help=False)
+    sub.add_parser("virtual-device", add_help=False,
+                   help="a virtual Android device speaking the adb protocol "
+                        "(swaplab virtual-device start --help)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "lab":
         return _cmd_lab(args, rest)
+    if args.command == "virtual-device":
+        return _cmd_virtual_device(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "devices":
         return _cmd_devices(args)
     if args.command == "profiles":
         return _cmd_profiles_check(args)
+    if args.command == "compare":
+        from harness.report_cli import cmd_compare
+        return cmd_compare(args)
     return _cmd_report(args)
 
 

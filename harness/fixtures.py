@@ -9,6 +9,9 @@
   artifacts_dir (function) this test's folder inside the run folder
   swap          (function) run swap_runner once: `swap(label, mode=..., ...)` -> RunnerRun,
                            telemetry and output frames kept as artifacts
+  swaplab_gates (function, autouse) before a device-bound test on an Android device:
+                           battery, charging (power tests), thermal state / cool-down;
+                           skips the test with the reason when a gate says so
 """
 
 from __future__ import annotations
@@ -64,10 +67,39 @@ def artifacts_dir(request, device, lab) -> Path:
     return lab.artifacts_dir(device.serial, request.node.nodeid)
 
 
+#: tests measuring power: the charging gate applies (USB power distorts battery current)
+POWER_MARKER = "swaplab_power"
+
+
+def is_power_test(item: pytest.Item) -> bool:
+    module = getattr(getattr(item, "module", None), "__name__", "") or ""
+    return item.get_closest_marker(POWER_MARKER) is not None \
+        or module.rpartition(".")[2] == "test_power"
+
+
+@pytest.fixture(autouse=True)
+def swaplab_gates(request):
+    """Android gates before each device-bound test (no-op for other tests and devices)."""
+    if "device" not in request.fixturenames or getattr(request.node, "callspec", None) is None \
+            or "device" not in request.node.callspec.params:
+        return None
+    lab_session = request.config.stash.get(LAB_KEY, None)
+    if lab_session is None:
+        return None
+    serial = request.getfixturevalue("device").serial
+    res = lab_session.check_gates(serial, test=request.node.nodeid,
+                                  power_test=is_power_test(request.node))
+    if res is not None and not res.ok:
+        pytest.skip(res.skip_reason)
+    return res
+
+
 @pytest.fixture
 def swap(swap_runner, artifacts_dir, recorder, lab):
     def _run(label: str = "run", **kwargs) -> RunnerRun:
-        cool_down(swap_runner.device, swap_runner.settings, progress=lab.progress)
+        cd = cool_down(swap_runner.device, swap_runner.settings, progress=lab.progress)
+        if cd.get("cooldown") not in ("not configured", "no temperature sensor"):
+            lab.record.add_device(swap_runner.device.serial, {"cooldown": cd})
         r = run_swap(swap_runner, label=label, artifacts_dir=artifacts_dir, **kwargs)
         mode = r.telemetry.summary.get("mode")
         if r.telemetry_path:

@@ -27,6 +27,7 @@ from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     recorder,
     swap,
     swap_runner,
+    swaplab_gates,
 )
 from harness.profiles import ProfileError
 from harness.session import LabSession
@@ -43,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--lab-out", default=None, metavar="DIR",
                 help="where run folders go (default: reports/ under the rootdir)")
     g.addoption("--baseline", default=None, metavar="RUN",
-                help="run id, run folder or branch to compare against (kept in the record)")
+                help="compare against this run: run id, run folder, 'latest', branch "
+                     "('main' = latest run on main) or git ref; a regression exits 1")
     g.addoption("--profiles-dir", default=None, metavar="DIR",
                 help="device profile folder (default: device_profiles/)")
     g.addoption("--models-dir", default=None, metavar="DIR",
@@ -56,6 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "$SWAPLAB_BACKENDS or all)")
     g.addoption("--no-local-device", action="store_true", default=False,
                 help="do not offer this host as a device")
+    g.addoption("--ab-runner", default=None, metavar="PATH",
+                help="A/B interleaved mode (suites/test_ab.py): a baseline swap_runner "
+                     "binary that alternates with this build on each device")
+    g.addoption("--ab-rounds", type=int, default=10, metavar="N",
+                help="A/B rounds (ABBA order; >= 8 for a verdict), default 10")
+    g.addoption("--ab-frames", type=int, default=10, metavar="N",
+                help="measured frames per arm per A/B round, default 10")
 
 
 def _resolve(config: pytest.Config, value: str | None, default_name: str,
@@ -85,6 +94,9 @@ def _writer(config: pytest.Config):
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "swaplab_device: a test bound to a lab device (added by SwapLab)")
+    config.addinivalue_line(
+        "markers", "swaplab_power: a power measurement (on Android the charging gate "
+                   "applies; suites/test_power.py counts as one)")
     devices = [d.strip() for opt in config.getoption("device") or [] for d in opt.split(",")]
     try:
         session = LabSession(
@@ -232,9 +244,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         lab_session.warn(f"[swaplab] writing the report failed: {type(e).__name__}: {e}")
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
+    comparison = lab_session.comparison or {}
+    if (comparison.get("gate") or {}).get("exit_status") and \
+            session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # regression vs --baseline
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    lab_session = config.stash.get(LAB_KEY, None)
+    comparison = (lab_session.comparison if lab_session is not None else None) or {}
+    gate_lines = (comparison.get("gate") or {}).get("lines") or []
+    if comparison.get("error") or gate_lines or comparison.get("baseline_run") \
+            or comparison.get("ab"):
+        base = comparison.get("baseline_run")
+        title = (f"SwapLab gate vs baseline {base}" if base else
+                 "SwapLab gate (A/B interleaved)" if comparison.get("ab") else
+                 "SwapLab gate (targets only)")
+        terminalreporter.write_sep("=", title, red=bool(gate_lines), green=not gate_lines)
+        if comparison.get("error"):
+            terminalreporter.write_line(f"baseline {comparison.get('baseline_spec')!r}: "
+                                        f"{comparison['error']}", yellow=True)
+        for line in gate_lines:
+            terminalreporter.write_line(line, red=True)
+        if (base or comparison.get("ab")) and not gate_lines:
+            counts: dict[str, int] = {}
+            for r in comparison.get("rows") or []:
+                counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+            terminalreporter.write_line("no regression: " + ", ".join(
+                f"{n} {v}" for v, n in sorted(counts.items())))
     lines = config.stash.get(_NO_MATCH_KEY, None)
     if lines:
         terminalreporter.write_sep("=", "SwapLab: no device for the selected marker",

@@ -106,6 +106,8 @@ class RunSettings:
     cooldown_temperature_c: float | None = None
     cooldown_timeout_s: float = 300.0
     timeout_s: float = 600.0
+    #: Android gate: below this battery level (percent) device tests skip
+    min_battery_pct: float = 25.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,6 +199,23 @@ _CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "run", "virtual")
 
 
+def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[regression]` extension table (harness.history.thresholds_from_profiles):
+    `threshold = 0.03` for every metric, `METRIC = 0.05` for one; a fraction in (0, 1)
+    or a percent string like "5%"."""
+    for key, v in table.items():
+        full = f"regression.{key}"
+        if key != "threshold" and not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            raise c.fail(full, "expected 'threshold' or a metric name like latency_total_ms")
+        if isinstance(v, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", v):
+            v = float(v.strip()[:-1]) / 100.0
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise c.fail(full, f"expected a fraction (0.05) or a percent string ('5%'), "
+                               f"got {_describe(v)}")
+        if not 0 < float(v) < 1:
+            raise c.fail(full, f"expected a relative threshold between 0 and 1, got {v}")
+
+
 def load_profile(path: Path | str) -> Profile:
     """Load and validate one profile file; raises ProfileError."""
     path = Path(path)
@@ -241,7 +260,7 @@ def load_profile(path: Path | str) -> Profile:
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
-             "timeout_s": "number"}
+             "timeout_s": "number", "min_battery_pct": "number"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
@@ -257,7 +276,10 @@ def load_profile(path: Path | str) -> Profile:
                                          f"got {run_kw['cpu_list']!r}")
     if run_kw.get("mode", "small") not in MODES:
         raise c.fail("run.mode", f"expected one of {', '.join(MODES)}, got {run_kw['mode']!r}")
-    for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s"):
+    if "min_battery_pct" in run_kw and not 0 <= run_kw["min_battery_pct"] <= 100:
+        raise c.fail("run.min_battery_pct",
+                     f"expected a percentage from 0 to 100, got {run_kw['min_battery_pct']}")
+    for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s", "min_battery_pct"):
         if key in run_kw:
             run_kw[key] = float(run_kw[key])
     run = RunSettings(**run_kw)
@@ -274,6 +296,8 @@ def load_profile(path: Path | str) -> Profile:
         if not isinstance(v, dict):
             raise c.fail(k, f"unknown key; expected one of {', '.join(_TOP_KEYS)} "
                             "(or a table for an extension)")
+    if "regression" in extra:
+        _check_regression(c, extra["regression"])
     return Profile(name=name, marker=marker, description=description, platform=platform,
                    match=match, targets=targets, run=run, virtual=virtual, path=path,
                    extra=extra)

@@ -27,6 +27,8 @@ from harness.telemetry import Telemetry, parse_telemetry
 
 BUILD_PY = REPO_ROOT / "runner" / "build.py"
 BINARY = "bin/swap_runner"
+#: the runner dlopen()s its video decoder from its own folder (x86_64 builds have one)
+VIDEO_PLUGIN = "bin/libswap_video.so"
 REMOTE_MODELS = "models"
 REMOTE_INPUTS = "inputs"
 #: the modes every lab run measures
@@ -143,6 +145,9 @@ def prepare(device: Device, settings: RunSettings, models_dir: Path,
         raise RunnerError(f"{device.serial}: building swap_runner for {device.abi} failed: {e}") \
             from e
     files: dict[str, Path] = {BINARY: binary}
+    plugin = binary.with_name(Path(VIDEO_PLUGIN).name)
+    if plugin.is_file():  # video targets need it next to the binary
+        files[VIDEO_PLUGIN] = plugin
     files.update(model_files(models_dir))
     remote_inputs: dict[str, str] = {}
     for set_name, set_files in inputs.items():
@@ -169,39 +174,54 @@ def prepare(device: Device, settings: RunSettings, models_dir: Path,
     return PreparedRunner(device, settings, binary, build_info, report, remote_inputs, env)
 
 
-def device_temperature_c(device: Device) -> float | None:
-    """Hottest measured (not simulated) temperature sensor of the device, if any."""
-    temps = [s.value for s in device.read_sensors()
-             if s.name.endswith("_temp_c") and s.value is not None and not s.simulated]
-    return max(temps) if temps else None
+def device_temperature_c(device: Device, *, with_source: bool = False):
+    """Hottest temperature of the device: measured sensors when it has any, else its
+    simulated ones (a virtual device's thermal zones follow its real CPU load, so its
+    cool-down must honour them). None when no temperature can be read.
+
+    With `with_source=True` returns (temperature, simulated)."""
+    measured, simulated = [], []
+    for s in device.read_sensors():
+        if s.name.endswith("_temp_c") and s.value is not None:
+            (simulated if s.simulated else measured).append(s.value)
+    if measured:
+        temp, sim = max(measured), False
+    elif simulated:
+        temp, sim = max(simulated), True
+    else:
+        temp, sim = None, False
+    return (temp, sim) if with_source else temp
 
 
 def cool_down(device: Device, settings: RunSettings,
               progress: Callable[[str], None] = print, poll_s: float = 5.0) -> dict:
     """Wait until the device is at or below the profile's cool-down temperature (up to
-    `cooldown_timeout_s`). Returns what happened, for the record; no-op when the profile
-    sets no temperature or the device measures none."""
+    `cooldown_timeout_s`). Returns what happened, for the record (`simulated`: the
+    temperature came from simulated sensors); no-op when the profile sets no temperature
+    or the device reports none."""
     limit = settings.cooldown_temperature_c
     if limit is None:
         return {"cooldown": "not configured"}
     start = time.monotonic()
-    temp = device_temperature_c(device)
+    temp, simulated = device_temperature_c(device, with_source=True)
     if temp is None:
         return {"cooldown": "no temperature sensor"}
+    what = "simulated" if simulated else "measured"
     announced = False
     while temp is not None and temp > limit:
         waited = time.monotonic() - start
         if waited >= settings.cooldown_timeout_s:
-            progress(f"[swaplab] {device.serial}: still {temp:.1f} C after {waited:.0f} s "
-                     f"cool-down (limit {limit:.1f} C); measuring anyway")
-            return {"cooldown": "timeout", "temp_c": temp, "waited_s": round(waited, 1)}
+            progress(f"[swaplab] {device.serial}: still {temp:.1f} C ({what}) after "
+                     f"{waited:.0f} s cool-down (limit {limit:.1f} C); measuring anyway")
+            return {"cooldown": "timeout", "temp_c": temp, "limit_c": limit,
+                    "simulated": simulated, "waited_s": round(waited, 1)}
         if not announced:
             progress(f"[swaplab] {device.serial}: cooling down from {temp:.1f} C "
-                     f"to {limit:.1f} C")
+                     f"({what}) to {limit:.1f} C")
             announced = True
         time.sleep(poll_s)
-        temp = device_temperature_c(device)
-    return {"cooldown": "ok", "temp_c": temp,
+        temp, simulated = device_temperature_c(device, with_source=True)
+    return {"cooldown": "ok", "temp_c": temp, "limit_c": limit, "simulated": simulated,
             "waited_s": round(time.monotonic() - start, 1)}
 
 

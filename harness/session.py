@@ -5,6 +5,7 @@ record, prepared runners. Created by the plugin at configure time; everything ex
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import re
 from collections.abc import Callable
@@ -49,8 +50,11 @@ class LabSession:
         self._record: RunRecord | None = None
         self._prepared: dict[str, object] = {}
         self._registered: set[str] = set()
+        self._gates: dict[str, dict] = {}
         self._inputs = None
         self.report_path: Path | None = None
+        #: record["comparison"] of the finished run (harness.baseline), None before
+        self.comparison: dict | None = None
 
     # --- devices -----------------------------------------------------------------------
     def discover(self) -> DiscoveryResult:
@@ -129,6 +133,43 @@ class LabSession:
         info["profile_match"] = a.reason
         self.record.add_device(a.device.serial, info)
 
+    def check_gates(self, serial: str, *, test: str = "", power_test: bool = False):
+        """Android gates before measuring (harness.android.gates: battery level, charging
+        for power tests, thermal status / cool-down) with the profile's settings. Returns
+        the GateResult (`ok` False: skip with `skip_reason`), or None for devices without
+        those gates (this host, iOS). Each check lands in the record's device entry."""
+        a = self.assignment(serial)
+        d = a.device
+        if d.platform != "android" or not all(
+                hasattr(d, m) for m in ("battery_state", "thermal_service", "read_sensors")):
+            return None
+        from harness.android.gates import check_gates
+        from harness.record import utc_now
+        run = (a.profile or UNMATCHED).run
+        if run.cooldown_temperature_c is not None or power_test:
+            self.progress(f"[swaplab] {serial}: checking gates (battery >= "
+                          f"{run.min_battery_pct:g}%, thermal state"
+                          + (f", <= {run.cooldown_temperature_c:g} C"
+                             if run.cooldown_temperature_c is not None else "") + ")")
+        res = check_gates(d, min_battery_pct=run.min_battery_pct, power_test=power_test,
+                          cooldown_temperature_c=run.cooldown_temperature_c,
+                          cooldown_timeout_s=run.cooldown_timeout_s, warn=self.warn)
+        entry = {"test": test, "time": utc_now(), "ok": res.ok, "power_test": power_test,
+                 "skip_reason": res.skip_reason, "warnings": list(res.warnings),
+                 "facts": dict(res.facts)}
+        gates = self._gates.setdefault(serial, {"checks": 0, "skipped": [], "warnings": []})
+        gates["checks"] += 1
+        gates["last"] = entry
+        if not res.ok:
+            gates["skipped"].append({"test": test, "reason": res.skip_reason})
+        gates["warnings"] += [w for w in res.warnings if w not in gates["warnings"]]
+        info = {"gates": copy.deepcopy(gates)}
+        for key in ("debuggable", "emulator", "virtual", "simulated"):
+            if res.facts.get(key) is not None:
+                info[key] = res.facts[key]
+        self.record.add_device(serial, info)
+        return res
+
     def artifacts_dir(self, serial: str, nodeid: str) -> Path:
         name = nodeid.split("::", 1)[-1]
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:100] or "test"
@@ -169,5 +210,26 @@ class LabSession:
         self._record.finish("interrupted" if interrupted else "finished")
         with contextlib.suppress(OSError):
             update_latest(self.out_root, self._record.run_dir)
+        self.compare_with_baseline()
         self.report_path = write_reports(self._record.run_dir)
         return self.report_path
+
+    def compare_with_baseline(self) -> dict | None:
+        """Import the finished record into `<out>/history.sqlite`, gate it against
+        --baseline (if given) and the absolute targets, keep the verdicts in the record."""
+        if self._record is None:
+            return None
+        from harness.baseline import finish_run, history_db
+        try:
+            self.comparison = finish_run(self._record.run_dir, db=history_db(self.out_root),
+                                         baseline_spec=self.baseline, profiles=self.profiles,
+                                         git_cwd=REPO_ROOT)
+        except Exception as e:  # noqa: BLE001 - the record and report come first
+            self.comparison = {"baseline_spec": self.baseline, "baseline_run": None,
+                               "error": f"history/comparison failed: {type(e).__name__}: {e}",
+                               "ab": False, "rows": [],
+                               "gate": {"lines": [], "exit_status": 0, "regressions": 0,
+                                        "target_failures": 0}}
+            self.warn(f"[swaplab] {self.comparison['error']}")
+        self._record.set_field("comparison", self.comparison)
+        return self.comparison

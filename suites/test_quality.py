@@ -41,7 +41,7 @@ SCORED_FRAMES = 2
 def _only(files: dict, what: str) -> tuple[str, Path]:
     if not files:
         pytest.fail(f"lab inputs: no {what} image")
-    name = sorted(files)[0]
+    name = min(files)
     return name, Path(files[name])
 
 

@@ -12,6 +12,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
 
+# Tests that run adb set HOME to a temp folder (never a user's adb). The build cache
+# (ncnn, runner builds: ~/.cache/swaplab) must not move with it, or every such test would
+# rebuild ncnn: pin it here, from the real HOME, for this process and every subprocess.
+os.environ.setdefault("SWAPLAB_CACHE",
+                      os.path.join(os.path.expanduser("~"), ".cache", "swaplab"))
+
 HOST_PROFILE_FAST = """
 name = "host"
 marker = "host"

@@ -161,8 +161,11 @@ def test_run_timeout_kills_remote_process(dev):
 
 def test_background_sampler_sees_load(dev):
     s = dev.start_sampler(0.3)
-    r = dev.run(["sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"], timeout_s=120,
-                cpu_list="4-7")
+    # busy for 2-3 s whatever the host's speed (a fixed iteration count can end before
+    # the sampler has taken three samples)
+    busy = ('end=$(($(date +%s) + 3)); while [ "$(date +%s)" -lt "$end" ]; do '
+            'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done')
+    r = dev.run(["sh", "-c", busy], timeout_s=120, cpu_list="4-7")
     assert r.ok, r.stderr
     res = s.stop()
     samples = parse_samples(res.stdout)

@@ -167,6 +167,17 @@ def test_sampler_output_roundtrip():
     assert "while :" in sampler_script(0.5, "/x/pid")
 
 
+def test_sampler_drops_a_sample_cut_short():
+    """The sampler ends each sample with `E`; stopping it mid-block leaves a partial sample
+    (here only its uptime line) that must not count as a sample without sensors."""
+    assert "echo E;" in sampler_script(0.5, "/x/pid")
+    text = "\n".join(["T 1.0", "Z 0 cpu-0-0 45000", "B status Discharging", "E",  # noqa: FLY002
+                      "T 1.5", "Z 0 cpu-0-0 46000", "B status Discharging", "E",
+                      "T 2.0", "Z 0 cpu-0"])
+    s = parse_samples(text)
+    assert [x["t_s"] for x in s] == [1.0, 1.5] and all(x["temps_c"] for x in s)
+
+
 # --- fuzzing: garbage never crashes -----------------------------------------------------
 junk = st.one_of(st.text(max_size=300), st.binary(max_size=100).map(lambda b: b.decode("latin-1")))
 lines = st.lists(st.one_of(

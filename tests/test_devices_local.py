@@ -124,3 +124,28 @@ def test_cool_down_waits_for_measured_temperature():
     got = cool_down(Hot(), RunSettings(cooldown_temperature_c=10.0, cooldown_timeout_s=0.05),
                     progress=said.append, poll_s=0.01)
     assert got["cooldown"] == "timeout"
+
+
+def test_cool_down_honours_simulated_sensors():
+    """A virtual device has only simulated thermal zones (they follow its real CPU load):
+    cool-down waits for them and says the reading is simulated. Measured sensors win."""
+    from harness.devices.base import SensorReading
+    from harness.profiles import RunSettings
+    from harness.runner import cool_down, device_temperature_c
+
+    class Virtual:
+        serial = "virtual"
+        def __init__(self):
+            self.temps = [55.0, 47.0, 38.0]
+
+        def read_sensors(self):
+            t = self.temps.pop(0) if len(self.temps) > 1 else self.temps[0]
+            return [SensorReading("cpu_0_0_temp_c", t, simulated=True),
+                    SensorReading("battery_temp_c", None, simulated=True, reason="unreadable")]
+
+    said = []
+    got = cool_down(Virtual(), RunSettings(cooldown_temperature_c=40.0, cooldown_timeout_s=10),
+                    progress=said.append, poll_s=0.01)
+    assert got["cooldown"] == "ok" and got["temp_c"] == 38.0 and got["simulated"] is True
+    assert said and "simulated" in said[0]
+    assert device_temperature_c(Virtual(), with_source=True) == (55.0, True)

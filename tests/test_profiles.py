@@ -77,6 +77,10 @@ def test_matching_prefers_soc_then_platform():
     (("latency_p95_ms", "latency_p96_ms"), "targets.latency_p96_ms", "unknown target"),
     (("threads = 4", "thread = 4"), "run.thread", "unknown key"),
     (("threads = 4", 'cpu_list = "four"'), "run.cpu_list", "expected a CPU list"),
+    (("threads = 4", 'min_battery_pct = "low"'), "run.min_battery_pct",
+     "expected number, got string 'low'"),
+    (("threads = 4", "min_battery_pct = 120"), "run.min_battery_pct",
+     "expected a percentage from 0 to 100, got 120"),
 ])
 def test_errors_name_file_key_and_type(tmp_path, edit, key, expected):
     path = tmp_path / "bad.toml"
@@ -99,6 +103,9 @@ def test_good_profile_loads(tmp_path):
     path.write_text(GOOD)
     p = load_profile(path)
     assert p.run.threads == 4 and p.run.warmup_frames == 5 and p.targets["latency_p95_ms"] == 120
+    assert p.run.min_battery_pct == 25.0  # the Android battery gate's default
+    path.write_text(GOOD.replace("threads = 4", "threads = 4\nmin_battery_pct = 40"))
+    assert load_profile(path).run.min_battery_pct == 40.0
 
 
 def test_plugin_reports_bad_profile(pytester, tmp_path):

@@ -22,7 +22,7 @@ def photo(seed=0, h=200, w=160) -> np.ndarray:
 
 
 def jpeg(img, q=95):
-    ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+    _ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
     return cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
 
 

@@ -15,10 +15,10 @@ import pytest
 
 pytest.importorskip("ncnn")
 
-from harness import REPO_ROOT  # noqa: E402
-from harness.quality import geometry as geo  # noqa: E402
-from harness.quality import load_rgb, reference_landmarks, score_blend  # noqa: E402
-from harness.quality.synthetic import touch_background  # noqa: E402
+from harness import REPO_ROOT
+from harness.quality import geometry as geo
+from harness.quality import load_rgb, reference_landmarks, score_blend
+from harness.quality.synthetic import touch_background
 
 IMAGES = REPO_ROOT / "models" / "test_images"
 PAIRS = [("grace_hopper.jpg", "astronaut.png"), ("astronaut.png", "grace_hopper.jpg")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -81,11 +82,9 @@ def test_thresholds_override_and_profile_table():
     assert thresholds_for_profile(None) is DEFAULT_THRESHOLDS
     assert thresholds_for_profile({"quality": {"seam_ratio_max": 1.9}}).seam_ratio_max == 1.9
 
-    class FakeProfile:
-        name = "x"
-        path = "device_profiles/x.toml"
-        extra = {"quality": {"background_psnr_min_db": 30}}
-    assert thresholds_for_profile(FakeProfile()).background_psnr_min_db == 30.0
+    fake_profile = SimpleNamespace(name="x", path="device_profiles/x.toml",
+                                   extra={"quality": {"background_psnr_min_db": 30}})
+    assert thresholds_for_profile(fake_profile).background_psnr_min_db == 30.0
 
 
 def test_profile_loader_keeps_quality_table(tmp_path):

@@ -9,6 +9,10 @@ Output format (one block per sample, parsed by `parse_samples`):
     B <file> <raw or error text>          (current_now, voltage_now, capacity, status)
     F <cpu number> <kHz raw or error text>
     M <VmHWM line or nothing>
+    E                                     (end of the sample)
+
+A sample the sampler was stopped in the middle of has no `E` and is dropped (text without
+any `E` line, from older samplers, is taken as it is).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def sampler_script(interval_s: float = 0.5, pid_file: str | None = None,
         "v=$(cat \"$c/cpufreq/scaling_cur_freq\" 2>&1 | tr '\\n' ' '); echo \"F ${c##*cpu} $v\"; done; "
         "if [ -n \"$pf\" ] && [ -r \"$pf\" ]; then p=$(cat \"$pf\"); "
         "[ -n \"$p\" ] && echo \"M $(grep VmHWM /proc/$p/status 2>/dev/null)\"; fi; "
+        "echo E; "
         f"i=$((i+1)); [ {n} -gt 0 ] && [ $i -ge {n} ] && break; "
         f"sleep {interval_s:g}; done"
     )
@@ -60,9 +65,13 @@ def parse_samples(text: str) -> list[dict]:
     statuses = [ln[len("B status "):].strip() for ln in text.splitlines()
                 if ln.startswith("B status ")]
     unit = P.infer_current_unit(raw_currents, statuses[-1] if statuses else None)
+    # with end markers, a sample cut short (sampler stopped mid-block) is dropped
+    need_end = any(ln.strip() == "E" for ln in text.splitlines())
 
     def finish(s: dict | None) -> None:
         if s is None:
+            return
+        if s.pop("_ended", False) is False and need_end:
             return
         raw_cur = s.pop("_current", None)
         if raw_cur is not None:
@@ -92,6 +101,11 @@ def parse_samples(text: str) -> list[dict]:
                    "battery_status": None, "cpu_khz": {}, "vmhwm_kb": None, "unknown": {}}
             continue
         if cur is None:
+            continue
+        if tag == "E" and not rest.strip():
+            cur["_ended"] = True
+            finish(cur)
+            cur = None
             continue
         if tag == "Z":
             parts = rest.split(None, 2)

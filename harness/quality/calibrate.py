@@ -98,8 +98,8 @@ def table(rows) -> str:
            "identity": t.identity_margin_min}
     lower = {"colour", "seam", "pose"}
     good = [r for r in rows if r["defect"] == "good"]
-    lines = [f"{'score':17s} {'threshold':>9s} {'good worst':>10s} {'good median':>11s} "
-             f"{'defect':>22s} {'defect mildest':>14s}"]
+    lines = [(f"{'score':17s} {'threshold':>9s} {'good worst':>10s} {'good median':>11s} "
+              f"{'defect':>22s} {'defect mildest':>14s}")]
     for n in names:
         gv = [r["values"][n] for r in good if r["values"][n] is not None]
         worst = max(gv) if n in lower else min(gv)

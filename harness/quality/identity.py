@@ -29,7 +29,6 @@ from skimage.feature import hog
 from harness.quality import geometry as geo
 
 
-
 def _mirror_68() -> list[int]:
     pairs = [(i, 16 - i) for i in range(17)] + [(17 + i, 26 - i) for i in range(10)]
     pairs += [(27, 27), (28, 28), (29, 29), (30, 30), (31, 35), (32, 34), (33, 33), (34, 32),
@@ -85,8 +84,8 @@ class DlibEmbedding:
         img = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
         x0, y0 = pts.min(0)
         x1, y1 = pts.max(0)
-        rect = dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
-        shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y)))
+        rect = dlib.rectangle(round(x0), round(y0), round(x1), round(y1))
+        shape = dlib.full_object_detection(rect, [dlib.point(round(x), round(y))
                                                  for x, y in pts])
         chip = dlib.get_face_chip(img, shape, size=150, padding=0.25)
         return np.asarray(self._net.compute_face_descriptor(chip), np.float64)

@@ -151,7 +151,7 @@ def _score(name, metric, unit, direction, value, threshold, detail=None) -> Scor
 def _crop_box(mask: np.ndarray, margin: float) -> tuple[slice, slice]:
     ys, xs = np.nonzero(mask)
     h, w = mask.shape
-    m = int(math.ceil(margin))
+    m = math.ceil(margin)
     return (slice(max(0, ys.min() - m), min(h, ys.max() + m + 1)),
             slice(max(0, xs.min() - m), min(w, xs.max() + m + 1)))
 
@@ -254,7 +254,7 @@ def paste_region(output: np.ndarray, target: np.ndarray, hull: np.ndarray, iod: 
     changed = ((diff > PASTE_TOL) & geo.dilate(h, PASTE_SEARCH * iod)).astype(np.uint8)
     k1 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, k1)
-    r = max(1, int(round(0.04 * iod)))
+    r = max(1, round(0.04 * iod))
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, k)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)

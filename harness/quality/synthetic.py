@@ -100,7 +100,7 @@ def _mask(inputs: SwapInputs, warped_l: np.ndarray) -> np.ndarray:
     iod = geo.inter_ocular(inputs.target_landmarks)
     mask = geo.mask_from_landmarks(inputs.target_landmarks, shape)
     mask &= geo.mask_from_landmarks(warped_l, shape)
-    r = max(1, int(round(0.03 * iod)))
+    r = max(1, round(0.03 * iod))
     mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return mask
 

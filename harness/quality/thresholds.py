@@ -56,7 +56,9 @@ class QualityThresholds:
                 raise ValueError(f"{source}: unknown quality key {key!r}; expected one of "
                                  f"{', '.join(sorted(names))}")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{source}: key {key!r}: expected a number, got {value!r}")
+                # a bad profile value: callers catch ValueError for every profile error
+                raise ValueError(  # noqa: TRY004
+                    f"{source}: key {key!r}: expected a number, got {value!r}")
             changes[key] = float(value)
         return dataclasses.replace(self, **changes)
 

@@ -1,8 +1,8 @@
 """`swaplab virtual-device start --profile NAME [--port P] [--abi x86_64|arm64-v8a]
 [--fault SPEC ...] [--root DIR]`: run a virtual Android device until Ctrl-C.
 
-The lead wires `main(argv)` into the `swaplab` CLI; `python -m harness.virtual_device`
-runs it directly.
+`swaplab virtual-device ...` (harness/cli.py) delegates to `main(argv)`;
+`python -m harness.virtual_device` runs it directly.
 """
 
 from __future__ import annotations

@@ -642,7 +642,15 @@ class VirtualDevice:
             loop.run_forever()
             for conn in list(self.connections):
                 conn.shutdown()
+            # let every cancelled service task finish (its cleanup awaits), so none is
+            # garbage-collected later while still pending
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in pending:
+                t.cancel()
             loop.run_until_complete(asyncio.sleep(0.05))
+            if pending:
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(asyncio.wait(pending, timeout=2))
             # the loop is not closed: subprocess transports may still be collected later
 
         self._thread = threading.Thread(target=main, name="swaplab-vdev", daemon=True)
