@@ -272,6 +272,26 @@ def _error_line(stderr: str) -> str:
     return lines[-1] if lines else "(no stderr)"
 
 
+def check_run(device: Device, argv: Sequence[str], result: RunResult, label: str,
+              artifacts_dir: Path | None) -> tuple[Telemetry, Path | None]:
+    """Keep the run's telemetry as an artifact (before judging it: a crash's partial
+    telemetry is evidence), raise RunnerError on timeout or a non-zero exit, and parse
+    the telemetry (TelemetryError names device and file)."""
+    telemetry_path = None
+    if artifacts_dir is not None:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        telemetry_path = artifacts_dir / f"{_safe(label)}.telemetry.jsonl"
+        telemetry_path.write_text(result.stdout, encoding="utf-8")
+    if result.timed_out:
+        raise RunnerError(f"{device.serial}: swap_runner timed out after {result.duration_s:.0f} s: "
+                          f"{' '.join(argv)}")
+    if result.exit_code != 0:
+        raise RunnerError(f"{device.serial}: swap_runner {describe_exit(result.exit_code)}: "
+                          f"{_error_line(result.stderr)} [argv: {' '.join(argv)}]")
+    source = f"{device.serial}:{telemetry_path.name if telemetry_path else label}"
+    return parse_telemetry(result.stdout, source=source), telemetry_path
+
+
 def run_swap(prepared: PreparedRunner, *, label: str = "run",
              artifacts_dir: Path | None = None, max_images: int = 4,
              timeout_s: float | None = None, **kwargs) -> RunnerRun:
@@ -287,19 +307,7 @@ def run_swap(prepared: PreparedRunner, *, label: str = "run",
         device.remove(remote_out)
     result = device.run(argv, timeout_s=timeout_s or prepared.settings.timeout_s,
                         env=prepared.env, cpu_list=None)
-    telemetry_path = None
-    if artifacts_dir is not None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        telemetry_path = artifacts_dir / f"{_safe(label)}.telemetry.jsonl"
-        telemetry_path.write_text(result.stdout, encoding="utf-8")
-    if result.timed_out:
-        raise RunnerError(f"{device.serial}: swap_runner timed out after {result.duration_s:.0f} s: "
-                          f"{' '.join(argv)}")
-    if result.exit_code != 0:
-        raise RunnerError(f"{device.serial}: swap_runner {describe_exit(result.exit_code)}: "
-                          f"{_error_line(result.stderr)} [argv: {' '.join(argv)}]")
-    source = f"{device.serial}:{telemetry_path.name if telemetry_path else label}"
-    telemetry = parse_telemetry(result.stdout, source=source)  # TelemetryError names it
+    telemetry, telemetry_path = check_run(device, argv, result, label, artifacts_dir)
     images: list[Path] = []
     if remote_out and artifacts_dir is not None:
         names = [n for n in device.listdir(remote_out) if n.lower().endswith((".jpg", ".png"))]

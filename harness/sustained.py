@@ -23,15 +23,8 @@ from pathlib import Path
 
 from harness import power as PW
 from harness.devices.base import Device, RunResult
-from harness.runner import (
-    PreparedRunner,
-    RunnerError,
-    _error_line,
-    _safe,
-    describe_exit,
-    runner_argv,
-)
-from harness.telemetry import Telemetry, parse_telemetry
+from harness.runner import PreparedRunner, check_run, runner_argv
+from harness.telemetry import Telemetry
 
 TIMESERIES_SCHEMA = "swaplab.timeseries/1"
 
@@ -253,18 +246,7 @@ def run_sampled(prepared: PreparedRunner, *, label: str, mode: str, frames: int,
         PW.fill_rapl_power(samples, rng)
         sampling.update({"sampler": "host thread polling read_sensors()",
                          "energy": "RAPL" if rapl else rapl_reason})
-    telemetry_path = None
-    if artifacts_dir is not None:
-        artifacts_dir.mkdir(parents=True, exist_ok=True)
-        telemetry_path = artifacts_dir / f"{_safe(label)}.telemetry.jsonl"
-        telemetry_path.write_text(result.stdout, encoding="utf-8")
-    if result.timed_out:
-        raise RunnerError(f"{device.serial}: swap_runner timed out after "
-                          f"{result.duration_s:.0f} s: {' '.join(argv)}")
-    if result.exit_code != 0:
-        raise RunnerError(f"{device.serial}: swap_runner {describe_exit(result.exit_code)}: "
-                          f"{_error_line(result.stderr)} [argv: {' '.join(argv)}]")
-    telemetry = parse_telemetry(result.stdout, source=f"{device.serial}:{label}")
+    telemetry, telemetry_path = check_run(device, argv, result, label, artifacts_dir)
     return SampledRun(tuple(argv), result, telemetry, samples, telemetry_path, sampling)
 
 
