@@ -20,6 +20,12 @@ autocorrelation and outliers.
     nice python benchmarks/calibration.py                 # full table (a few minutes)
     nice python benchmarks/calibration.py --quick         # smoke run (seconds)
     nice python benchmarks/calibration.py --records 'reports/runs/*/record.json'
+    nice python benchmarks/calibration.py --no-synthetic --records '/tmp/calib-runs/runs/*/record.json'
+
+With several recorded runs of the same test x device x metric, the recorded-runs table
+pairs *different* runs (baseline = run i, candidate = run j, history = medians of up to
+10 other runs), so it sees the real run-to-run noise; a second table block-resamples
+within single runs (within-run noise only, no run-to-run term).
 
 Prints a markdown table (docs/statistics.md publishes it).
 """
@@ -106,7 +112,8 @@ def block_resample(rng: np.random.Generator, x: np.ndarray, n: int, block: int =
 
 
 def load_recorded(pattern: str, min_n: int = 40) -> list[tuple[str, np.ndarray]]:
-    """Per-frame latency series from recorded runs (metrics ending in _ms, lower better)."""
+    """Per-frame latency series from recorded runs (metrics ending in _ms, lower better).
+    Labels are RUN_ID:DEVICE:METRIC (+ ':TEST' when the record names it)."""
     out = []
     for path in sorted(glob.glob(pattern)):
         try:
@@ -118,8 +125,22 @@ def load_recorded(pattern: str, min_n: int = 40) -> list[tuple[str, np.ndarray]]
             if (m.get("direction") == "lower" and str(m.get("metric", "")).endswith("_ms")
                     and "latency" in m.get("metric", "") and s.size >= min_n
                     and np.all(np.isfinite(s)) and np.median(s) > 0):
-                out.append((f"{rec.get('run_id')}:{m.get('device')}:{m['metric']}", s))
+                label = f"{rec.get('run_id')}:{m.get('device')}:{m['metric']}"
+                if m.get("test"):
+                    label += f":{m['test']}"
+                out.append((label, s))
     return out
+
+
+def group_runs(recorded: list[tuple[str, np.ndarray]], min_runs: int = 3
+               ) -> dict[str, list[np.ndarray]]:
+    """Series of the same device x metric x test from different runs, keyed without the
+    run id; only keys with at least min_runs runs (a baseline, a candidate, history)."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for label, x in recorded:
+        key = label.split(":", 1)[1] if ":" in label else label
+        groups.setdefault(key, []).append(x)
+    return {k: v for k, v in groups.items() if len(v) >= min_runs}
 
 
 HISTORY_RUNS = 10
@@ -177,7 +198,9 @@ def main(argv=None) -> int:
                     help="glob of recorded runs to resample ('' = none)")
     ap.add_argument("--no-ab", action="store_true", help="skip the A/B interleaved rows")
     ap.add_argument("--variants", action="store_true",
-                    help="also show our rule with threshold 2% and 5% (design trade-off)")
+                    help="also show our rule with threshold 2%% and 5%% (design trade-off)")
+    ap.add_argument("--no-synthetic", action="store_true",
+                    help="skip the synthetic scenarios (recorded runs only)")
     a = ap.parse_args(argv)
     if a.quick:
         a.trials_null, a.trials_alt = 200, 100
@@ -199,7 +222,7 @@ def main(argv=None) -> int:
             f"{DEFAULT_RULE.confidence:.0%} block-bootstrap CI, "
             f"{DEFAULT_RULE.resamples} resamples."),
            ""]
-    for k, nz in enumerate(SCENARIOS):
+    for k, nz in enumerate(() if a.no_synthetic else SCENARIOS):
         def draw(rng, shift, nz=nz):
             hist = [float(np.median(synth_series(rng, a.n, nz))) for _ in range(HISTORY_RUNS)]
             return (synth_series(rng, a.n, nz), synth_series(rng, a.n, nz, shift=shift), hist)
@@ -220,6 +243,42 @@ def main(argv=None) -> int:
         out.append("")
         print(f"[calibration] {nz.name} done at {time.time() - t0:.0f}s", file=sys.stderr)
     recorded = load_recorded(a.records) if a.records else []
+    groups = group_runs(recorded)
+    if groups:
+        keys = sorted(groups)
+        out.append("Recorded runs, run-to-run spread of the run medians per series "
+                   "(sd of log median, i.e. ~relative sd):")
+        out.append("")
+        for key in keys:
+            meds = np.log([np.median(x) for x in groups[key]])
+            out.append(f"- `{key}`: {len(groups[key])} runs, median "
+                       f"{math.exp(np.median(meds)):.3g} ms, run-to-run sd "
+                       f"{np.std(meds, ddof=1):.1%}")
+        out.append("")
+
+        def draw_across(rng, shift):
+            runs = groups[keys[rng.integers(len(keys))]]
+            i, j = rng.choice(len(runs), size=2, replace=False)
+            rest = [k for k in range(len(runs)) if k not in (i, j)]
+            # oldest first, as the lab's history is (runs load in run-id = time order)
+            pick = np.sort(rng.choice(rest, size=min(HISTORY_RUNS, len(rest)), replace=False))
+            hist = [float(np.median(runs[k])) for k in pick]
+            b, c = runs[i], runs[j]
+            if a.n < b.size:
+                b = b[:a.n]
+            if a.n < c.size:
+                c = c[:a.n]
+            return b, c * (1.0 + shift), hist
+        res = run_scenario(draw_across, rules, a.trials_null, a.trials_alt, a.seed * 100 + 98)
+        nruns = sorted({len(v) for v in groups.values()})
+        out.append(fmt_table(f"recorded runs, across runs: {len(keys)} series x "
+                             f"{'-'.join(map(str, (nruns[0], nruns[-1]))) if len(nruns) > 1 else nruns[0]}"
+                             " runs; baseline and candidate are two different real runs, "
+                             f"history = medians of up to {HISTORY_RUNS} other runs",
+                             res, a.trials_null, a.trials_alt))
+        out.append("")
+        print(f"[calibration] recorded (across runs) done at {time.time() - t0:.0f}s",
+              file=sys.stderr)
     if recorded:
         def draw_rec(rng, shift):
             _, x = recorded[rng.integers(len(recorded))]
@@ -227,8 +286,9 @@ def main(argv=None) -> int:
             hist = [float(np.median(block_resample(rng, x, n))) for _ in range(HISTORY_RUNS)]
             return (block_resample(rng, x, n), block_resample(rng, x, n) * (1.0 + shift), hist)
         res = run_scenario(draw_rec, rules, a.trials_null, a.trials_alt, a.seed * 100 + 99)
-        out.append(fmt_table(f"recorded runs: {len(recorded)} latency series, block-resampled "
-                             "(blocks of 10 frames)", res, a.trials_null, a.trials_alt))
+        out.append(fmt_table(f"recorded runs, within one run: {len(recorded)} latency series, "
+                             "block-resampled (blocks of 10 frames; no run-to-run noise)",
+                             res, a.trials_null, a.trials_alt))
         out.append("")
     else:
         out.append("(no recorded runs with >= 40 latency samples found: synthetic only)")
