@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from harness.models import sha256_file
 
 
 def _git(repo: Path, *args: str) -> str | None:
@@ -48,14 +49,6 @@ def host_info() -> dict:
         pass
     return {"hostname": socket.gethostname(), "os": os_name, "kernel": platform.release(),
             "cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine()}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def model_hashes(models_dir: Path) -> dict[str, str]:

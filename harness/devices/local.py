@@ -7,7 +7,6 @@ process group (a timeout kills the whole group); `cpu_list` pins with sched_seta
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform as _platform
 import shutil
@@ -28,6 +27,7 @@ from harness.devices.base import (
     SensorReading,
     SyncReport,
 )
+from harness.models import sha256_file
 
 _ABIS = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}
 
@@ -89,14 +89,6 @@ def host_properties() -> dict[str, str]:
     return props
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class _LocalBackground(BackgroundProcess):
     def __init__(self, proc: subprocess.Popen, argv: Sequence[str], out, err, started: float):
         self.proc, self.argv, self._out, self._err, self.started = proc, tuple(argv), out, err, started
@@ -144,7 +136,7 @@ class LocalDevice(Device):
             if not src.is_file():
                 raise DeviceError(f"local: cannot sync {rel!r}: {src} is not a file")
             if dest.is_file() and dest.stat().st_size == src.stat().st_size \
-                    and _sha256(dest) == _sha256(src):
+                    and sha256_file(dest) == sha256_file(src):
                 skipped.append(rel)
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
