@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from harness.report.svg import _e, _fmt, histogram_bins, nice_ticks
+from harness.report.svg import _e, _fmt, cdf_points, histogram_bins, nice_ticks
 
 BASE_COLOR, CAND_COLOR = "#8c8c8c", "#e15759"
 
@@ -64,13 +64,8 @@ def distribution_overlay(base: Sequence[float], cand: Sequence[float], unit: str
         pts.append(f"{sx(edges[-1]):.2f},{top + ph:.2f}")
         out.append(f'<polyline class="hist-{cls}" points="{" ".join(pts)}" fill="{color}" '
                    f'fill-opacity="0.18" stroke="{color}" stroke-width="1"/>')
-        n = len(vals)
-        cdf = [f"{sx(vals[0]):.2f},{top + ph:.2f}"]
-        for i, v in enumerate(vals):
-            cdf.append(f"{sx(v):.2f},{top + ph - i / n * ph:.2f}")
-            cdf.append(f"{sx(v):.2f},{top + ph - (i + 1) / n * ph:.2f}")
-        out.append(f'<polyline class="cdf cdf-{cls}" points="{" ".join(cdf)}" fill="none" '
-                   f'stroke="{color}" stroke-width="1.6"/>')
+        out.append(f'<polyline class="cdf cdf-{cls}" points="{cdf_points(vals, sx, top, ph)}" '
+                   f'fill="none" stroke="{color}" stroke-width="1.6"/>')
     for t in nice_ticks(lo, hi):
         out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 14}" font-size="10" '
                    f'text-anchor="middle">{_fmt(t)}</text>')

@@ -127,6 +127,18 @@ def histogram_bins(samples: Sequence[float], bins: int | None = None) -> tuple[l
     return edges, counts
 
 
+def cdf_points(sorted_values: Sequence[float], sx, top: float, ph: float) -> str:
+    """SVG polyline points of the empirical CDF as a step line (0 at the bottom of the
+    plot area, 1 at `top`); `sx` maps a value to its x coordinate."""
+    n = len(sorted_values)
+    bottom = top + ph
+    pts = [f"{sx(sorted_values[0]):.2f},{bottom:.2f}"]
+    for i, v in enumerate(sorted_values):
+        pts.append(f"{sx(v):.2f},{bottom - i / n * ph:.2f}")
+        pts.append(f"{sx(v):.2f},{bottom - (i + 1) / n * ph:.2f}")
+    return " ".join(pts)
+
+
 def histogram_cdf(samples: Sequence[float], unit: str = "ms", title: str = "",
                   markers: Mapping[str, float] | None = None, width: int = 720,
                   height: int = 220) -> str:
@@ -168,13 +180,8 @@ def histogram_cdf(samples: Sequence[float], unit: str = "ms", title: str = "",
         out.append(f'<rect x="{x0:.2f}" y="{top + ph - h:.2f}" width="{max(x1 - x0 - 1, 0.5):.2f}" '
                    f'height="{h:.2f}" fill="#4e79a7" opacity="0.75"><title>{_fmt(edges[i])}-'
                    f'{_fmt(edges[i + 1])} {_e(unit)}: {c}</title></rect>')
-    n = len(values)
-    pts = [f"{sx(values[0]):.2f},{top + ph:.2f}"]
-    for i, v in enumerate(values):
-        pts.append(f"{sx(v):.2f},{top + ph - (i / n) * ph:.2f}")
-        pts.append(f"{sx(v):.2f},{top + ph - ((i + 1) / n) * ph:.2f}")
-    out.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="#e15759" '
-               f'stroke-width="1.5" class="cdf"/>')
+    out.append(f'<polyline points="{cdf_points(values, sx, top, ph)}" fill="none" '
+               f'stroke="#e15759" stroke-width="1.5" class="cdf"/>')
     for k, (name, v) in enumerate(shown.items()):
         x = sx(v)
         anchor, tx = ("end", x - 3) if x > left + pw * 0.8 else ("start", x + 3)
