@@ -1,5 +1,5 @@
-"""A/B interleaved latency: a baseline runner build (`--ab-runner PATH`) and this build
-alternate on the same device in rounds (ABBA order), so drift, thermal state and
+"""A/B interleaved latency: a baseline runner build (`--ab-runner PATH|GITREF`) and this
+build alternate on the same device in rounds (ABBA order), so drift, thermal state and
 background load hit both arms alike (FAI-PEP runs treatment and control this way).
 
 Every measurement carries extra["ab"] = {"arm": "baseline"|"candidate", "round": i,
@@ -10,14 +10,15 @@ CI of the median ratio) and a regression fails the run. Skipped without --ab-run
 
 import pytest
 
-from harness.ab import run_ab_latency
+from harness.ab import resolve_baseline_runner, run_ab_latency
 
 
 def test_ab_latency(request, swap_runner, recorder, artifacts_dir, lab):
     opt = request.config.getoption("ab_runner", None)
     if not opt:
-        pytest.skip("A/B mode needs --ab-runner PATH (a baseline swap_runner build)")
-    rounds = run_ab_latency(swap_runner, opt, recorder, artifacts_dir,
+        pytest.skip("A/B mode needs --ab-runner PATH|GITREF (a baseline swap_runner build)")
+    baseline = resolve_baseline_runner(opt, swap_runner.device.abi, progress=lab.progress)
+    rounds = run_ab_latency(swap_runner, baseline, recorder, artifacts_dir,
                             rounds=request.config.getoption("ab_rounds"),
                             frames=request.config.getoption("ab_frames"),
                             progress=lab.progress)
