@@ -87,10 +87,25 @@ def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None 
                              if ((m.get("extra") or {}).get("ab") or {}).get("arm")
                              != "baseline"], fail_on_unknown=fail_on_unknown)
     out["rows"] = [_finite({**r.as_dict(), "line": r.line()}) for r in rows]
+    out["ab_hint"] = _ab_hint(db, base, rows) if not out["ab"] else None
     out["gate"] = {"lines": list(result.lines), "exit_status": result.exit_status,
                    "regressions": len(result.regressions),
                    "target_failures": len(result.target_failures)}
     return out
+
+
+def _ab_hint(db, base: str | None, rows) -> str | None:
+    """When two separate runs could not decide (the run-to-run noise of the device is
+    larger than the change), the command that can: an A/B run against the baseline's
+    commit (docs/statistics.md, "A/B interleaved runs")."""
+    from harness.history import run_info
+    n = sum(1 for r in rows if r.verdict == "unknown" and r.reason.startswith("inconclusive"))
+    commit = (run_info(db, base) or {}).get("commit") if base else None
+    if not n or not commit:
+        return None
+    return (f"{n} verdict(s) inconclusive: the run-to-run noise is larger than the change. "
+            f"An A/B interleaved run decides: pytest suites/test_ab.py --ab-runner "
+            f"{commit[:12]}")
 
 
 def finish_run(run_dir: Path | str, *, db: Path | str | None = None,

@@ -473,9 +473,10 @@ def trend(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
 
 def run_noise_for(db_path: str | os.PathLike | sqlite3.Connection, metric: str, device: str,
                   test: str | None = None, *, before: str | None = None,
-                  exclude: Iterable[str] = (), runs: int = 20) -> float | None:
-    """Between-run noise of one device x metric (x test): relative sd of the run median,
-    from the last ``runs`` runs before ``before`` (robust to steps). None if < 5 runs."""
+                  exclude: Iterable[str] = (), runs: int = 20):
+    """Between-run noise of one device x metric (x test): a RunNoise (relative sd of the
+    run median, and how many runs it rests on) from the last ``runs`` runs before
+    ``before`` (robust to steps). None if < 5 runs."""
     from harness.stats.changepoint import run_noise_from_medians
     ex = set(exclude)
     pts = [p for p in series(db_path, metric, device=device, test=test, before=before,

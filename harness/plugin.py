@@ -58,11 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "$SWAPLAB_BACKENDS or all)")
     g.addoption("--no-local-device", action="store_true", default=False,
                 help="do not offer this host as a device")
-    g.addoption("--ab-runner", default=None, metavar="PATH",
-                help="A/B interleaved mode (suites/test_ab.py): a baseline swap_runner "
-                     "binary that alternates with this build on each device")
-    g.addoption("--ab-rounds", type=int, default=10, metavar="N",
-                help="A/B rounds (ABBA order; >= 8 for a verdict), default 10")
+    g.addoption("--ab-runner", default=None, metavar="PATH|GITREF",
+                help="A/B interleaved mode (suites/test_ab.py): the baseline swap_runner "
+                     "that alternates with this build on each device: a binary, or a git "
+                     "ref whose runner/ is built (e.g. main, HEAD~1)")
+    g.addoption("--ab-rounds", type=int, default=20, metavar="N",
+                help="A/B rounds (ABBA order; >= 8 for a verdict; more rounds, more "
+                     "power on a noisy device: docs/statistics.md), default 20")
     g.addoption("--ab-frames", type=int, default=10, metavar="N",
                 help="measured frames per arm per A/B round, default 10")
 
@@ -273,6 +275,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                 counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
             terminalreporter.write_line("no regression: " + ", ".join(
                 f"{n} {v}" for v, n in sorted(counts.items())))
+        if comparison.get("ab_hint"):
+            terminalreporter.write_line(comparison["ab_hint"], yellow=True)
     lines = config.stash.get(_NO_MATCH_KEY, None)
     if lines:
         terminalreporter.write_sep("=", "SwapLab: no device for the selected marker",

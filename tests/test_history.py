@@ -233,7 +233,7 @@ def test_series_trend_and_run_noise(db):
     assert [c["run_id"] for c in t["change_points"]] == ["R20"]
     assert t["change_points"][0]["change"] == pytest.approx(0.111, abs=0.02)
     noise = H.run_noise_for(db, "latency_total_ms", "emu-1")
-    assert noise is not None and noise < 0.02                             # robust to the step
+    assert noise is not None and noise.sd < 0.02 and noise.runs == 20                            # robust to the step
 
 
 def test_threshold_for():

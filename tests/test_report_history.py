@@ -66,6 +66,13 @@ def test_finish_run_imports_and_gates(tmp_path):
                     profiles={"host": {"regression": {"latency_total_ms": 0.5}}})
     assert next(r for r in c3["rows"] if r["metric"] == "latency_total_ms")["verdict"] \
         != "regressed"
+    assert c1["ab_hint"] is None
+    # 5% slower: two runs cannot tell that from run-to-run noise (prior 1.5%); the
+    # comparison names the A/B run that can, against the baseline's commit
+    c5 = finish_run(make_run(tmp_path, scale=1.05, seed=4), db=db, baseline_spec=base.name)
+    tot = next(r for r in c5["rows"] if r["metric"] == "latency_total_ms")
+    assert tot["verdict"] == "unknown" and tot["reason"].startswith("inconclusive")
+    assert c5["ab_hint"].endswith("pytest suites/test_ab.py --ab-runner " + "a" * 12)
     # an unknown baseline is reported, not raised
     c4 = finish_run(slow, db=db, baseline_spec="no-such-branch-xyz")
     assert c4["error"] and c4["baseline_run"] is None

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .compare import RunNoise
+
 __all__ = ["ChangePoints", "detect_steps", "robust_noise", "run_noise_from_medians"]
 
 
@@ -158,9 +160,10 @@ def detect_steps(values: Sequence[float], *, gamma: float = 3.0, min_rel_step: f
     return ChangePoints([s[0] for s in segs[1:]], segs, penalty, sigma)
 
 
-def run_noise_from_medians(medians: Sequence[float], *, min_runs: int = 5) -> float | None:
+def run_noise_from_medians(medians: Sequence[float], *, min_runs: int = 5) -> RunNoise | None:
     """Relative sd of a run's median between runs, from a history of run medians (oldest
-    first). None with fewer than min_runs usable values.
+    first), with the number of runs it rests on. None with fewer than min_runs usable
+    values.
 
     Root mean square of the first differences of the log medians, / sqrt 2: a step in
     the history touches one difference only; outlier runs are tamed by winsorising the
@@ -176,4 +179,4 @@ def run_noise_from_medians(medians: Sequence[float], *, min_runs: int = 5) -> fl
     if mad > 0:
         lim = 3.0 * 1.4826 * mad
         d = np.clip(d, centre - lim, centre + lim)
-    return math.expm1(math.sqrt(float(np.mean(d ** 2)) / 2.0))
+    return RunNoise(math.expm1(math.sqrt(float(np.mean(d ** 2)) / 2.0)), int(m.size))
