@@ -367,28 +367,36 @@ def compare_samples(base: Sequence[float], cand: Sequence[float], direction: str
         p = 1.0
     else:
         p = float(_sps.mannwhitneyu(bm_c, bm_b, alternative="two-sided").pvalue)
-    sign = 1.0 if direction == "lower" else -1.0
-    worse = sign * change
-    worse_lo, worse_hi = sorted((sign * lo, sign * hi))
+    verdict = decide(change, lo, hi, p, direction, rule)
     thr = rule.threshold
-    if worse >= thr and worse_lo > 0.0 and p < rule.alpha:
-        verdict, reason = REGRESSED, (f"{abs(change):.1%} worse (>= {thr:.0%}), CI excludes 0, "
-                                      f"p={p:.2g} < {rule.alpha:g}")
-    elif -worse >= thr and worse_hi < 0.0 and p < rule.alpha:
-        verdict, reason = IMPROVED, (f"{abs(change):.1%} better (>= {thr:.0%}), CI excludes 0, "
-                                     f"p={p:.2g} < {rule.alpha:g}")
-    elif lo >= -rule.margin and hi <= rule.margin:
-        verdict = SAME
-        if abs(change) >= thr:
-            reason = f"change {change:+.1%} not significant (p={p:.2g}); CI within +-{rule.margin:.0%}"
-        else:
-            reason = f"change {change:+.1%} below {thr:.0%}; CI within +-{rule.margin:.0%}"
+    if verdict in (REGRESSED, IMPROVED):
+        reason = (f"{abs(change):.1%} {'worse' if verdict == REGRESSED else 'better'} "
+                  f"(>= {thr:.0%}), CI excludes 0, p={p:.2g} < {rule.alpha:g}")
+    elif verdict == SAME:
+        why = f"not significant (p={p:.2g})" if abs(change) >= thr else f"below {thr:.0%}"
+        reason = f"change {change:+.1%} {why}; CI within +-{rule.margin:.0%}"
     else:
-        verdict = UNKNOWN
         reason = (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} wider than +-{rule.margin:.0%} "
                   f"(p={p:.2g}); need more samples or an A/B interleaved run")
     return Comparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
                       ci_low=lo, ci_high=hi, p_value=p, **common)
+
+
+def decide(change: float, lo: float, hi: float, p: float, direction: str,
+           rule: RuleConfig) -> str:
+    """The verdict from a relative change, its confidence interval and a p-value:
+    regressed / improved need the threshold the worse / better way, an interval that
+    excludes 0 and p < alpha; same needs the whole interval within +-margin."""
+    sign = 1.0 if direction == "lower" else -1.0
+    worse = sign * change
+    worse_lo, worse_hi = sorted((sign * lo, sign * hi))
+    if worse >= rule.threshold and worse_lo > 0.0 and p < rule.alpha:
+        return REGRESSED
+    if -worse >= rule.threshold and worse_hi < 0.0 and p < rule.alpha:
+        return IMPROVED
+    if lo >= -rule.margin and hi <= rule.margin:
+        return SAME
+    return UNKNOWN
 
 
 def _run_noise(rule: RuleConfig, run_noise: float | RunNoise | None
@@ -487,20 +495,14 @@ def compare_interleaved(base_rounds: Sequence[Sequence[float]],
         p, half = (1.0 if point == 0.0 else 0.0), 0.0
     lo, hi = point - half, point + half
     change, lo, hi = math.expm1(point), math.expm1(lo), math.expm1(hi)
-    sign = 1.0 if direction == "lower" else -1.0
-    worse = sign * change
-    worse_lo, worse_hi = sorted((sign * lo, sign * hi))
-    thr = rule.threshold
-    if worse >= thr and worse_lo > 0.0 and p < rule.alpha:
-        verdict, reason = REGRESSED, (f"paired: {abs(change):.1%} worse over {d.size} rounds "
-                                      f"(trimmed mean), p={p:.2g}")
-    elif -worse >= thr and worse_hi < 0.0 and p < rule.alpha:
-        verdict, reason = IMPROVED, (f"paired: {abs(change):.1%} better over {d.size} rounds "
-                                     f"(trimmed mean), p={p:.2g}")
-    elif lo >= -rule.margin and hi <= rule.margin:
-        verdict, reason = SAME, f"paired: change {change:+.1%}, CI within +-{rule.margin:.0%}"
+    verdict = decide(change, lo, hi, p, direction, rule)
+    if verdict in (REGRESSED, IMPROVED):
+        reason = (f"paired: {abs(change):.1%} {'worse' if verdict == REGRESSED else 'better'} "
+                  f"over {d.size} rounds (trimmed mean), p={p:.2g}")
+    elif verdict == SAME:
+        reason = f"paired: change {change:+.1%}, CI within +-{rule.margin:.0%}"
     else:
-        verdict, reason = UNKNOWN, (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} over {d.size} rounds; "
-                                    "need more rounds")
+        reason = (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} over {d.size} rounds; "
+                  "need more rounds")
     return Comparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
                       ci_low=lo, ci_high=hi, p_value=p, **common)
