@@ -18,6 +18,60 @@ pytest_plugins = ["pytester"]
 os.environ.setdefault("SWAPLAB_CACHE",
                       os.path.join(os.path.expanduser("~"), ".cache", "swaplab"))
 
+# The start of every stand-in swap_runner: the runner's command line and --version.
+FAKE_RUNNER_HEAD = r'''
+import argparse, json, os, shutil, sys
+p = argparse.ArgumentParser()
+for a in ["--models", "--source", "--target", "--mode", "--telemetry", "--cpu-affinity",
+          "--out", "--enhance", "--blend"]:
+    p.add_argument(a)
+p.add_argument("--warmup", type=int, default=5)
+p.add_argument("--frames", type=int, default=50)
+p.add_argument("--threads", type=int, default=1)
+p.add_argument("--save-every", type=int, default=0)
+p.add_argument("--version", action="store_true")
+a = p.parse_args()
+build = {"compiler": "fake", "abi": "x86_64", "threads": a.threads, "build_type": "Release"}
+if a.version:
+    print(json.dumps(build)); sys.exit(0)
+'''
+
+
+def write_fake_runner(path: Path, body: str) -> Path:
+    """An executable stand-in swap_runner at `path`: FAKE_RUNNER_HEAD, then `body` (which
+    sees the parsed arguments as `a` and the build info as `build`)."""
+    path.write_text(f"#!{sys.executable}" + FAKE_RUNNER_HEAD + body)
+    path.chmod(0o755)
+    return path
+
+
+# A virtual Snapdragon 6 Gen 1 phone (harness.virtual_device) for the Android tests.
+VIRTUAL_SD6_PROFILE = """
+name = "snapdragon6"
+marker = "snapdragon6"
+description = "virtual test phone"
+platform = "android"
+[match]
+soc_model = ["SM6450"]
+board_platform = ["parrot"]
+[virtual]
+abi = "x86_64"
+[virtual.properties]
+"ro.soc.model" = "SM6450"
+"ro.board.platform" = "parrot"
+"ro.product.model" = "SwapLab Virtual SD6"
+"ro.debuggable" = "1"
+"""
+
+
+@pytest.fixture(scope="module")
+def sd6_profile(tmp_path_factory) -> str:
+    """Path of a profile file for a virtual Snapdragon 6 phone (VIRTUAL_SD6_PROFILE)."""
+    p = tmp_path_factory.mktemp("profiles") / "snapdragon6.toml"
+    p.write_text(VIRTUAL_SD6_PROFILE)
+    return str(p)
+
+
 HOST_PROFILE_FAST = """
 name = "host"
 marker = "host"

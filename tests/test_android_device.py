@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,35 +15,11 @@ from harness.devices import DiscoveryOptions, android
 from harness.devices.base import DeviceError
 from harness.virtual_device.testing import AdbLab
 
-PROFILE = textwrap.dedent("""
-    name = "snapdragon6"
-    marker = "snapdragon6"
-    description = "virtual test phone"
-    platform = "android"
-    [match]
-    soc_model = ["SM6450"]
-    board_platform = ["parrot"]
-    [virtual]
-    abi = "x86_64"
-    [virtual.properties]
-    "ro.soc.model" = "SM6450"
-    "ro.board.platform" = "parrot"
-    "ro.product.model" = "SwapLab Virtual SD6"
-    "ro.debuggable" = "1"
-""")
-
 
 @pytest.fixture(scope="module")
-def profile(tmp_path_factory) -> str:
-    p = tmp_path_factory.mktemp("profiles") / "snapdragon6.toml"
-    p.write_text(PROFILE)
-    return str(p)
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, profile):
+def lab(tmp_path_factory, sd6_profile):
     with AdbLab(tmp_path_factory.mktemp("adb")) as lab:
-        lab.vdev = lab.virtual_device(profile)
+        lab.vdev = lab.virtual_device(sd6_profile)
         yield lab
 
 
@@ -216,8 +191,8 @@ def test_gates_pass_on_fresh_device(dev):
     assert r.facts["thermal_status"] == "NONE"
 
 
-def test_gate_low_battery_skips(lab, profile):
-    vd = lab.virtual_device(profile, faults=["battery=12"])
+def test_gate_low_battery_skips(lab, sd6_profile):
+    vd = lab.virtual_device(sd6_profile, faults=["battery=12"])
     d = android.AndroidDevice.connect(lab.client(), vd.serial)
     r = G.check_gates(d)
     assert not r.ok and "battery 12% is below the 25% minimum" in r.skip_reason
@@ -225,8 +200,8 @@ def test_gate_low_battery_skips(lab, profile):
     assert G.check_gates(d, min_battery_pct=10).ok
 
 
-def test_gate_charging_warns_loudly_or_skips(lab, profile):
-    vd = lab.virtual_device(profile, faults=["charging"])
+def test_gate_charging_warns_loudly_or_skips(lab, sd6_profile):
+    vd = lab.virtual_device(sd6_profile, faults=["charging"])
     d = android.AndroidDevice.connect(lab.client(), vd.serial)
     seen = []
     r = G.check_gates(d, power_test=True, warn=seen.append)
@@ -236,8 +211,8 @@ def test_gate_charging_warns_loudly_or_skips(lab, profile):
     assert not r.ok and "charging" in r.skip_reason
 
 
-def test_gate_hot_device_cools_down_then_skips(lab, profile):
-    vd = lab.virtual_device(profile, faults=["hot=62"])
+def test_gate_hot_device_cools_down_then_skips(lab, sd6_profile):
+    vd = lab.virtual_device(sd6_profile, faults=["hot=62"])
     d = android.AndroidDevice.connect(lab.client(), vd.serial)
     clock = Clock()
     r = G.check_gates(d, cooldown_temperature_c=40, cooldown_timeout_s=30, poll_s=10,
@@ -248,8 +223,8 @@ def test_gate_hot_device_cools_down_then_skips(lab, profile):
     assert re.search(r"cpu_\w+_temp_c \d+\.\d C > 40 C", r.skip_reason), r.skip_reason
 
 
-def test_gate_cooldown_succeeds_when_device_cools(lab, profile):
-    vd = lab.virtual_device(profile, faults=["hot=47"])
+def test_gate_cooldown_succeeds_when_device_cools(lab, sd6_profile):
+    vd = lab.virtual_device(sd6_profile, faults=["hot=47"])
     d = android.AndroidDevice.connect(lab.client(), vd.serial)
     # the simulation cools toward ~30 C with tau 20 s; wait for real (short polls)
     vd.sim.tau = 2.0

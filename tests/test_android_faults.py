@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import textwrap
 import time
 
 import pytest
@@ -14,24 +13,6 @@ from harness.android.sampler import parse_samples
 from harness.devices import DiscoveryOptions, android
 from harness.devices.base import DeviceDisconnected, DeviceError
 from harness.virtual_device.testing import AdbLab
-
-PROFILE = textwrap.dedent("""
-    name = "snapdragon6"
-    marker = "snapdragon6"
-    platform = "android"
-    [virtual]
-    abi = "x86_64"
-    [virtual.properties]
-    "ro.soc.model" = "SM6450"
-    "ro.product.model" = "SwapLab Virtual SD6"
-""")
-
-
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory) -> str:
-    p = tmp_path_factory.mktemp("profiles") / "snapdragon6.toml"
-    p.write_text(PROFILE)
-    return str(p)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +25,9 @@ def connect(lab, vd):
     return android.AndroidDevice.connect(lab.client(), vd.serial)
 
 
-def test_connection_dropped_mid_run(lab, profile, tmp_path):
-    healthy = connect(lab, lab.virtual_device(profile))
-    vd = lab.virtual_device(profile, faults=["drop-after=1:sleep 20"])
+def test_connection_dropped_mid_run(lab, sd6_profile, tmp_path):
+    healthy = connect(lab, lab.virtual_device(sd6_profile))
+    vd = lab.virtual_device(sd6_profile, faults=["drop-after=1:sleep 20"])
     d = connect(lab, vd)
     f = tmp_path / "in.bin"
     f.write_bytes(b"x" * 1000)
@@ -66,8 +47,8 @@ def test_connection_dropped_mid_run(lab, profile, tmp_path):
         d.run(["true"], timeout_s=10)
 
 
-def test_slow_link_push_still_correct(lab, profile, tmp_path):
-    vd = lab.virtual_device(profile, faults=["slow-link=400000"])
+def test_slow_link_push_still_correct(lab, sd6_profile, tmp_path):
+    vd = lab.virtual_device(sd6_profile, faults=["slow-link=400000"])
     d = connect(lab, vd)
     data = os.urandom(400_000)
     f = tmp_path / "m.bin"
@@ -81,8 +62,8 @@ def test_slow_link_push_still_correct(lab, profile, tmp_path):
     assert out == hashlib.sha256(data).hexdigest()
 
 
-def test_full_storage_push_fails_clearly(lab, profile, tmp_path):
-    vd = lab.virtual_device(profile, faults=["full-storage=100000"])
+def test_full_storage_push_fails_clearly(lab, sd6_profile, tmp_path):
+    vd = lab.virtual_device(sd6_profile, faults=["full-storage=100000"])
     d = connect(lab, vd)
     small, big = tmp_path / "small.bin", tmp_path / "big.bin"
     small.write_bytes(b"s" * 10_000)
@@ -99,8 +80,8 @@ def test_full_storage_push_fails_clearly(lab, profile, tmp_path):
         hashlib.sha256(small.read_bytes()).hexdigest()
 
 
-def test_runner_killed(lab, profile):
-    vd = lab.virtual_device(profile, faults=["kill-runner=0.5:sleep 30"])
+def test_runner_killed(lab, sd6_profile):
+    vd = lab.virtual_device(sd6_profile, faults=["kill-runner=0.5:sleep 30"])
     d = connect(lab, vd)
     r = d.run(["sleep", "30"], timeout_s=60)
     assert r.exit_code == 137 and not r.timed_out and not r.ok
@@ -110,8 +91,8 @@ def test_runner_killed(lab, profile):
     assert d.run(["echo", "ok"], timeout_s=30).stdout == "ok\n"
 
 
-def test_sensor_file_unreadable(lab, profile):
-    vd = lab.virtual_device(profile, faults=["sensor-unreadable=thermal_zone0/temp",
+def test_sensor_file_unreadable(lab, sd6_profile):
+    vd = lab.virtual_device(sd6_profile, faults=["sensor-unreadable=thermal_zone0/temp",
                                              "sensor-unreadable=battery/current_now"])
     d = connect(lab, vd)
     rs = {r.name: r for r in d.read_sensors()}

@@ -5,33 +5,18 @@ golden check and the failure message."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from conftest import REPO, run_pytest_subprocess
+from conftest import REPO, run_pytest_subprocess, write_fake_runner
 
 pytest.importorskip("ncnn")
 # the suite asserts the identity margin, which the thresholds promise for the embedding
 pytest.importorskip("dlib")
 pytestmark = pytest.mark.usefixtures("local_only")
 
-FAKE_RUNNER = r'''#!PYTHON
-import argparse, json, os, sys
+FAKE_RUNNER_BODY = r'''
 sys.path.insert(0, REPO)
-p = argparse.ArgumentParser()
-for a in ["--models", "--source", "--target", "--mode", "--telemetry", "--cpu-affinity",
-          "--out", "--enhance", "--blend"]:
-    p.add_argument(a)
-p.add_argument("--warmup", type=int, default=5)
-p.add_argument("--frames", type=int, default=50)
-p.add_argument("--threads", type=int, default=1)
-p.add_argument("--save-every", type=int, default=0)
-p.add_argument("--version", action="store_true")
-a = p.parse_args()
-build = {"compiler": "fake", "abi": "x86_64", "threads": a.threads, "build_type": "Release"}
-if a.version:
-    print(json.dumps(build)); sys.exit(0)
 target = a.target
 if os.path.isdir(target):
     target = os.path.join(target, sorted(os.listdir(target))[0])
@@ -89,10 +74,8 @@ q.GOLDEN_DIR = Path({golden!r})
 
 
 def run_suite(tmp_path, fast_profiles, defect="good", update_golden=False):
-    runner = tmp_path / "swap_runner"
-    text = FAKE_RUNNER.replace("PYTHON", sys.executable).replace("REPO", repr(str(REPO)))
-    runner.write_text(text)
-    runner.chmod(0o755)
+    runner = write_fake_runner(tmp_path / "swap_runner",
+                               FAKE_RUNNER_BODY.replace("REPO", repr(str(REPO))))
     golden = tmp_path / "golden"
     (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner), golden=str(golden)))
     (tmp_path / "suites_test_quality_patch.py").write_text(PATCH.format(golden=str(golden)))

@@ -7,27 +7,13 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, run_pytest_subprocess
+from conftest import REPO, run_pytest_subprocess, write_fake_runner
 
 pytestmark = pytest.mark.usefixtures("local_only")
 MY_SUITES = [str(REPO / "suites" / f"test_{n}.py")
              for n in ("latency", "cold_start", "memory", "modes", "low_light")]
 
-FAKE_RUNNER = r'''#!PYTHON
-import argparse, json, os, shutil, sys
-p = argparse.ArgumentParser()
-for a in ["--models", "--source", "--target", "--mode", "--telemetry", "--cpu-affinity",
-          "--out", "--enhance", "--blend"]:
-    p.add_argument(a)
-p.add_argument("--warmup", type=int, default=5)
-p.add_argument("--frames", type=int, default=50)
-p.add_argument("--threads", type=int, default=1)
-p.add_argument("--save-every", type=int, default=0)
-p.add_argument("--version", action="store_true")
-a = p.parse_args()
-build = {"compiler": "fake", "abi": "x86_64", "threads": a.threads, "build_type": "Release"}
-if a.version:
-    print(json.dumps(build)); sys.exit(0)
+FAKE_RUNNER_BODY = r'''
 assert os.path.isfile(os.path.join(a.models, "manifest.json")), "models not pushed"
 assert os.path.exists(a.source) and os.path.exists(a.target), "inputs not pushed"
 S = ["decode", "enhance", "detect", "landmarks", "align", "warp", "color", "mask", "blend"]
@@ -61,10 +47,7 @@ harness.runner.build_runner = lambda abi, progress=print: Path({runner!r})
 
 
 def test_all_suites_with_stand_in_runner(tmp_path, fast_profiles):
-    import sys
-    runner = tmp_path / "swap_runner"
-    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
-    runner.chmod(0o755)
+    runner = write_fake_runner(tmp_path / "swap_runner", FAKE_RUNNER_BODY)
     (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
     out = tmp_path / "out"
     r = run_pytest_subprocess([*MY_SUITES, "-p", "fake_build", "--profiles-dir",
@@ -111,10 +94,7 @@ def test_all_suites_with_stand_in_runner(tmp_path, fast_profiles):
 
 
 def test_failing_target_in_a_suite_names_everything(tmp_path, fast_profiles):
-    import sys
-    runner = tmp_path / "swap_runner"
-    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
-    runner.chmod(0o755)
+    runner = write_fake_runner(tmp_path / "swap_runner", FAKE_RUNNER_BODY)
     (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
     (fast_profiles / "host.toml").write_text(textwrap.dedent("""
         name = "host"
