@@ -52,7 +52,8 @@ def _finite(d: dict) -> dict:
 
 
 def _has_ab(measurements) -> bool:
-    return any(((m.get("extra") or {}).get("ab") or {}).get("arm") for m in measurements)
+    from harness.stats.ab import ab_arm
+    return any(ab_arm(m) for m in measurements)
 
 
 def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None = None,
@@ -79,13 +80,12 @@ def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None 
                              fail_on_unknown=fail_on_unknown)
     cand = measurements_for(db, candidate_run_id)
     if _has_ab(cand):
-        from harness.stats.ab import compare_ab_measurements
+        from harness.stats.ab import ab_arm, compare_ab_measurements
         ab_rows = compare_ab_measurements(cand, run_id=candidate_run_id, thresholds=thresholds)
         out["ab"] = True
         rows = list(ab_rows) + list(rows)
-        result = gate(rows, [m for m in cand
-                             if ((m.get("extra") or {}).get("ab") or {}).get("arm")
-                             != "baseline"], fail_on_unknown=fail_on_unknown)
+        result = gate(rows, [m for m in cand if ab_arm(m) != "baseline"],
+                      fail_on_unknown=fail_on_unknown)
     out["rows"] = [_finite({**r.as_dict(), "line": r.line()}) for r in rows]
     out["ab_hint"] = _ab_hint(db, base, rows) if not out["ab"] else None
     out["gate"] = {"lines": list(result.lines), "exit_status": result.exit_status,

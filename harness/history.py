@@ -29,6 +29,7 @@ import math
 import os
 import re
 import sqlite3
+import statistics
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -423,9 +424,14 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
     """History of one metric, oldest first: one point per run x device x test with run_id,
     started, commit, branch, status, device, profile, test, unit, direction, n, median
     (and samples if asked). Filter by device or profile (all devices of a profile),
-    test, branch; ``before`` = only runs started before that ISO time."""
+    test, branch; ``before`` = only runs started before that ISO time.
+
+    A run that measured the metric several times in one test (the rounds of an A/B run)
+    gives one point: the median of its measurements' medians, over the candidate's
+    measurements only (an A/B baseline arm is another build, not this run's)."""
+    from harness.stats.ab import ab_arm
     cols = ("r.run_id, r.started, r.commit_sha AS commit_sha, r.branch, r.status, m.device, "
-            "m.profile, m.test, m.unit, m.direction, m.n, m.median, m.summary")
+            "m.profile, m.test, m.unit, m.direction, m.n, m.median, m.summary, m.extra")
     if include_samples:
         cols += ", m.samples"
     q = f"SELECT {cols} FROM measurements m JOIN runs r USING (run_id) WHERE m.metric = ?"
@@ -438,17 +444,37 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
     if before is not None:
         q += " AND r.started < ?"
         args.append(before)
-    q += " ORDER BY r.started DESC, r.run_id DESC, m.seq LIMIT ?"
-    args.append(limit)
+    q += " ORDER BY r.started, r.run_id, m.seq"
     with _opened(db_path) as conn:
         rows = [dict(r) for r in conn.execute(q, args)]
-    rows.reverse()
+    points: dict[tuple, dict] = {}
     for d in rows:
+        d["extra"] = json.loads(d["extra"]) if d.get("extra") else {}
+        if ab_arm(d) == "baseline":
+            continue
+        del d["extra"]
         d["commit"] = d.pop("commit_sha")
         d["summary"] = json.loads(d["summary"]) if d.get("summary") else None
         if include_samples:
             d["samples"] = json.loads(d["samples"]) if d.get("samples") else []
-    return rows
+        key = (d["run_id"], d["device"], d["test"])
+        if key not in points:
+            d["_medians"] = [d["median"]] if d["median"] is not None else []
+            points[key] = d
+            continue
+        p = points[key]
+        if d["median"] is not None:
+            p["_medians"].append(d["median"])
+        p["n"] = (p["n"] or 0) + (d["n"] or 0)
+        p["summary"] = None  # the summary of one of several measurements
+        if include_samples:
+            p["samples"] = p["samples"] + d["samples"]
+    out = list(points.values())[-limit:] if limit else list(points.values())
+    for p in out:
+        meds = p.pop("_medians")
+        if len(meds) > 1:
+            p["median"] = float(statistics.median(meds))
+    return out
 
 
 def trend(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
@@ -530,6 +556,7 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
     use_history: estimate each metric's between-run noise from the runs before the
     candidate (run_noise_for); otherwise the rule's prior is used.
     """
+    from harness.stats.ab import ab_arm
     from harness.stats.compare import DEFAULT_RULE, compare_samples
     from harness.stats.gate import VerdictRow
     rule = rule or DEFAULT_RULE
@@ -545,7 +572,8 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
         def group(ms):
             g: dict[tuple, list[dict]] = {}
             for m in ms:
-                g.setdefault((m["device"], m["test"], m["metric"]), []).append(m)
+                if ab_arm(m) != "baseline":  # another build: compared inside its own run
+                    g.setdefault((m["device"], m["test"], m["metric"]), []).append(m)
             return g
 
         gb, gc = group(base), group(cand)

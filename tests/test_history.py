@@ -293,3 +293,26 @@ def test_thresholds_from_profiles():
     assert H.threshold_for(th, "sd6", "latency_total_ms") == 0.06
     assert H.threshold_for(th, "sd6", "fps") == 0.04
     assert H.threshold_for(th, "host", "fps") is None
+
+
+def test_series_gives_one_point_per_ab_run_from_the_candidate_arm(db):
+    rec = make_record("AB1", started="2026-11-24T01:00:00Z")
+    rec["measurements"] = [
+        {"test": "suites/test_ab.py::test_ab_latency[emu-1]", "device": "emu-1",
+         "profile": "host", "metric": "latency_total_ms", "unit": "ms", "direction": "lower",
+         "samples": [v] * 10, "summary": {"n": 10},
+         "extra": {"ab": {"arm": arm, "round": r, "build": arm}}}
+        for r, (base, cand) in enumerate([(10.0, 20.0), (11.0, 21.0), (12.0, 22.0)])
+        for arm, v in (("baseline", base), ("candidate", cand))]
+    H.import_record(db, rec)
+    pts = H.series(db, "latency_total_ms", test="suites/test_ab.py::test_ab_latency[emu-1]",
+                   include_samples=True)
+    assert len(pts) == 1 and pts[0]["run_id"] == "AB1"
+    assert pts[0]["median"] == 21.0 and pts[0]["n"] == 30 and len(pts[0]["samples"]) == 30
+    # between two A/B runs only the candidate arms are compared
+    rec2 = json.loads(json.dumps(rec))
+    rec2["run_id"], rec2["started"] = "AB2", "2026-11-24T02:00:00Z"
+    H.import_record(db, rec2)
+    rows = H.compare_runs(db, "AB1", "AB2")
+    assert [(r.metric, r.median_base, r.median_cand) for r in rows] == [
+        ("latency_total_ms", 21.0, 21.0)]

@@ -14,7 +14,13 @@ from collections.abc import Iterable, Mapping
 from .compare import DEFAULT_RULE, RuleConfig, compare_interleaved
 from .gate import VerdictRow
 
-__all__ = ["compare_ab_measurements"]
+__all__ = ["ab_arm", "compare_ab_measurements"]
+
+
+def ab_arm(measurement: Mapping) -> str | None:
+    """"baseline" / "candidate" for a measurement of an A/B run, else None. The baseline
+    arm is another build: it belongs in no trend and no comparison between runs."""
+    return ((measurement.get("extra") or {}).get("ab") or {}).get("arm")
 
 
 def compare_ab_measurements(measurements: Iterable[Mapping], *, run_id: str = "",
@@ -26,8 +32,7 @@ def compare_ab_measurements(measurements: Iterable[Mapping], *, run_id: str = ""
     groups: dict[tuple, dict[str, dict[int, list[float]]]] = {}
     meta: dict[tuple, Mapping] = {}
     for m in measurements:
-        ab = ((m.get("extra") or {}).get("ab") or {})
-        arm, rnd = ab.get("arm"), ab.get("round")
+        arm, rnd = ab_arm(m), ((m.get("extra") or {}).get("ab") or {}).get("round")
         if arm not in ("baseline", "candidate") or not isinstance(rnd, int):
             continue
         key = (m.get("device"), m.get("test"), m.get("metric"))
