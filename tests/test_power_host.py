@@ -6,18 +6,14 @@ with the reason; the fallback suite skips without a thermal limit in the profile
 from __future__ import annotations
 
 import json
-import sys
 
-from test_suites_fake_runner import FAKE_RUNNER, PLUGIN
+from test_suites_fake_runner import install_stand_in_runner
 
 from conftest import REPO, run_pytest_subprocess
 
 
 def test_power_suites_on_host_measure_what_they_can(tmp_path, fast_profiles, local_only):
-    runner = tmp_path / "swap_runner"
-    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
-    runner.chmod(0o755)
-    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    install_stand_in_runner(tmp_path)
     host = fast_profiles / "host.toml"
     host.write_text(host.read_text() + "\n[power]\nsustained_duration_host_s = 3\n"
                                        "sample_interval_s = 0.5\n")

@@ -4,6 +4,7 @@ The real runner and models are exercised by test_report.py::test_report_renders_
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -46,9 +47,17 @@ harness.runner.build_runner = lambda abi, progress=print: Path({runner!r})
 '''
 
 
-def test_all_suites_with_stand_in_runner(tmp_path, fast_profiles):
+def install_stand_in_runner(tmp_path) -> Path:
+    """The stand-in runner at tmp_path/swap_runner, and a pytest plugin `fake_build`
+    (tmp_path/fake_build.py; load it with -p fake_build and tmp_path on PYTHONPATH) that
+    makes the harness use it instead of building the real one."""
     runner = write_fake_runner(tmp_path / "swap_runner", FAKE_RUNNER_BODY)
     (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    return runner
+
+
+def test_all_suites_with_stand_in_runner(tmp_path, fast_profiles):
+    install_stand_in_runner(tmp_path)
     out = tmp_path / "out"
     r = run_pytest_subprocess([*MY_SUITES, "-p", "fake_build", "--profiles-dir",
                                str(fast_profiles), "--lab-out", str(out), "-v"],
@@ -94,8 +103,7 @@ def test_all_suites_with_stand_in_runner(tmp_path, fast_profiles):
 
 
 def test_failing_target_in_a_suite_names_everything(tmp_path, fast_profiles):
-    runner = write_fake_runner(tmp_path / "swap_runner", FAKE_RUNNER_BODY)
-    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    install_stand_in_runner(tmp_path)
     (fast_profiles / "host.toml").write_text(textwrap.dedent("""
         name = "host"
         marker = "host"

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pytest
-from test_suites_fake_runner import FAKE_RUNNER, PLUGIN
+from test_suites_fake_runner import install_stand_in_runner
 
 from conftest import REPO, run_pytest_subprocess
 from harness.runner import BINARY, VIDEO_PLUGIN, build_runner
@@ -83,10 +82,7 @@ def sd6_profiles(tmp_path):
 
 
 def test_suites_on_virtual_snapdragon6(tmp_path, sd6_profiles):
-    runner = tmp_path / "swap_runner"
-    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
-    runner.chmod(0o755)
-    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    install_stand_in_runner(tmp_path)
     out = tmp_path / "out"
     with AdbLab(tmp_path / "lab") as lab:
         vd = lab.virtual_device(str(sd6_profiles / "snapdragon6.toml"))
@@ -128,10 +124,7 @@ def test_device_dropping_mid_run_errors_others_go_on(tmp_path, sd6_profiles):
     """Two virtual phones; one is unplugged (drop fault) when the low-light suite starts:
     its remaining tests error naming the device and the disconnect, the other phone's
     tests all pass, and the record keeps what the dropped phone measured before."""
-    runner = tmp_path / "swap_runner"
-    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
-    runner.chmod(0o755)
-    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    install_stand_in_runner(tmp_path)
     out = tmp_path / "out"
     prof = str(sd6_profiles / "snapdragon6.toml")
     with AdbLab(tmp_path / "lab") as lab:
@@ -194,10 +187,7 @@ def test_android_gates_skip_and_cool_down(tmp_path, sd6_profiles):
     settings: a phone below `min_battery_pct` skips with the reason; a hot phone waits
     for its (simulated) thermal zones to cool below `cooldown_temperature_c`, then runs.
     Both land in the record's device entry."""
-    runner = tmp_path / "swap_runner"
-    runner.write_text(FAKE_RUNNER.replace("PYTHON", sys.executable))
-    runner.chmod(0o755)
-    (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
+    install_stand_in_runner(tmp_path)
     prof = sd6_profiles / "snapdragon6.toml"
     prof.write_text(FAST_SD6.replace("timeout_s = 300", "timeout_s = 300\nmin_battery_pct = 30\n"
                                      "cooldown_temperature_c = 40.0\ncooldown_timeout_s = 120"))
