@@ -431,7 +431,7 @@ def main(argv=None) -> int:
     for g in a.records:
         for key, rounds in load_recorded_ab(g).items():
             ab_pools.setdefault(key, []).extend(rounds)
-    for R in sorted({int(r) for r in a.ab_rounds.split(",")}):
+    for R in sorted({int(r) for r in a.ab_rounds.split(",") if r}):
         pools = {k: v for k, v in ab_pools.items() if len(v) >= 2 * R}
         if not pools:
             continue
