@@ -62,9 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="A/B interleaved mode (suites/test_ab.py): the baseline swap_runner "
                      "that alternates with this build on each device: a binary, or a git "
                      "ref whose runner/ is built (e.g. main, HEAD~1)")
-    g.addoption("--ab-rounds", type=int, default=40, metavar="N",
+    g.addoption("--ab-rounds", type=int, default=None, metavar="N",
                 help="A/B rounds (ABBA order; >= 8 for a verdict; more rounds, more "
-                     "power on a noisy device: docs/statistics.md), default 40")
+                     "power on a noisy device: docs/statistics.md); default: the "
+                     "profile's [run] ab_rounds (40 unless set)")
     g.addoption("--ab-frames", type=int, default=10, metavar="N",
                 help="measured frames per arm per A/B round, default 10")
 

@@ -108,6 +108,9 @@ class RunSettings:
     timeout_s: float = 600.0
     #: Android gate: below this battery level (percent) device tests skip
     min_battery_pct: float = 25.0
+    #: rounds of an A/B interleaved run (suites/test_ab.py); a noisier device needs more
+    #: to see a 5% change (docs/statistics.md); --ab-rounds overrides it
+    ab_rounds: int = 40
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,12 +263,12 @@ def load_profile(path: Path | str) -> Profile:
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
-             "timeout_s": "number", "min_battery_pct": "number"}
+             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
     for key, minimum in (("threads", 1), ("warmup_frames", 0), ("measured_frames", 1),
-                         ("cold_start_runs", 1)):
+                         ("cold_start_runs", 1), ("ab_rounds", 8)):
         if key in run_kw and run_kw[key] < minimum:
             raise c.fail(f"run.{key}", f"expected an integer >= {minimum}, got {run_kw[key]}")
     if "cpu_list" in run_kw:

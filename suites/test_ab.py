@@ -18,8 +18,8 @@ def test_ab_latency(request, swap_runner, recorder, artifacts_dir, lab):
     if not opt:
         pytest.skip("A/B mode needs --ab-runner PATH|GITREF (a baseline swap_runner build)")
     baseline = resolve_baseline_runner(opt, swap_runner.device.abi, progress=lab.progress)
-    rounds = run_ab_latency(swap_runner, baseline, recorder, artifacts_dir,
-                            rounds=request.config.getoption("ab_rounds"),
+    n = request.config.getoption("ab_rounds") or swap_runner.settings.ab_rounds
+    rounds = run_ab_latency(swap_runner, baseline, recorder, artifacts_dir, rounds=n,
                             frames=request.config.getoption("ab_frames"),
                             progress=lab.progress)
-    assert len(rounds) == request.config.getoption("ab_rounds")
+    assert len(rounds) == n

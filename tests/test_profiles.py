@@ -49,6 +49,7 @@ def test_shipped_profiles():
     for p in profiles.values():
         assert p.run.threads >= 1 and p.run.measured_frames >= 1
     assert profiles["host"].run.threads == 1
+    assert profiles["host"].run.ab_rounds == 80 and profiles["snapdragon6"].run.ab_rounds == 40
 
 
 def test_matching_prefers_soc_then_platform():
@@ -81,6 +82,7 @@ def test_matching_prefers_soc_then_platform():
      "expected number, got string 'low'"),
     (("threads = 4", "min_battery_pct = 120"), "run.min_battery_pct",
      "expected a percentage from 0 to 100, got 120"),
+    (("threads = 4", "ab_rounds = 4"), "run.ab_rounds", "expected an integer >= 8, got 4"),
 ])
 def test_errors_name_file_key_and_type(tmp_path, edit, key, expected):
     path = tmp_path / "bad.toml"

@@ -15,10 +15,13 @@ from harness.telemetry import STAGES
 def test_ab_interleaved_run(tmp_path, fast_profiles):
     # The baseline is the git ref HEAD: its runner/ is exported and built by its own
     # build.py; in a clean checkout that is this build (a cache hit), so A and B are alike.
+    # the round count comes from the profile's [run] ab_rounds (no --ab-rounds given)
+    host = fast_profiles / "host.toml"
+    host.write_text(host.read_text().replace("[run]\n", "[run]\nab_rounds = 8\n"))
     out = tmp_path / "out"
     r = run_pytest_subprocess(
         [str(REPO / "suites" / "test_ab.py"), "--profiles-dir", str(fast_profiles),
-         "--lab-out", str(out), "--ab-runner", "HEAD", "--ab-rounds", "8",
+         "--lab-out", str(out), "--ab-runner", "HEAD",
          "--ab-frames", "3", "-p", "no:randomly"], cwd=tmp_path,
         env={"SWAPLAB_BACKENDS": "local"})
     record = json.loads(((out / "latest").resolve() / "record.json").read_text())
