@@ -34,12 +34,21 @@ a = p.parse_args()
 build = {"compiler": "fake", "abi": "x86_64", "threads": a.threads, "build_type": "Release"}
 if a.version:
     print(json.dumps(build)); sys.exit(0)
+
+
+def print_summary():
+    print(json.dumps({"type": "summary", "schema": "swaplab.telemetry/1", "build": build,
+                      "mode": a.mode, "blend": "poisson", "model_load_ms": 12.5,
+                      "first_frame_ms": 40.0, "peak_rss_kb": 51200, "frames": a.frames,
+                      "warmup_frames": a.warmup, "frames_without_face": 0,
+                      "mode_switches": 0, "wall_ms": 100.0}))
 '''
 
 
 def write_fake_runner(path: Path, body: str) -> Path:
     """An executable stand-in swap_runner at `path`: FAKE_RUNNER_HEAD, then `body` (which
-    sees the parsed arguments as `a` and the build info as `build`)."""
+    sees the parsed arguments as `a`, the build info as `build`, and ends with
+    print_summary())."""
     path.write_text(f"#!{sys.executable}" + FAKE_RUNNER_HEAD + body)
     path.chmod(0o755)
     return path

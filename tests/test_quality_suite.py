@@ -44,11 +44,7 @@ for i in range(a.warmup + a.frames):
         os.makedirs(a.out, exist_ok=True)
         cv2.imwrite(os.path.join(a.out, "out_%d.jpg" % i), output,
                     [cv2.IMWRITE_JPEG_QUALITY, 90])
-print(json.dumps({"type": "summary", "schema": "swaplab.telemetry/1", "build": build,
-                  "mode": a.mode, "blend": "poisson", "model_load_ms": 12.5,
-                  "first_frame_ms": 40.0, "peak_rss_kb": 51200, "frames": a.frames,
-                  "warmup_frames": a.warmup, "frames_without_face": 0, "mode_switches": 0,
-                  "wall_ms": 100.0}))
+print_summary()
 '''
 
 PLUGIN = '''

@@ -33,11 +33,7 @@ for i in range(a.warmup + a.frames):
     if a.out and a.save_every and i >= a.warmup and (i - a.warmup) % a.save_every == 0:
         os.makedirs(a.out, exist_ok=True)
         shutil.copy(a.source, os.path.join(a.out, "out_%d.jpg" % i))
-print(json.dumps({"type": "summary", "schema": "swaplab.telemetry/1", "build": build,
-                  "mode": a.mode, "blend": "poisson", "model_load_ms": 12.5,
-                  "first_frame_ms": 40.0, "peak_rss_kb": 51200, "frames": a.frames,
-                  "warmup_frames": a.warmup, "frames_without_face": 0, "mode_switches": 0,
-                  "wall_ms": 100.0}))
+print_summary()
 '''
 
 PLUGIN = '''

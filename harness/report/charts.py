@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from harness.report.svg import _e, _fmt, cdf_points, histogram_bins, nice_ticks
+from harness.report.svg import _e, _fmt, cdf_points, histogram_bins, nice_ticks, svg_open
 
 BASE_COLOR, CAND_COLOR = "#8c8c8c", "#e15759"
 
@@ -39,11 +39,7 @@ def distribution_overlay(base: Sequence[float], cand: Sequence[float], unit: str
 
     sb, sc = shares(b), shares(c)
     smax = max(sb + sc) or 1.0
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart overlay" width="{width}" '
-            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{_e(title or "baseline vs candidate")}">')]
-    if title:
-        out.append(f'<text x="4" y="16" font-size="13" font-weight="bold">{_e(title)}</text>')
+    out = svg_open("overlay", width, height, "baseline vs candidate", title, title_size=13)
     for k, (name, color, vals) in enumerate(((labels[0], BASE_COLOR, b),
                                                (labels[1], CAND_COLOR, c))):
         x, ly = left, top - 20 + k * 13
@@ -103,11 +99,7 @@ def trend_chart(points: Sequence[Mapping], change_points: Sequence[Mapping] = ()
     def sy(v: float) -> float:
         return top + ph - (v - lo) / (hi - lo) * ph
 
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trend" width="{width}" '
-            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{_e(title or "trend")}">')]
-    if title:
-        out.append(f'<text x="4" y="15" font-size="13" font-weight="bold">{_e(title)}</text>')
+    out = svg_open("trend", width, height, "trend", title, title_y=15, title_size=13)
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
     for s in segments:
         if len(s) < 3 or s[2] is None:

@@ -33,6 +33,20 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}"
 
 
+def svg_open(kind: str, width: int, height: int, label: str, title: str = "", *,
+             title_y: int = 16, title_size: int = 14, title_class: str = "") -> list[str]:
+    """The opening <svg> tag of a chart (class "chart KIND", an aria label) and its
+    bold title line, if any; the caller appends the rest and "</svg>"."""
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{_e(title or label)}">')]
+    if title:
+        cls = f' class="{title_class}"' if title_class else ""
+        out.append(f'<text x="4" y="{title_y}"{cls} font-size="{title_size}" '
+                   f'font-weight="bold">{_e(title)}</text>')
+    return out
+
+
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values covering [lo, hi]."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
@@ -69,11 +83,8 @@ def stacked_bars(rows: Sequence[tuple[str, Mapping[str, float]]], unit: str = "m
     plot_w = width - label_w - right
     legend_h = 24
     height = top + len(rows) * (bar_h + gap) + 24 + legend_h
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart stacked" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{_e(title or "per-stage breakdown")}">')]
-    if title:
-        out.append(f'<text x="4" y="18" class="title" font-size="14" font-weight="bold">{_e(title)}</text>')
+    out = svg_open("stacked", width, height, "per-stage breakdown", title, title_y=18,
+                   title_class="title")
     y = top
     for (label, parts), total in zip(rows, totals):
         out.append(f'<text x="{label_w - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end" '
@@ -168,11 +179,7 @@ def histogram_cdf(samples: Sequence[float], unit: str = "ms", title: str = "",
         return left + (v - lo) / span * pw
 
     cmax = max(counts) or 1
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart histogram" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{_e(title or "distribution")}">')]
-    if title:
-        out.append(f'<text x="4" y="16" font-size="14" font-weight="bold">{_e(title)}</text>')
+    out = svg_open("histogram", width, height, "distribution", title)
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
     for i, c in enumerate(counts):
         x0, x1 = sx(edges[i]), sx(edges[i + 1])
