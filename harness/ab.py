@@ -53,7 +53,10 @@ def resolve_baseline_runner(spec: str, abi: str, *, repo: Path = REPO_ROOT,
     progress(f"[swaplab] A/B baseline: building swap_runner of {spec} ({commit[:12]}) for {abi}")
     with tempfile.TemporaryDirectory(prefix="swaplab-ab-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(tree.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 (Debian 12 has 3.11.2)
+                tar.extractall(tmp, filter="data")
+            else:
+                tar.extractall(tmp)  # our own repository's tree
         build = subprocess.run([sys.executable, str(Path(tmp) / "runner" / "build.py"),
                                 "--abi", abi], capture_output=True, text=True, check=False)
     if build.returncode != 0:
