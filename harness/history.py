@@ -434,19 +434,23 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
             "m.profile, m.test, m.unit, m.direction, m.n, m.median, m.summary, m.extra")
     if include_samples:
         cols += ", m.samples"
-    q = f"SELECT {cols} FROM measurements m JOIN runs r USING (run_id) WHERE m.metric = ?"
-    args: list = [metric]
+    where, args = "m.metric = ?", [metric]
     for col, v in (("m.device", device), ("m.profile", profile), ("m.test", test),
                    ("r.branch", branch)):
         if v is not None:
-            q += f" AND {col} = ?"
+            where += f" AND {col} = ?"
             args.append(v)
     if before is not None:
-        q += " AND r.started < ?"
+        where += " AND r.started < ?"
         args.append(before)
-    q += " ORDER BY r.started, r.run_id, m.seq"
+    # every run gives at least one point, so the last `limit` points lie in its last
+    # `limit` runs: read only those
+    q = (f"SELECT {cols} FROM measurements m JOIN runs r USING (run_id) WHERE {where} "
+         f"AND r.run_id IN (SELECT r.run_id FROM measurements m JOIN runs r USING (run_id) "
+         f"WHERE {where} GROUP BY r.run_id ORDER BY MAX(r.started) DESC, r.run_id DESC "
+         f"LIMIT ?) ORDER BY r.started, r.run_id, m.seq")
     with _opened(db_path) as conn:
-        rows = [dict(r) for r in conn.execute(q, args)]
+        rows = [dict(r) for r in conn.execute(q, [*args, *args, limit])]
     points: dict[tuple, dict] = {}
     for d in rows:
         d["extra"] = json.loads(d["extra"]) if d.get("extra") else {}
@@ -469,7 +473,7 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
         p["summary"] = None  # the summary of one of several measurements
         if include_samples:
             p["samples"] = p["samples"] + d["samples"]
-    out = list(points.values())[-limit:] if limit else list(points.values())
+    out = list(points.values())[-limit:]
     for p in out:
         meds = p.pop("_medians")
         if len(meds) > 1:
