@@ -54,6 +54,16 @@ CORE_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_
 KNOWN_SKIPS = {"test_thermal_fallback": "thermal_limit_c", "test_ab_latency": "--ab-runner"}
 
 
+def run_lab_on_virtual(tmp_path, lab, profiles_dir, out, *pytest_args: str):
+    """pytest on the virtual phones of `lab` only (-m snapdragon6), with the stand-in runner
+    that install_stand_in_runner(tmp_path) put there."""
+    env = dict(lab.env, PYTHONPATH=str(tmp_path), SWAPLAB_CACHE=str(tmp_path / "cache"))
+    args = [*pytest_args, "-m", "snapdragon6", "-p", "fake_build",
+            "--profiles-dir", str(profiles_dir), "--lab-out", str(out),
+            "--adb-port", str(lab.port), "--no-local-device", "-v"]
+    return run_pytest_subprocess(args, cwd=tmp_path, timeout=900, env=env)
+
+
 def check_outcomes(tests: list[dict]) -> None:
     """No test failed or errored, the core suites passed, and a skip (other suites may
     legitimately skip, e.g. for settings this fast profile lacks) says why."""
@@ -86,13 +96,9 @@ def test_suites_on_virtual_snapdragon6(tmp_path, sd6_profiles):
     out = tmp_path / "out"
     with AdbLab(tmp_path / "lab") as lab:
         vd = lab.virtual_device(str(sd6_profiles / "snapdragon6.toml"))
-        env = dict(lab.env, PYTHONPATH=str(tmp_path), SWAPLAB_CACHE=str(tmp_path / "cache"))
         # the stand-in runner copies frames instead of swapping: blend quality needs the real one
-        args = [str(REPO / "suites"), "-m", "snapdragon6", "-k", "not blend_quality",
-                "-p", "fake_build",
-                "--profiles-dir", str(sd6_profiles), "--lab-out", str(out),
-                "--adb-port", str(lab.port), "--no-local-device", "-v"]
-        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=900, env=env)
+        r = run_lab_on_virtual(tmp_path, lab, sd6_profiles, out, str(REPO / "suites"),
+                               "-k", "not blend_quality")
         assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
         record = json.loads((out / "latest" / "record.json").read_text())
         assert record["status"] == "finished"
@@ -112,8 +118,8 @@ def test_suites_on_virtual_snapdragon6(tmp_path, sd6_profiles):
         assert re.search(r"<td>virtual \(simulated sensors\)</td>", html), "report must mark it"
 
         # second run of the unchanged pack: zero bytes pushed, shown in the record
-        r2 = run_pytest_subprocess([str(REPO / "suites" / "test_memory.py"), *args[1:]],
-                                   cwd=tmp_path, timeout=900, env=env)
+        r2 = run_lab_on_virtual(tmp_path, lab, sd6_profiles, out,
+                                str(REPO / "suites" / "test_memory.py"), "-k", "not blend_quality")
         assert r2.returncode == 0, r2.stdout[-4000:]
         rec2 = json.loads((out / "latest" / "record.json").read_text())
         sync = rec2["devices"][vd.serial]["sync"]
@@ -130,13 +136,9 @@ def test_device_dropping_mid_run_errors_others_go_on(tmp_path, sd6_profiles):
     with AdbLab(tmp_path / "lab") as lab:
         good = lab.virtual_device(prof)
         bad = lab.virtual_device(prof, faults=["drop-after=0:--enhance"])
-        env = dict(lab.env, PYTHONPATH=str(tmp_path), SWAPLAB_CACHE=str(tmp_path / "cache"))
         # the stand-in runner copies frames instead of swapping: blend quality needs the real one
-        args = [str(REPO / "suites"), "-m", "snapdragon6", "-k", "not blend_quality",
-                "-p", "fake_build",
-                "--profiles-dir", str(sd6_profiles), "--lab-out", str(out),
-                "--adb-port", str(lab.port), "--no-local-device", "-v"]
-        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=900, env=env)
+        r = run_lab_on_virtual(tmp_path, lab, sd6_profiles, out, str(REPO / "suites"),
+                               "-k", "not blend_quality")
         assert r.returncode != 0
         record = json.loads((out / "latest" / "record.json").read_text())
         assert record["status"] == "finished"
@@ -195,11 +197,8 @@ def test_android_gates_skip_and_cool_down(tmp_path, sd6_profiles):
     with AdbLab(tmp_path / "lab") as lab:
         flat = lab.virtual_device(str(prof), faults=["battery=10"])
         hot = lab.virtual_device(str(prof), faults=["hot=50"])
-        env = dict(lab.env, PYTHONPATH=str(tmp_path), SWAPLAB_CACHE=str(tmp_path / "cache"))
-        args = [str(REPO / "suites" / "test_memory.py"), "-m", "snapdragon6", "-p", "fake_build",
-                "--profiles-dir", str(sd6_profiles), "--lab-out", str(out),
-                "--adb-port", str(lab.port), "--no-local-device", "-v"]
-        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=900, env=env)
+        r = run_lab_on_virtual(tmp_path, lab, sd6_profiles, out,
+                               str(REPO / "suites" / "test_memory.py"))
         assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
     record = json.loads((out / "latest" / "record.json").read_text())
     tests = {t["device"]: t for t in record["tests"]}

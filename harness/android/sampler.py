@@ -87,6 +87,14 @@ def parse_samples(text: str) -> list[dict]:
             s["power_w"] = -s["battery_current_ua"] / 1e6 * s["battery_voltage_v"]
         samples.append(s)
 
+    def keep(s: dict, into: dict, key, unknown_key: str, value) -> None:
+        """A parsed reading goes to into[key]; one that could not be read goes, with the
+        reason, to s["unknown"][unknown_key]."""
+        if isinstance(value, P.Unknown):
+            s["unknown"][unknown_key] = value.reason
+        else:
+            into[key] = value
+
     for line in text.splitlines():
         tag, _, rest = line.partition(" ")
         if tag == "T":
@@ -114,27 +122,17 @@ def parse_samples(text: str) -> list[dict]:
             name = parts[1]
             if name in cur["temps_c"] or name in cur["unknown"]:
                 name = f"{name}#{parts[0]}"
-            v = P.parse_thermal_temp(parts[2] if len(parts) > 2 else "")
-            if isinstance(v, P.Unknown):
-                cur["unknown"][f"temp:{name}"] = v.reason
-            else:
-                cur["temps_c"][name] = v
+            keep(cur, cur["temps_c"], name, f"temp:{name}",
+                 P.parse_thermal_temp(parts[2] if len(parts) > 2 else ""))
         elif tag == "B":
             f, _, raw = rest.partition(" ")
             if f == "current_now":
                 cur["_current"] = raw
             elif f == "voltage_now":
-                v = P.parse_battery_voltage(raw)
-                if isinstance(v, P.Unknown):
-                    cur["unknown"]["battery_voltage_v"] = v.reason
-                else:
-                    cur["battery_voltage_v"] = v
+                keep(cur, cur, "battery_voltage_v", "battery_voltage_v",
+                     P.parse_battery_voltage(raw))
             elif f == "capacity":
-                v = P.parse_battery_capacity(raw)
-                if isinstance(v, P.Unknown):
-                    cur["unknown"]["battery_pct"] = v.reason
-                else:
-                    cur["battery_pct"] = v
+                keep(cur, cur, "battery_pct", "battery_pct", P.parse_battery_capacity(raw))
             elif f == "status":
                 cur["battery_status"] = raw.strip() or None
         elif tag == "F":
