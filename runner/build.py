@@ -5,10 +5,12 @@ CLI:     python runner/build.py --abi x86_64|arm64-v8a   -> prints the binary pa
 Library: build_runner(abi, progress=print) -> pathlib.Path
 
 Cache layout (root = $SWAPLAB_CACHE or ~/.cache/swaplab):
-  downloads/ncnn-<ver>.tar.gz                        PyPI sdist (pip download), sha256 pinned
+  downloads/ncnn-<ver>.tar.gz                        the sdist (runner/sdist.py), sha256 pinned
   src/ncnn-<ver>/                                     extracted sdist
   ncnn/<ver>-<abi>-<compiler>-<flagshash>/install     static ncnn, Vulkan off
   runner/<abi>-<sourcehash>/swap_runner               the runner; unchanged sources -> no rebuild
+Every key is made of content (flags, compiler version, file bytes), never of a path, so a
+fresh clone in another folder (CI's always is one) reuses the cache.
 A file lock per ABI (<root>/build-<abi>.lock) serialises concurrent builds (tests + harness).
 """
 from __future__ import annotations
@@ -24,6 +26,24 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+
+
+
+def _sibling(name: str):
+    """runner/<name>.py as a module, without putting runner/ on sys.path (where its
+    build.py would shadow PyPA's `build` for the whole process)."""
+    import importlib.util  # noqa: PLC0415
+    key = f"swaplab_runner_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            key, pathlib.Path(__file__).resolve().parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+sdist = _sibling("sdist")
 
 NCNN_VERSION = "20261020"
 NCNN_PYPI_VERSION = "1.0." + NCNN_VERSION
@@ -168,44 +188,58 @@ class _Lock:
         self.f.close()
 
 
-def ncnn_source(progress=print) -> pathlib.Path:
+def extract_sdist(tarball: pathlib.Path, src: pathlib.Path, top: str) -> pathlib.Path:
+    """Unpack `tarball` (its top folder `top`) to `src`, atomically."""
     root = cache_root()
-    src = root / "src" / f"ncnn-{NCNN_PYPI_VERSION}"
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=root / "downloads"))
+    try:
+        with tarfile.open(tarball) as tf:
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
+                tf.extractall(tmp, filter="data")
+            else:
+                tf.extractall(tmp)
+        src.parent.mkdir(parents=True, exist_ok=True)
+        if src.exists():
+            shutil.rmtree(src)
+        (tmp / top).rename(src)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return src
+
+
+def ncnn_source(progress=print) -> pathlib.Path:
+    """ncnn's C++ source: the pinned PyPI sdist, fetched through the index API (sdist.py)."""
+    root = cache_root()
+    name = f"ncnn-{NCNN_PYPI_VERSION}"
+    src = root / "src" / name
     if (src / "src" / "net.cpp").exists():
         return src
-    dl = root / "downloads"
-    dl.mkdir(parents=True, exist_ok=True)
-    tarball = dl / f"ncnn-{NCNN_PYPI_VERSION}.tar.gz"
-    if not tarball.exists():
-        progress(f"[build] downloading ncnn {NCNN_PYPI_VERSION} sdist from PyPI")
-        # legacy resolver: the sdist's setup.py derives its version from today's date, which
-        # the new resolver rejects as a mismatch.
-        cmd = [sys.executable, "-m", "pip", "download", "--use-deprecated=legacy-resolver",
-               "--no-deps", "--no-binary", "ncnn", f"ncnn=={NCNN_PYPI_VERSION}", "-d", str(dl)]
-        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if r.returncode != 0 or not tarball.exists():
-            raise BuildError("pip download of the ncnn sdist failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
-    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    if digest != NCNN_SDIST_SHA256:
-        tarball.unlink()
-        raise BuildError(f"ncnn sdist sha256 {digest} != pinned {NCNN_SDIST_SHA256}")
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=root / "downloads"))
-    with tarfile.open(tarball) as tf:
-        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
-            tf.extractall(tmp, filter="data")
+    tarball = root / "downloads" / f"{name}.tar.gz"
+    try:
+        sdist.fetch_sdist("ncnn", tarball.name, NCNN_SDIST_SHA256, tarball, progress=progress)
+    except sdist.FetchError as e:
+        raise BuildError(str(e)) from None
+    return extract_sdist(tarball, src, name)
+
+
+def cache_key_items(flags: list[str]) -> list:
+    """The flags as cache-key items: a flag naming a file of this checkout (a toolchain
+    file) counts by the file's content, not by its path."""
+    items: list = []
+    for f in flags:
+        name, sep, value = f.partition("=")
+        path = pathlib.Path(value) if sep else None
+        if path is not None and path.is_absolute() and path.is_file() \
+                and RUNNER_DIR in path.parents:
+            items += [name, path.relative_to(RUNNER_DIR).as_posix(), path.read_bytes()]
         else:
-            tf.extractall(tmp)
-    src.parent.mkdir(parents=True, exist_ok=True)
-    if src.exists():
-        shutil.rmtree(src)
-    (tmp / f"ncnn-{NCNN_PYPI_VERSION}").rename(src)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return src
+            items.append(f)
+    return items
 
 
 def ncnn_install_dir(abi: str) -> pathlib.Path:
     flags = ncnn_flags(abi)
-    key = f"{NCNN_VERSION}-{abi}-{compiler_id(abi)}-{_hash(flags)}"
+    key = f"{NCNN_VERSION}-{abi}-{compiler_id(abi)}-{_hash(cache_key_items(flags))}"
     return cache_root() / "ncnn" / key / "install"
 
 
@@ -244,7 +278,8 @@ def build_runner(abi: str, progress=print) -> pathlib.Path:
     root = cache_root()
     with _Lock(root / f"build-{abi}.lock"):
         ncnn = build_ncnn(abi, progress)
-        items: list = [abi, str(ncnn), compiler_id(abi)]
+        # the ncnn folder's name is its own content key; its path would tie us to one cache
+        items: list = [abi, ncnn.parent.name, compiler_id(abi)]
         for f in runner_sources():
             items += [f.relative_to(RUNNER_DIR).as_posix(), f.read_bytes()]
         out_dir = root / "runner" / f"{abi}-{_hash(items)}"
