@@ -48,3 +48,12 @@ def test_errors_name_source_and_line(text, needle):
         parse_telemetry(text, "sd6-serial:latency.telemetry.jsonl")
     assert "sd6-serial:latency.telemetry.jsonl" in str(e.value)
     assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("value", [-1, -10**9, 1.5, True, None, "5"])
+def test_bad_stage_ns_is_refused(value):
+    bad = frame(1)
+    bad["stage_ns"]["blend"] = value
+    with pytest.raises(TelemetryError, match=r"dev:t.jsonl:2: stage_ns\.blend: expected "
+                                             r"integer >= 0"):
+        parse_telemetry(lines(frame(0, True), bad, summary(1, 1)), source="dev:t.jsonl")
