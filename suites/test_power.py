@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import power as PW
-from harness import sustained as SU
-from harness import throttle as TH
+from harness.devices import thermal
+from harness.power import metrics as PW
+from harness.power import sustained as SU
+from harness.power import throttle as TH
 
 
 def power_settings_of(profile) -> PW.PowerSettings:
@@ -27,8 +28,8 @@ def power_settings_of(profile) -> PW.PowerSettings:
 def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, lab):
     ps = power_settings_of(profile)
     sim = bool(device.simulated)
-    cd = SU.cool_down(device, profile.run.cooldown_temperature_c, profile.run.cooldown_timeout_s,
-                      progress=lab.progress)
+    cd = thermal.cool_down(device, profile.run.cooldown_temperature_c,
+                           profile.run.cooldown_timeout_s, progress=lab.progress, poll_s=2.0)
     if not cd.ok:
         pytest.skip(cd.skip_reason)
     mode = profile.run.mode if profile.run.mode != "auto" else "small"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness.telemetry import STAGES, TelemetryError, parse_telemetry
+from harness.runner.telemetry import STAGES, TelemetryError, parse_telemetry
 
 
 def frame(i, warmup=False, faces=1, total=10_000_000):
