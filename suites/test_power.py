@@ -75,13 +75,9 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
     recorder.artifact("samples", path, label="sustained", timeseries=True, simulated=sim)
 
     common = {"variant": f"sustained mode={mode}", "simulated": sim}
-    units = {"power_avg_w": ("w", "lower"), "power_p95_w": ("w", "lower"),
-             "energy_per_frame_mj": ("mj", "lower"), "temperature_max_c": ("c", "lower"),
-             "temperature_rise_c": ("c", "lower"), "latency_drift_pct": ("pct", "lower"),
-             "time_to_first_throttle_s": ("s", "higher")}
     for name, m in metrics.items():
         if m.ok:
-            unit, direction = units[name]
+            unit, direction = PW.METRIC_UNITS[name]
             recorder.measure(name, m.samples or [m.value], unit=unit, direction=direction,
                              **common, **({"note": m.reason} if m.reason else {}), **m.extra)
     flags = [bool(f) for f in thr.frame_flags]

@@ -98,6 +98,15 @@ class PowerSettings:
         return self.heat_timeout_virtual_s if simulated else self.heat_timeout_s
 
 
+#: unit and better direction of every metric of a sustained run (suites/test_power.py)
+METRIC_UNITS: dict[str, tuple[str, str]] = {
+    "power_avg_w": ("w", "lower"), "power_p95_w": ("w", "lower"),
+    "energy_per_frame_mj": ("mj", "lower"), "temperature_max_c": ("c", "lower"),
+    "temperature_rise_c": ("c", "lower"), "latency_drift_pct": ("pct", "lower"),
+    "time_to_first_throttle_s": ("s", "higher"),
+}
+
+
 class PowerSettingsError(ValueError):
     pass
 
