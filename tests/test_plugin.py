@@ -117,7 +117,13 @@ def test_tests_carry_the_profile_marker_not_its_name(pytester, tmp_path):
     (profiles / "this_host.toml").write_text(
         'name = "this-host"\nmarker = "bench_box"\nplatform = "linux"\n'
         '[match]\nkind = ["local"]\n[run]\nthreads = 1\n')
-    pytester.makepyfile(test_suite=SUITE)
+    pytester.makepyfile(test_suite="""
+def test_bound(device, profile):
+    assert profile.name == "this-host" and profile.marker == "bench_box"
+
+def test_unbound():
+    pass
+""")
     args = ["--profiles-dir", str(profiles), "--lab-out", str(tmp_path / "out"),
             "-p", "no:cacheprovider", "--strict-markers"]
     result = pytester.runpytest("-m", "bench_box", "-v", *args)
