@@ -8,6 +8,8 @@ validation error names the file, the key and the expected type.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -196,8 +198,25 @@ class _Checker:
         allowed = set(allowed)
         for key in table:
             if key not in allowed:
-                raise self.fail(f"{prefix}{key}",
-                                f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                raise self.fail(f"{prefix}{key}", f"unknown key{_did_you_mean(key, allowed)}; "
+                                                  f"expected one of {', '.join(sorted(allowed))}")
+
+    def finite(self, value: Any, key: str = "") -> None:
+        """No NaN or infinity anywhere (TOML allows `nan` and `inf`): a NaN target passes
+        every comparison and cannot be written to a JSON record."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key or None, f"expected a finite number, got {value}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.finite(v, f"{key}.{k}" if key else k)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.finite(v, f"{key}[{i}]")
+
+
+def _did_you_mean(key: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 _MARKER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -271,6 +290,7 @@ def load_profile(path: Path | str) -> Profile:
         raise c.fail(None, f"invalid TOML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise c.fail(None, f"cannot read: {e}") from None
+    c.finite(data)
 
     name = c.get(data, "name", "", "string", required=True)
     marker = c.get(data, "marker", "", "string", required=True)
@@ -324,6 +344,9 @@ def load_profile(path: Path | str) -> Profile:
     if "min_battery_pct" in run_kw and not 0 <= run_kw["min_battery_pct"] <= 100:
         raise c.fail("run.min_battery_pct",
                      f"expected a percentage from 0 to 100, got {run_kw['min_battery_pct']}")
+    for key in ("cooldown_timeout_s", "timeout_s"):
+        if key in run_kw and not run_kw[key] > 0:
+            raise c.fail(f"run.{key}", f"expected a number of seconds > 0, got {run_kw[key]}")
     for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s", "min_battery_pct"):
         if key in run_kw:
             run_kw[key] = float(run_kw[key])
@@ -334,10 +357,13 @@ def load_profile(path: Path | str) -> Profile:
         _check_virtual(c, virtual)
 
     extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
-    for k, v in extra.items():
-        if not isinstance(v, dict):
-            raise c.fail(k, f"unknown key; expected one of {', '.join(_TOP_KEYS)} "
-                            "(or a table for an extension)")
+    for k in extra:
+        # a typo ([targts]) must not silently turn targets off: only known tables pass
+        if k not in EXTENSION_CHECKS:
+            known = [*_TOP_KEYS, *EXTENSION_CHECKS]
+            raise c.fail(k, f"unknown {'table' if isinstance(extra[k], dict) else 'key'}"
+                            f"{_did_you_mean(k, known)}; expected one of "
+                            f"{', '.join(sorted(known))}")
     for table, check in EXTENSION_CHECKS.items():
         if table in extra:
             check(c, extra[table])
