@@ -21,6 +21,7 @@ from harness.history.store import history_db
 from harness.inputs.sets import lab_inputs
 from harness.profiles import Profile, RunSettings, load_profiles, match_profile
 from harness.record.environment import collect
+from harness.record.health import HealthMonitor
 from harness.record.run_record import RunRecord, update_latest, utc_now
 from harness.report import write_reports
 from harness.runner.invoke import prepare
@@ -50,6 +51,7 @@ class LabSession:
         #: how long to wait for a device another run holds (harness.devices.lease)
         self.lease_wait_s = lease_wait_s
         self._leases: dict[str, DeviceLease] = {}
+        self._health: HealthMonitor | None = None
         self.baseline = baseline
         self.discovery_options = discovery or DiscoveryOptions(
             work_root=str(cache_root() / "devices"))
@@ -130,6 +132,7 @@ class LabSession:
         if self._record is None:
             self._record = RunRecord.create(self.out_root, collect(REPO_ROOT, self.models_dir),
                                             baseline=self.baseline)
+            self._health = HealthMonitor().start()
             self.progress(f"[swaplab] run {self._record.run_id}: recording to "
                           f"{self._record.path}")
         return self._record
@@ -159,6 +162,8 @@ class LabSession:
         info = a.device.describe()
         info["profile"] = a.profile.name if a.profile else None
         info["profile_match"] = a.reason
+        # this host's CPU runs the device's programs: the run's health applies to it
+        info["cpu_shared"] = a.device.kind in ("local", "virtual")
         self.record.add_device(a.device.serial, info)
 
     def check_gates(self, serial: str, *, test: str = "", power_test: bool = False):
@@ -232,6 +237,9 @@ class LabSession:
         if self._record is None:
             return None
         self.release_devices()
+        if self._health is not None:
+            self._record.set_environment("health", self._health.stop())
+            self._health = None
         self._record.finish("interrupted" if interrupted else "finished")
         with contextlib.suppress(OSError):
             update_latest(self.out_root, self._record.run_dir)
