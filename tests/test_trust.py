@@ -10,13 +10,13 @@ import sys
 import time
 
 import numpy as np
+from helpers.records import make_record
 
 from harness.history import compare as C
 from harness.history import store as H
 from harness.record.health import HealthMonitor, _descendants_cpu_s
 from harness.stats.gate import VerdictRow
 from harness.stats.trust import apply_floor, disturbed, holm, mark_disturbed
-from helpers.records import make_record
 
 
 def row(metric="latency_mask_ms", verdict="regressed", p=0.001, base=10.0, cand=10.8,
@@ -98,8 +98,9 @@ def test_a_neighbour_in_one_run_gives_unknown_not_regressed(tmp_path):
 
 
 def test_health_counts_our_children_as_ours_and_neighbours_as_other():
-    busy = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
-                             "while time.process_time() - t < 1.0: pass\ntime.sleep(30)"])
+    burn = ("import time\nt = time.process_time()\n"
+            "while time.process_time() - t < 1.0: pass\ntime.sleep(30)")
+    busy = subprocess.Popen([sys.executable, "-c", burn])
     try:
         deadline = time.monotonic() + 60
         while _descendants_cpu_s(os.getpid()) < 0.9 and time.monotonic() < deadline:
