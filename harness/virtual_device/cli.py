@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fault injection, see harness/virtual_device/faults.py")
     st.add_argument("--root", type=Path, help="sandbox folder (default: a temp folder)")
     st.add_argument("--profiles-dir", type=Path)
+    st.add_argument("--usbmux", metavar="SOCK|HOST:PORT",
+                    help="serve a virtual iPhone (usbmuxd + lockdownd) at this Unix socket or "
+                         "TCP address instead of an adb device (harness/virtual_device/ios/)")
     st.add_argument("-v", "--verbose", action="store_true")
     return ap
 
@@ -91,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
+    if args.usbmux:
+        from .ios.launch import main_ios
+        return main_ios(args)
     try:
         dev = make_device(args.profile, args.port, args.abi, args.fault, args.root,
                           args.profiles_dir)
