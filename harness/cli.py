@@ -28,6 +28,7 @@ def _cmd_devices(args) -> int:
                      out_root=Path("reports"),
                      discovery=DiscoveryOptions(remote_adb_servers=args.adb_server,
                                                 adb_port=args.adb_port,
+                                                usbmux=args.usbmux,
                                                 include_local=not args.no_local_device,
                                                 work_root=str(cache_root() / "devices")))
     assignments = lab.assignments()
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profiles-dir", type=Path, default=REPO_ROOT / "device_profiles")
     p.add_argument("--adb-server", action="append", default=[])
     p.add_argument("--adb-port", type=int, default=None)
+    p.add_argument("--usbmux", default=None, metavar="SOCK|HOST:PORT",
+                   help="usbmuxd for iOS devices (default: $USBMUXD_SOCKET_ADDRESS)")
     p.add_argument("--no-local-device", action="store_true")
     p = sub.add_parser("profiles", help="device profile tools")
     psub = p.add_subparsers(dest="profiles_command", required=True)
