@@ -446,10 +446,9 @@ class IosDevice(Device):
                 status = json.loads(o["exit_status.json"])
             except ValueError:
                 stderr += "\nswaplab: the app's exit_status.json is not JSON\n"
-        telemetry = o.get("telemetry.jsonl")
-        if telemetry is not None and status.get("thermal_state_max"):
-            telemetry = add_thermal_state(telemetry, status)
-        stdout = (o.get("stdout.txt") or "") + (telemetry or "")
+        stdout = (o.get("stdout.txt") or "") + (o.get("telemetry.jsonl") or "")
+        if status.get("thermal_state_max"):
+            stdout = add_thermal_state(stdout, status)
         usage = S.app_usage(o.get("rows") or [], o.get("pid"))
         self.last_run = {"usage": usage, "sysmontap_error": o.get("sysmontap_error"),
                          "thermal_state": status.get("thermal_state_max"),
