@@ -3,7 +3,7 @@ behind usbmuxd's Connect, its services, apps, storage, simulated battery, and fa
 
 Faults (`--fault`, repeatable):
   drop-after=S[:PATTERN]  S s after an app launch whose arguments contain PATTERN (default
-                          "--frames"): unplugged (usbmuxd Detached, every connection cut,
+                          "--frames"; "launch=N": the N-th launch): unplugged (usbmuxd Detached, every connection cut,
                           Connect answers BADDEV); the app keeps running, as on a phone
   kill-app=S[:PATTERN]    S s after such a launch the app crashes (SIGSEGV; no exit status)
   full-storage=BYTES      writes beyond BYTES in total fail with AFC NO_SPACE_LEFT
@@ -139,6 +139,7 @@ class VirtualIPhone:
         self.gone = False
         self._tls: ssl.SSLContext | None = None
         self._timers: list[threading.Timer] = []
+        self._launches = 0
         self.sim.start()
 
     # --- identity -----------------------------------------------------------------
@@ -264,10 +265,15 @@ class VirtualIPhone:
         log.warning("virtual iPhone %s unplugged (fault)", self.udid)
 
     def _launch_faults(self, bundle: str, args: list[str], pid: int) -> None:
-        joined = " ".join(args)
-        if self.faults.drop and self.faults.drop[1] in joined:
+        self._launches += 1
+
+        def hit(pattern: str) -> bool:  # "launch=N": the N-th launch; else a substring
+            if pattern.startswith("launch=") and pattern[7:].isdigit():
+                return self._launches == int(pattern[7:])
+            return pattern in " ".join(args)
+        if self.faults.drop and hit(self.faults.drop[1]):
             self._later(self.faults.drop[0], self.unplug)
-        if self.faults.kill and self.faults.kill[1] in joined:
+        if self.faults.kill and hit(self.faults.kill[1]):
             self._later(self.faults.kill[0], lambda: self.apps.signal(pid, 11))
 
     def _later(self, delay_s: float, fn) -> None:
