@@ -21,6 +21,7 @@ tunneld`); the backend asks tunneld for the device and says how to start it when
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -74,6 +75,16 @@ class _Loop:
     def call(self, coro, timeout_s: float | None = None):
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return fut.result(timeout_s)
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            self.call(self.loop.shutdown_asyncgens(), 10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 class IosDevice(Device):
@@ -130,7 +141,10 @@ class IosDevice(Device):
             return False
 
     def _lost(self, what: str, err: BaseException) -> DeviceError:
-        self._lockdown = None
+        if self._lockdown is not None:
+            with contextlib.suppress(Exception):  # the connection is broken: just release it
+                self._loop.call(self._lockdown.close(), 10)
+            self._lockdown = None
         msg = f"device {self.serial} ({self.name}) "
         if not self._still_attached():
             return DeviceDisconnected(msg + f"disconnected during {what}: "
@@ -291,12 +305,7 @@ class IosDevice(Device):
                 finally:
                     await afc.set_file_contents(f"/{WORKDIR}/{MANIFEST}",
                                                 json.dumps(manifest, sort_keys=True).encode())
-        try:
-            self._call("push of models and inputs", go, 3600)
-        except DeviceError as e:
-            if "storage full" in str(e):
-                raise
-            raise
+        self._call("push of models and inputs", go, 3600)
         nbytes += sum(wanted[r][2] for r in pushed if r in wanted)
         return SyncReport(tuple(pushed), tuple(skipped), nbytes)
 
@@ -306,7 +315,7 @@ class IosDevice(Device):
         try:
             h = await afc.fopen(remote, "w")
             try:
-                with open(local, "rb") as f:
+                with open(local, "rb") as f:  # noqa: ASYNC230 - 1 MiB local reads between AFC writes
                     for chunk in iter(lambda: f.read(CHUNK), b""):
                         await afc.fwrite(h, chunk)
             finally:
@@ -400,8 +409,10 @@ class IosDevice(Device):
 
             async def sample():
                 try:
-                    async with tap:
-                        async for procs in tap.iter_processes():
+                    # aclosing: a cancelled async generator left to the GC is finalized on
+                    # whatever thread collects it, outside this loop
+                    async with tap, contextlib.aclosing(tap.iter_processes()) as procs_iter:
+                        async for procs in procs_iter:
                             rows.extend(procs)
                 except Exception as e:  # noqa: BLE001 - a missing sampler is a missing reading
                     out["sysmontap_error"] = f"{type(e).__name__}: {e}"
@@ -422,13 +433,15 @@ class IosDevice(Device):
                     if time.monotonic() - start >= timeout_s:
                         await pc.kill(pid)
                         out["end"] = "timeout"
+                        for _ in range(50):  # return once the app is gone, not before
+                            if not await info.is_running_pid(pid):
+                                break
+                            await asyncio.sleep(0.1)
                         break
             finally:
                 sampler.cancel()
-                try:
+                with contextlib.suppress(BaseException):  # the sampler's end is not the run's
                     await sampler
-                except BaseException:  # noqa: BLE001
-                    pass
             for name in ("stdout.txt", "stderr.txt", "telemetry.jsonl", "exit_status.json"):
                 try:
                     out[name] = (await afc.get_file_contents(f"/{WORKDIR}/{run_dir}/{name}")
@@ -504,12 +517,12 @@ class IosDevice(Device):
         return out
 
     def close(self) -> None:
+        """Close the lockdown connection and stop this device's event loop thread."""
         if self._lockdown is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection may fail
                 self._loop.call(self._lockdown.close(), 10)
-            except Exception:  # noqa: BLE001
-                pass
             self._lockdown = None
+        self._loop.close()
 
 
 def add_thermal_state(telemetry: str, status: Mapping) -> str:

@@ -158,14 +158,9 @@ class AppHost:
         # an app sees its launch environment, not the host's
         child_env = {"PATH": "/usr/bin:/bin", "HOME": str(self.container(bundle)),
                      "TMPDIR": str(self.container(bundle) / "tmp"), **env}
-        out = open(rdir / "stdout.txt", "wb")
-        err = open(rdir / "stderr.txt", "wb")
-        try:
+        with open(rdir / "stdout.txt", "wb") as out, open(rdir / "stderr.txt", "wb") as err:
             proc = subprocess.Popen([str(exe), *rest], cwd=docs, env=child_env, stdout=out,
                                     stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            out.close()
-            err.close()
         if self.sim is not None:
             self.sim.track_session(proc.pid)
         with self._lock:

@@ -220,7 +220,10 @@ class VirtualIPhone:
             except (ssl.SSLError, OSError) as e:
                 log.info("%s: TLS handshake with host failed: %s", name, e)
                 return
-            handler(tls)
+            try:
+                handler(tls)
+            finally:
+                close_quietly(tls)
         return with_tls
 
     def media_afc_path(self, device_path: str) -> Path:

@@ -135,7 +135,7 @@ class DtxConnection:
                 continue
             body = recv_exact(self.sock, data_size)
             if count > 1:
-                total, buf = self._partial[identifier]
+                _total, buf = self._partial[identifier]
                 buf += body
                 if index < count - 1:
                     continue

@@ -54,7 +54,7 @@ def recv_plist(sock) -> dict:
         raise ValueError(f"plist message of {n} bytes is too large")
     obj = plistlib.loads(recv_exact(sock, n))
     if not isinstance(obj, dict):
-        raise ValueError("expected a plist dictionary")
+        raise ValueError("expected a plist dictionary")  # noqa: TRY004 - bad input from the peer
     return obj
 
 

@@ -10,6 +10,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import Self
 
 from .device import FaultError, IosFaults, VirtualIPhone
 from .usbmuxd import VirtualUsbmuxd
@@ -52,7 +53,7 @@ class IosLab:
     def address(self) -> str:
         return self.mux.address
 
-    def __enter__(self) -> IosLab:
+    def __enter__(self) -> Self:
         self.mux.start()
         return self
 
@@ -66,6 +67,8 @@ class IosLab:
 
     def __exit__(self, *exc) -> None:
         self.mux.stop()
+        for phone in self.phones:  # an unplugged phone is no longer the usbmuxd's
+            phone.stop()
 
 
 def main_ios(args) -> int:

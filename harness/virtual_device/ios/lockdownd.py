@@ -12,7 +12,7 @@ import logging
 import ssl
 import uuid
 
-from .framing import PeerClosed, recv_plist, send_plist
+from .framing import PeerClosed, close_quietly, recv_plist, send_plist
 
 log = logging.getLogger("swaplab.virtual_device.ios.lockdownd")
 
@@ -24,6 +24,15 @@ PUBLIC_KEYS = ("BuildVersion", "DeviceClass", "DeviceName", "ProductName", "Prod
 
 def serve_lockdown(device, sock) -> None:
     """One lockdownd connection, until the host closes it."""
+    holder = [sock]
+    try:
+        _serve(device, holder)
+    finally:
+        close_quietly(holder[0])  # the TLS socket, once the session started
+
+
+def _serve(device, holder: list) -> None:
+    sock = holder[0]
     session = None
     while True:
         try:
@@ -60,6 +69,7 @@ def serve_lockdown(device, sock) -> None:
                 send_plist(sock, reply)
                 try:
                     sock = device.tls_server_context().wrap_socket(sock, server_side=True)
+                    holder[0] = sock
                 except (ssl.SSLError, OSError) as e:
                     log.info("lockdownd: TLS handshake with host failed: %s", e)
                     return

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 #: certificates are valid from a fixed date for 100 years: nothing depends on today's date
-_NOT_BEFORE = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
-_NOT_AFTER = datetime.datetime(2120, 1, 1, tzinfo=datetime.timezone.utc)
+_NOT_BEFORE = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+_NOT_AFTER = datetime.datetime(2120, 1, 1, tzinfo=datetime.UTC)
 
 
 def _pem_key(key) -> bytes:
