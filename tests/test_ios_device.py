@@ -17,6 +17,7 @@ from test_suites_fake_runner import FAKE_RUNNER_BODY
 from conftest import REPO, write_fake_runner
 from harness.devices import DeviceError, DiscoveryOptions
 from harness.devices.ios import discover
+from harness.virtual_device.ios.launch import IosLab
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,7 +29,6 @@ def _collect_garbage():
     yield
     gc.collect()
 
-from harness.virtual_device.ios.launch import IosLab
 
 SLEEPY_BODY = "import time\ntime.sleep(float(os.environ.get('SLEEP_S', '60')))\nprint_summary()\n"
 

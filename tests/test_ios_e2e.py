@@ -14,6 +14,7 @@ import pytest
 from test_suites_fake_runner import install_stand_in_runner
 
 from conftest import REPO, run_pytest_subprocess
+from harness.virtual_device.ios.launch import IosLab
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -25,7 +26,6 @@ def _collect_garbage():
     yield
     gc.collect()
 
-from harness.virtual_device.ios.launch import IosLab
 
 FAST_IPHONE15PRO = """
 name = "iphone15pro"

@@ -16,6 +16,7 @@ from test_suites_fake_runner import install_stand_in_runner
 
 from conftest import REPO
 from harness.devices import DeviceDisconnected, DeviceError
+from harness.virtual_device.ios.launch import IosLab
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -27,7 +28,6 @@ def _collect_garbage():
     yield
     gc.collect()
 
-from harness.virtual_device.ios.launch import IosLab
 
 
 @pytest.fixture
