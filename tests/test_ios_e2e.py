@@ -117,3 +117,27 @@ def test_suites_on_virtual_iphone(tmp_path, ios_profiles):
             phone.udid]["sync"]
         assert sync["bytes_pushed"] == 0 and sync["pushed"] == []
         assert "app:com.swaplab.runner" in sync["skipped"]
+
+
+def test_real_runner_on_virtual_iphone(tmp_path, ios_profiles):
+    """The real swap_runner host build and model pack as the app of the virtual iPhone:
+    installed through installation_proxy, telemetry written by the runner to the run folder in
+    Documents (the app contract), read back over AFC."""
+    out = tmp_path / "out"
+    with IosLab(tmp_path / "lab") as lab:
+        phone = lab.iphone(str(ios_profiles / "iphone15pro.toml"))
+        env = {"HOME": str(tmp_path / "home")}
+        args = [str(REPO / "suites" / "test_latency.py"), "-m", "iphone15pro",
+                "--profiles-dir", str(ios_profiles), "--lab-out", str(out),
+                "--usbmux", lab.address, "--backends", "ios", "-v"]
+        r = run_pytest_subprocess(args, cwd=tmp_path, timeout=3600, env=env)
+        assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-3000:]
+        record = json.loads((out / "latest" / "record.json").read_text())
+        dev = record["devices"][phone.udid]
+        assert dev["kind"] == "virtual" and dev["platform"] == "ios"
+        assert record["environment"]["runner_builds"]["x86_64"]["abi"] == "x86_64"
+        lat = [m for m in record["measurements"]
+               if m["metric"] == "latency_total_ms" and m["device"] == phone.udid]
+        assert lat and len(lat[0]["samples"]) == 3 and lat[0]["summary"]["p95"] > 0
+        app = phone.apps.info("com.swaplab.runner")["_app"]
+        assert (app / "swap_runner").is_file()  # the host build is the app's executable
