@@ -210,3 +210,18 @@ def test_missing_battery_sensor_is_skipped_with_the_reason(lab, tmp_path, reques
     readings = {s.name: s for s in dev.read_sensors()}
     assert readings["battery_temp_c"].value is None
     assert "no AppleSmartBattery" in readings["battery_temp_c"].reason
+
+
+def test_ios17_phone_without_tunnel_says_how_to_start_it(request):
+    """A real iOS 17+ phone needs the RemoteXPC tunnel for DVT; without a tunnel for it the
+    backend names the phone and the command (whether or not a tunneld runs here)."""
+    from harness.devices.ios.device import IosDevice
+    dev = IosDevice("00008130-00FFFFFFFFFFFFFF", {"ProductType": "iPhone16,1",
+                                                  "ProductVersion": "17.5.1",
+                                                  "DeviceName": "Lab phone"}, None)
+    request.addfinalizer(dev.close)
+    with pytest.raises(DeviceError) as e:
+        dev._loop.call(dev._dvt_provider(), 60)
+    msg = str(e.value)
+    assert "00008130-00FFFFFFFFFFFFFF" in msg and "iOS 17.5.1" in msg
+    assert "RemoteXPC tunnel" in msg and "pymobiledevice3 remote tunneld" in msg

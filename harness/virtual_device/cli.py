@@ -1,5 +1,6 @@
 """`swaplab virtual-device start --profile NAME [--port P] [--abi x86_64|arm64-v8a]
 [--fault SPEC ...] [--root DIR]`: run a virtual Android device until Ctrl-C.
+With `--usbmux SOCK|HOST:PORT` a virtual iPhone instead (harness/virtual_device/ios/).
 
 `swaplab virtual-device ...` (harness/cli.py) delegates to `main(argv)`;
 `python -m harness.virtual_device` runs it directly.
