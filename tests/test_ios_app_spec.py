@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 import yaml
+from helpers.paths import REPO
 
-from conftest import REPO
 from harness.devices.ios import app as A
 from harness.virtual_device.ios.apps import RUN_DIR_ARG
 

@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers.lab import REPO, write_fake_runner
 from test_suites_fake_runner import FAKE_RUNNER_BODY
 
-from conftest import REPO, write_fake_runner
 from harness.devices import DeviceError, DiscoveryOptions
 from harness.devices.ios import discover
 from harness.virtual_device.ios.launch import IosLab

@@ -11,9 +11,9 @@ import json
 import re
 
 import pytest
+from helpers.lab import REPO, run_pytest_subprocess
 from test_suites_fake_runner import install_stand_in_runner
 
-from conftest import REPO, run_pytest_subprocess
 from harness.virtual_device.ios.launch import IosLab
 
 

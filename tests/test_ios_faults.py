@@ -10,11 +10,11 @@ import subprocess
 import sys
 
 import pytest
+from helpers.paths import REPO
 from test_ios_device import SLEEPY_BODY, argv, discover_closing, pack
 from test_ios_e2e import ios_profiles, run_lab_on_iphone  # noqa: F401 (fixture)
 from test_suites_fake_runner import install_stand_in_runner
 
-from conftest import REPO
 from harness.devices import DeviceDisconnected, DeviceError
 from harness.virtual_device.ios.launch import IosLab
 

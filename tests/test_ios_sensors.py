@@ -8,7 +8,8 @@ import json
 import pytest
 
 from harness.devices.ios import sensors as S
-from harness.devices.ios.device import IosDevice, add_thermal_state
+from harness.devices.ios.apprun import add_thermal_state
+from harness.devices.ios.device import IosDevice
 
 # keys and units as diagnostics_relay reports AppleSmartBattery (values made up, shape real)
 DISCHARGING = {"Temperature": 3125, "Voltage": 3912, "InstantAmperage": -412, "Amperage": -380,

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from harness.devices.base import Device
-from harness.devices.ios.device import IosDevice, untrusted_message
 
 log = logging.getLogger("swaplab.devices.ios")
 DEFAULT_USBMUXD = "/var/run/usbmuxd"
@@ -32,8 +31,11 @@ def _strip(text: str) -> str:
 
 
 async def _probe(address: str | None) -> tuple[list[tuple[str, dict]], list[str]]:
+    # lazy: pymobiledevice3 takes ~1.5 s to import; only when a usbmuxd is there to ask
     from pymobiledevice3.lockdown import create_using_usbmux
     from pymobiledevice3.usbmux import list_devices
+
+    from harness.devices.ios.device import untrusted_message
     found, skipped = [], []
     for mux in await list_devices(usbmux_address=address):
         try:
@@ -62,9 +64,10 @@ def discover(options=None) -> list[Device]:
         log.info("no usbmuxd socket at %s", path)
         return []
     try:
-        import pymobiledevice3  # noqa: F401
-    except ImportError:
-        log.info("pymobiledevice3 is not installed")
+        # lazy: pymobiledevice3 (~1.5 s to import) only when a usbmuxd is there to ask
+        from harness.devices.ios.device import IosDevice
+    except ImportError as e:
+        log.info("iOS backend unavailable: %s", e)
         return []
     try:
         found, skipped = asyncio.run(_probe(address))

@@ -33,6 +33,22 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pymobiledevice3.exceptions import (
+    AfcException,
+    AfcFileNotFoundError,
+    AppInstallError,
+    ConnectionTerminatedError,
+    MuxException,
+)
+from pymobiledevice3.lockdown import create_using_usbmux
+from pymobiledevice3.services.afc import AfcError
+from pymobiledevice3.services.diagnostics import DiagnosticsService
+from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
+from pymobiledevice3.services.house_arrest import HouseArrestService
+from pymobiledevice3.services.installation_proxy import InstallationProxyService
+from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
+from pymobiledevice3.usbmux import list_devices
+
 from harness.devices.base import (
     BackgroundProcess,
     Device,
@@ -43,6 +59,7 @@ from harness.devices.base import (
     SyncReport,
 )
 from harness.devices.ios import app as A
+from harness.devices.ios import apprun as R
 from harness.devices.ios import sensors as S
 
 log = logging.getLogger("swaplab.devices.ios")
@@ -126,12 +143,10 @@ class IosDevice(Device):
 
     # --- connection -------------------------------------------------------------------
     def _errors(self):
-        from pymobiledevice3.exceptions import ConnectionTerminatedError, MuxException
         return (ConnectionError, OSError, EOFError, asyncio.IncompleteReadError,
                 ConnectionTerminatedError, MuxException, asyncio.TimeoutError)
 
     def _still_attached(self) -> bool:
-        from pymobiledevice3.usbmux import list_devices
 
         async def listed():
             return [d.serial for d in await list_devices(usbmux_address=self.usbmux_address)]
@@ -153,7 +168,6 @@ class IosDevice(Device):
 
     async def _ld(self):
         if self._lockdown is None:
-            from pymobiledevice3.lockdown import create_using_usbmux
             ld = await create_using_usbmux(self.serial, autopair=False,
                                            usbmux_address=self.usbmux_address)
             if not ld.paired:
@@ -174,9 +188,7 @@ class IosDevice(Device):
         return not self.virtual and _version_tuple(self.product_version) >= (17,)
 
     async def _dvt_provider(self):
-        from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
         if self._needs_tunnel():
-            from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
             try:
                 rsd = await get_tunneld_device_by_udid(self.serial)
             except Exception as e:  # noqa: BLE001 - tunneld not running
@@ -215,8 +227,6 @@ class IosDevice(Device):
         bundle, version = info["CFBundleIdentifier"], info["CFBundleVersion"]
 
         async def go():
-            from pymobiledevice3.exceptions import AppInstallError
-            from pymobiledevice3.services.installation_proxy import InstallationProxyService
             ld = await self._ld()
             async with InstallationProxyService(lockdown=ld) as ip:
                 found = await ip.lookup({"BundleIDs": [bundle],
@@ -242,7 +252,6 @@ class IosDevice(Device):
         return p
 
     def _house_arrest(self, ld):
-        from pymobiledevice3.services.house_arrest import HouseArrestService
         return HouseArrestService.create(ld, A.BUNDLE_ID)
 
     def sync(self, files: Mapping[str, Path]) -> SyncReport:
@@ -271,7 +280,6 @@ class IosDevice(Device):
             wanted[rel] = (local, h.hexdigest(), local.stat().st_size)
 
         async def go():
-            from pymobiledevice3.exceptions import AfcException, AfcFileNotFoundError
             ld = await self._ld()
             afc = await self._house_arrest(ld)
             async with afc:
@@ -310,8 +318,6 @@ class IosDevice(Device):
         return SyncReport(tuple(pushed), tuple(skipped), nbytes)
 
     async def _push(self, afc, local: Path, remote: str, rel: str, size: int) -> None:
-        from pymobiledevice3.exceptions import AfcException
-        from pymobiledevice3.services.afc import AfcError
         try:
             h = await afc.fopen(remote, "w")
             try:
@@ -338,7 +344,6 @@ class IosDevice(Device):
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
 
         async def go():
-            from pymobiledevice3.exceptions import AfcException
             ld = await self._ld()
             async with await self._house_arrest(ld) as afc:
                 try:
@@ -351,7 +356,6 @@ class IosDevice(Device):
         path = self._rel(remote_path)
 
         async def go():
-            from pymobiledevice3.exceptions import AfcException
             ld = await self._ld()
             async with await self._house_arrest(ld) as afc:
                 try:
@@ -374,109 +378,24 @@ class IosDevice(Device):
 
     # --- processes ---------------------------------------------------------------------------
     def app_arguments(self, argv: Sequence[str], run_dir: str) -> list[str]:
-        """Launch arguments of the runner app for a swap_runner argv (documented contract)."""
-        if not argv or posixpath.basename(argv[0]) != RUNNER_NAME:
-            raise DeviceError(f"device {self.serial} ({self.name}): iOS runs native code only "
-                              f"inside the runner app; cannot run {argv[0] if argv else '()'!r}")
-        args = list(argv[1:])
-        for i in range(len(args) - 1):
-            if args[i] == "--telemetry" and args[i + 1] == "-":
-                args[i + 1] = f"{run_dir}/telemetry.jsonl"
-        return ["--swaplab-run-dir", run_dir, *args]
+        return R.app_arguments(f"{self.serial} ({self.name})", argv, run_dir)
 
     def run(self, argv: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None,
             cpu_list: str | None = None) -> RunResult:
-        run_dir = f"{RUNS_DIR}/{uuid.uuid4().hex[:12]}"
+        """The runner app with `argv`'s arguments (apprun.py); `cpu_list` has no effect."""
+        run_dir = f"{R.RUNS_DIR}/{uuid.uuid4().hex[:12]}"
         args = self.app_arguments(argv, run_dir)
         t0 = time.monotonic()
-        outcome = self._call(f"run of {argv[0]}",
-                             lambda: self._run_app(args, dict(env or {}), run_dir, timeout_s),
-                             timeout_s + 300)
-        return self._result(tuple(argv), outcome, time.monotonic() - t0, timeout_s)
 
-    async def _run_app(self, args: list[str], env: dict, run_dir: str, timeout_s: float) -> dict:
-        from pymobiledevice3.exceptions import AfcFileNotFoundError
-        from pymobiledevice3.services.dvt.instruments.device_info import DeviceInfo
-        from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
-        from pymobiledevice3.services.dvt.instruments.sysmontap import Sysmontap
-        ld = await self._ld()
-        status_path = f"/{WORKDIR}/{run_dir}/exit_status.json"
-        rows: list[dict] = []
-        out: dict = {"rows": rows}
-        async with await self._dvt_provider() as dvt, ProcessControl(dvt) as pc, \
-                DeviceInfo(dvt) as info, await self._house_arrest(ld) as afc:
-            tap = Sysmontap(dvt, PROCESS_ATTRIBUTES, SYSTEM_ATTRIBUTES, interval_ms=500)
-
-            async def sample():
-                try:
-                    # aclosing: a cancelled async generator left to the GC is finalized on
-                    # whatever thread collects it, outside this loop
-                    async with tap, contextlib.aclosing(tap.iter_processes()) as procs_iter:
-                        async for procs in procs_iter:
-                            rows.extend(procs)
-                except Exception as e:  # noqa: BLE001 - a missing sampler is a missing reading
-                    out["sysmontap_error"] = f"{type(e).__name__}: {e}"
-            pid = await pc.launch(A.BUNDLE_ID, args, kill_existing=True, environment=env)
-            out["pid"] = pid
-            sampler = asyncio.create_task(sample())
-            start = time.monotonic()
-            try:
-                while True:
-                    await asyncio.sleep(POLL_S)
-                    if await afc.exists(status_path):
-                        out["end"] = "exited"
-                        break
-                    if not await info.is_running_pid(pid):
-                        await asyncio.sleep(POLL_S)  # the status may land just after the exit
-                        out["end"] = "exited" if await afc.exists(status_path) else "crashed"
-                        break
-                    if time.monotonic() - start >= timeout_s:
-                        await pc.kill(pid)
-                        out["end"] = "timeout"
-                        for _ in range(50):  # return once the app is gone, not before
-                            if not await info.is_running_pid(pid):
-                                break
-                            await asyncio.sleep(0.1)
-                        break
-            finally:
-                sampler.cancel()
-                with contextlib.suppress(BaseException):  # the sampler's end is not the run's
-                    await sampler
-            for name in ("stdout.txt", "stderr.txt", "telemetry.jsonl", "exit_status.json"):
-                try:
-                    out[name] = (await afc.get_file_contents(f"/{WORKDIR}/{run_dir}/{name}")
-                                 ).decode("utf-8", "replace")
-                except AfcFileNotFoundError:
-                    out[name] = None
-            await afc.rm(f"/{WORKDIR}/{run_dir}", force=True)
-        return out
-
-    def _result(self, argv: tuple, o: dict, duration_s: float, timeout_s: float) -> RunResult:
-        stderr = o.get("stderr.txt") or ""
-        status = {}
-        if o.get("exit_status.json"):
-            try:
-                status = json.loads(o["exit_status.json"])
-            except ValueError:
-                stderr += "\nswaplab: the app's exit_status.json is not JSON\n"
-        stdout = (o.get("stdout.txt") or "") + (o.get("telemetry.jsonl") or "")
-        if status.get("thermal_state_max"):
-            stdout = add_thermal_state(stdout, status)
-        usage = S.app_usage(o.get("rows") or [], o.get("pid"))
-        self.last_run = {"usage": usage, "sysmontap_error": o.get("sysmontap_error"),
-                         "thermal_state": status.get("thermal_state_max"),
-                         "thermal_state_simulated": bool(status.get("thermal_state_simulated"))}
-        end = o.get("end")
-        if end == "timeout":
-            stderr += (f"\nswaplab: {argv[0]} (app {A.BUNDLE_ID}, pid {o.get('pid')}) killed "
-                       f"after timeout of {timeout_s:g} s\n")
-            return RunResult(argv, -9, stdout, stderr, duration_s, True)
-        if end == "crashed" or "exit_code" not in status:
-            stderr += (f"\nswaplab: app {A.BUNDLE_ID} (pid {o.get('pid')}) on {self.serial} "
-                       "ended without writing its exit status: it crashed or was killed "
-                       "(crash logs: pymobiledevice3 crash ls)\n")
-            return RunResult(argv, 255, stdout, stderr, duration_s, False)
-        return RunResult(argv, int(status["exit_code"]), stdout, stderr, duration_s, False)
+        async def go():
+            ld = await self._ld()
+            dvt = await self._dvt_provider()
+            async with await self._house_arrest(ld) as afc:
+                return await R.run_app(dvt, afc, args, dict(env or {}), run_dir, timeout_s)
+        outcome = self._call(f"run of {argv[0]}", go, timeout_s + 300)
+        result, self.last_run = R.run_result(self.serial, tuple(argv), outcome,
+                                             time.monotonic() - t0, timeout_s)
+        return result
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None
               ) -> BackgroundProcess:
@@ -488,7 +407,6 @@ class IosDevice(Device):
         sim = self.simulated
 
         async def go():
-            from pymobiledevice3.services.diagnostics import DiagnosticsService
             ld = await self._ld()
             async with DiagnosticsService(ld) as diag:
                 return await diag.ioregistry(name="AppleSmartBattery")
@@ -523,24 +441,6 @@ class IosDevice(Device):
                 self._loop.call(self._lockdown.close(), 10)
             self._lockdown = None
         self._loop.close()
-
-
-def add_thermal_state(telemetry: str, status: Mapping) -> str:
-    """The app's thermal states (ProcessInfo.thermalState) into the telemetry summary line."""
-    lines = telemetry.splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if not lines[i].strip():
-            continue
-        try:
-            obj = json.loads(lines[i])
-        except ValueError:
-            break
-        if isinstance(obj, dict) and obj.get("type") == "summary":
-            obj["thermal_state"] = status.get("thermal_state_max")
-            obj["thermal_state_end"] = status.get("thermal_state_end")
-            lines[i] = json.dumps(obj)
-        break
-    return "\n".join(lines) + "\n"
 
 
 def untrusted_message(udid: str, name: str) -> str:

@@ -1,5 +1,5 @@
 """Start virtual iPhones behind a virtual usbmuxd: `swaplab virtual-device start --profile
-iphone15pro --usbmux SOCK` (harness/virtual_device/cli.py hands over here) and tests."""
+iphone15pro --usbmux SOCK` (harness/virtual_device/launch.py hands over here) and tests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Self
 
+from harness.virtual_device.profile import ProfileError, load_virtual_profile
+
 from .device import FaultError, IosFaults, VirtualIPhone
 from .usbmuxd import VirtualUsbmuxd
 
@@ -21,7 +23,6 @@ log = logging.getLogger("swaplab.virtual_device.ios")
 def make_iphone(profile: str, faults=(), root: Path | None = None,
                 profiles_dir: Path | None = None, tick_s: float = 0.5, buid: str = ""
                 ) -> VirtualIPhone:
-    from harness.virtual_device.cli import ProfileError, load_virtual_profile
     prof = load_virtual_profile(profile, profiles_dir)
     values = dict(prof["properties"])
     if "ProductType" not in values:
@@ -72,8 +73,7 @@ class IosLab:
 
 
 def main_ios(args) -> int:
-    """The CLI path for --usbmux (args from harness/virtual_device/cli.py)."""
-    from harness.virtual_device.cli import ProfileError
+    """The CLI path for --usbmux (args from harness/virtual_device/launch.py)."""
     mux = VirtualUsbmuxd(args.usbmux, str(uuid.uuid4()).upper())
     try:
         phone = make_iphone(args.profile, args.fault, args.root, args.profiles_dir,
