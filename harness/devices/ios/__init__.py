@@ -33,9 +33,9 @@ def _strip(text: str) -> str:
 async def _probe(address: str | None) -> tuple[list[tuple[str, dict]], list[str]]:
     # lazy: pymobiledevice3 takes ~1.5 s to import; only when a usbmuxd is there to ask
     from pymobiledevice3.lockdown import create_using_usbmux
-    from pymobiledevice3.usbmux import list_devices
+    from pymobiledevice3.usbmux import list_devices  # lazy: as above
 
-    from harness.devices.ios.device import untrusted_message
+    from harness.devices.ios.device import untrusted_message  # lazy: imports pymobiledevice3
     found, skipped = [], []
     for mux in await list_devices(usbmux_address=address):
         try:

@@ -12,7 +12,7 @@ loop thread per device so the harness's synchronous Device API can call it).
             polled until the status appears, the pid is gone (crash) or the timeout (then
             sendSignal SIGKILL); sysmontap samples the app's CPU and footprint meanwhile.
             stdout returned = the app's stdout + the telemetry file (the summary line gains
-            the app's thermal_state), so harness/runner.py is unchanged.
+            the app's thermal_state), so harness/runner/invoke.py is unchanged.
   sensors   diagnostics_relay IORegistry AppleSmartBattery; the last run's sysmontap usage
             and thermal state.
 iOS 17+: developer services (DVT) need the RemoteXPC tunnel (`pymobiledevice3 remote
