@@ -86,3 +86,5 @@ def test_app_arguments_follow_the_contract(request):
                                                "ProductVersion": "17.5"})
     assert real.kind == "ios" and real.abi == "ios-arm64" and real._needs_tunnel()
     assert not make("x", {"ProductVersion": "16.7.10"})._needs_tunnel()
+    # the user-set device name never brings control characters along
+    assert make("y", {"DeviceName": "Bob\x1b[2J's\nphone"}).name == "Bob[2J'sphone"

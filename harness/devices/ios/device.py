@@ -116,8 +116,10 @@ class IosDevice(Device):
                  if k in values}
         # the virtual iPhone's app runs the host runner build; a phone runs an Xcode-built app
         abi = "x86_64" if virtual else "ios-arm64"
-        super().__init__(udid, str(values.get("DeviceName") or values.get("ProductType") or udid),
-                         "ios", abi, props, WORKDIR)
+        # the phone's name is user-set text: no control characters reach a terminal or log
+        name = "".join(c for c in str(values.get("DeviceName") or values.get("ProductType")
+                                      or udid) if c.isprintable())
+        super().__init__(udid, name, "ios", abi, props, WORKDIR)
         self.virtual = virtual
         if virtual:
             self.kind = "virtual"
