@@ -62,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--backends", default=None, metavar="LIST",
                 help="device backends to ask, e.g. 'local,android' (default: "
                      "$SWAPLAB_BACKENDS or all)")
+    g.addoption("--lease-wait", type=float, default=0.0, metavar="SECONDS",
+                help="wait this long for a device another run holds, then skip its tests "
+                     "naming that run (default 0: skip at once)")
     g.addoption("--no-local-device", action="store_true", default=False,
                 help="do not offer this host as a device")
     g.addoption("--ab-runner", default=None, metavar="PATH|GITREF",
@@ -124,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 backends=[b.strip() for b in config.getoption("backends").split(",")]
                 if config.getoption("backends") else None),
             progress=_writer(config),
+            lease_wait_s=max(0.0, float(config.getoption("lease_wait") or 0.0)),
         )
     except ProfileError as e:
         raise pytest.UsageError(f"invalid device profile: {e}") from None

@@ -72,6 +72,8 @@ class PreparedRunner:
     sync: SyncReport
     inputs: Mapping[str, str]  # input set name -> remote path (file or folder)
     env: Mapping[str, str]
+    #: name prefix of the run's output folders on the device (the session adds its run id)
+    out_prefix: str = "out"
 
     def describe_sync(self) -> dict:
         return {"pushed": list(self.sync.pushed), "skipped": list(self.sync.skipped),
@@ -264,7 +266,7 @@ def run_swap(prepared: PreparedRunner, *, label: str = "run",
     save_every = int(kwargs.pop("save_every", 0) or 0)
     run_name = f"{next(_counter):03d}-{slug(label, empty='run')}"
     # one folder level: the runner creates --out itself but not its parents
-    remote_out = f"out-{run_name}" if save_every else None
+    remote_out = f"{prepared.out_prefix}-{run_name}" if save_every else None
     argv = runner_argv(prepared, out_dir=remote_out, save_every=save_every, **kwargs)
     if remote_out:
         device.remove(remote_out)
