@@ -56,6 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--adb-server", action="append", default=[], metavar="HOST:PORT",
                 help="also discover devices on this remote adb server")
     g.addoption("--adb-port", type=int, default=None, help="local adb server port")
+    g.addoption("--usbmux", default=None, metavar="SOCK|HOST:PORT",
+                help="usbmuxd for iOS devices (default: $USBMUXD_SOCKET_ADDRESS, else the "
+                     "system's)")
     g.addoption("--backends", default=None, metavar="LIST",
                 help="device backends to ask, e.g. 'local,android' (default: "
                      "$SWAPLAB_BACKENDS or all)")
@@ -119,6 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
             discovery=DiscoveryOptions(
                 remote_adb_servers=list(config.getoption("adb_server") or []),
                 adb_port=config.getoption("adb_port"),
+                usbmux=config.getoption("usbmux"),
                 include_local=not config.getoption("no_local_device"),
                 backends=[b.strip() for b in config.getoption("backends").split(",")]
                 if config.getoption("backends") else None),

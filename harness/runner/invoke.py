@@ -141,7 +141,10 @@ def prepare(device: Device, settings: RunSettings, models_dir: Path,
     progress(f"[swaplab] {device.serial}: building swap_runner for {device.abi} "
              "(first build of ncnn takes several minutes; later runs use the cache)")
     try:
-        binary = build_runner(device.abi, progress=progress)
+        # iOS: a phone runs the Xcode-built runner app (.ipa); others get a build for the ABI
+        app_package = getattr(device, "app_package", None)
+        binary = (app_package() if app_package else None) or \
+            build_runner(device.abi, progress=progress)
     except Exception as e:
         raise RunnerError(f"{device.serial}: building swap_runner for {device.abi} failed: {e}") \
             from e
