@@ -128,3 +128,29 @@ def test_compare_applies_holm_over_every_row_of_the_run(tmp_path, monkeypatch):
                         or real(rows, alpha))
     comp = C.compare(db, "CAND", baseline_run_id="BASE")
     assert families == [len(comp.rows)] and families[0] >= 2
+
+
+def test_baseline_main_skips_partial_and_unfinished_runs(tmp_path):
+    """--baseline main picked a quality-only partial run; now only a finished run that
+    measured everything the candidate measured is a baseline."""
+    from harness.history.baseline import BaselineError, resolve_baseline
+
+    db = tmp_path / "history.sqlite"
+    H.import_record(db, make_record("FULL", started="2026-11-20T10:00:00Z", seed=1))
+    partial = make_record("PARTIAL", started="2026-11-21T10:00:00Z", seed=2)
+    partial["measurements"] = [m for m in partial["measurements"] if m["metric"] == "fps"]
+    H.import_record(db, partial)
+    H.import_record(db, make_record("CUT", started="2026-11-22T10:00:00Z", seed=3,
+                                    status="interrupted"))
+    H.import_record(db, make_record("CAND", started="2026-11-23T10:00:00Z", seed=4))
+    assert resolve_baseline(db, "main", exclude_run_id="CAND") == "FULL"
+    assert resolve_baseline(db, "PARTIAL", exclude_run_id="CAND") == "PARTIAL"  # asked for
+    only = tmp_path / "only.sqlite"
+    H.import_record(only, partial)
+    H.import_record(only, make_record("CAND", started="2026-11-23T10:00:00Z", seed=4))
+    try:
+        resolve_baseline(only, "main", exclude_run_id="CAND")
+    except BaselineError as e:
+        assert "none is comparable" in str(e)
+    else:
+        raise AssertionError("a partial run was taken as the baseline")
