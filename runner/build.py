@@ -39,7 +39,6 @@ import tempfile
 import time
 
 
-
 def _sibling(name: str):
     """runner/<name>.py as a module, without putting runner/ on sys.path (where its
     build.py would shadow PyPA's `build` for the whole process)."""
