@@ -39,7 +39,7 @@ print_summary()
 PLUGIN = '''
 from pathlib import Path
 import harness.runner
-harness.runner.build_runner = lambda abi, progress=print: Path({runner!r})
+harness.runner.build_runner = lambda abi, progress=print, **kw: Path({runner!r})
 '''
 
 
