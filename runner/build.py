@@ -56,6 +56,7 @@ def _sibling(name: str):
 sdist = _sibling("sdist")
 zig = _sibling("buildlib/zig")
 opencv = _sibling("buildlib/opencv")
+ncnn_android = _sibling("buildlib/ncnn_android")
 
 NCNN_VERSION = "20261020"
 NCNN_PYPI_VERSION = "1.0." + NCNN_VERSION
@@ -159,22 +160,9 @@ def compiler_id(abi: str, platform: str = "linux", toolchain: str = "zig") -> st
 def zig_toolchain(abi: str) -> pathlib.Path:
     """Folder of the zig wrapper scripts for `abi` (written once into the cache)."""
     try:
-        zig_bin = zig.find_zig()
-        key = zig.toolchain_key(abi, zig.zig_version(zig_bin))
+        return zig.write_wrappers(abi, cache_root())
     except zig.ZigMissing as e:
         raise BuildError(str(e)) from None
-    root = cache_root()
-    folder = root / "toolchain" / f"{key}-{abi}"
-    texts = zig.wrapper_texts(abi, zig_bin, root / "zig")
-    if all((folder / n).is_file() and (folder / n).read_text() == t for n, t in texts.items()):
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in texts.items():
-        tmp = folder / f".{name}.{os.getpid()}"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, folder / name)
-    return folder
 
 
 def toolchain_flags(abi: str, platform: str, toolchain: str = "zig") -> list[str]:
@@ -207,24 +195,7 @@ def toolchain_key_items(abi: str, platform: str, toolchain: str = "zig") -> list
 def ncnn_flags(abi: str, platform: str = "linux") -> list[str]:
     flags = list(NCNN_COMMON)
     if platform == "android":
-        # Phones: one binary for every core the lab meets, so ncnn picks kernels at run
-        # time (cpu.h: cpu_support_arm_asimdhp/asimddp, cpu_support_x86_avx2/fma ...).
-        # simpleomp: ncnn's own OpenMP runtime on pthreads, so no shared libgomp/libomp.
-        flags += ["-DNCNN_RUNTIME_CPU=ON", "-DNCNN_SIMPLEOMP=ON", "-DNCNN_SIMPLEOCV=OFF"]
-        if abi == "arm64-v8a":
-            # ARMv8.2 fp16 and dotprod kernels (Cortex-A55/A76/A78: Snapdragon 6 Gen 1 and
-            # most phones since 2019). fp16fml/bf16/i8mm/SVE would double ncnn's build time
-            # for kernels the lab's models (fp32) do not use.
-            flags += ["-DNCNN_ARM82=ON", "-DNCNN_ARM82DOT=ON", "-DNCNN_ARM82FP16FML=OFF",
-                      "-DNCNN_ARM84BF16=OFF", "-DNCNN_ARM84I8MM=OFF", "-DNCNN_ARM86SVE=OFF"]
-        else:
-            # x86_64 emulators run on the developer's CPU: SSE2 base, AVX and FMA/AVX2
-            # kernels picked at run time; AVX512/VNNI variants left out (build time).
-            flags += ["-DNCNN_AVX=ON", "-DNCNN_FMA=ON", "-DNCNN_F16C=ON", "-DNCNN_AVX2=ON",
-                      "-DNCNN_AVX512=OFF", "-DNCNN_AVXVNNI=OFF", "-DNCNN_AVXVNNIINT8=OFF",
-                      "-DNCNN_AVXVNNIINT16=OFF", "-DNCNN_AVXNECONVERT=OFF",
-                      "-DNCNN_XOP=OFF", "-DNCNN_FMA4=OFF"]
-        return flags
+        return flags + ncnn_android.flags(abi)
     if abi == "x86_64":
         isa = x86_isa()
         avx2 = "avx2" in isa
@@ -296,16 +267,22 @@ class _Lock:
         self.f.close()
 
 
-def extract_sdist(tarball: pathlib.Path, src: pathlib.Path, top: str) -> pathlib.Path:
-    """Unpack `tarball` (its top folder `top`) to `src`, atomically."""
+def extract_sdist(tarball: pathlib.Path, src: pathlib.Path, top: str,
+                  skip: tuple[str, ...] = ()) -> pathlib.Path:
+    """Unpack the folder `top` of `tarball` to `src`, atomically (members under a `skip`
+    prefix left out)."""
     root = cache_root()
     tmp = pathlib.Path(tempfile.mkdtemp(dir=root / "downloads"))
+    top = top.rstrip("/")
     try:
         with tarfile.open(tarball) as tf:
+            members = [m for m in tf.getmembers()
+                       if (m.name == top or m.name.startswith(top + "/"))
+                       and not m.name.startswith(skip or ("\0",))]
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
-                tf.extractall(tmp, filter="data")
+                tf.extractall(tmp, members=members, filter="data")
             else:
-                tf.extractall(tmp)
+                tf.extractall(tmp, members=members)
         src.parent.mkdir(parents=True, exist_ok=True)
         if src.exists():
             shutil.rmtree(src)
@@ -405,23 +382,7 @@ def opencv_source(progress=print) -> pathlib.Path:
     except sdist.FetchError as e:
         raise BuildError(str(e)) from None
     progress(f"[build] unpacking {opencv.SDIST} (OpenCV sources only)")
-    skip = opencv.SOURCE_PREFIX + "samples/"  # only built with BUILD_EXAMPLES
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=root / "downloads"))
-    try:
-        with tarfile.open(tarball) as tf:
-            members = [m for m in tf.getmembers() if m.name.startswith(opencv.SOURCE_PREFIX)
-                       and not m.name.startswith(skip)]
-            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
-                tf.extractall(tmp, members=members, filter="data")
-            else:
-                tf.extractall(tmp, members=members)
-        src.parent.mkdir(parents=True, exist_ok=True)
-        if src.exists():
-            shutil.rmtree(src)
-        (tmp / opencv.SOURCE_PREFIX).rename(src)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return src
+    return extract_sdist(tarball, src, opencv.SOURCE_PREFIX, skip=(opencv.SOURCE_PREFIX + "samples/",))
 
 
 def opencv_install_dir(abi: str, toolchain: str = "zig") -> pathlib.Path:

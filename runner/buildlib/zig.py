@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import pathlib
 import subprocess
 
@@ -93,3 +94,20 @@ def toolchain_key(abi: str, version: str) -> str:
     for part in (version, TARGETS[abi][0], _CC, _TOOL):
         h.update(part.encode() + b"\0")
     return f"zig{version}-{h.hexdigest()[:8]}"
+
+
+def write_wrappers(abi: str, cache: pathlib.Path) -> pathlib.Path:
+    """`cache`/toolchain/<key>-<abi>/ holding cc, c++, ar, ranlib for `abi` (written once,
+    atomically; zig's own cache goes to `cache`/zig)."""
+    zig = find_zig()
+    folder = cache / "toolchain" / f"{toolchain_key(abi, zig_version(zig))}-{abi}"
+    texts = wrapper_texts(abi, zig, cache / "zig")
+    if all((folder / n).is_file() and (folder / n).read_text() == t for n, t in texts.items()):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        tmp = folder / f".{name}.{os.getpid()}"
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, folder / name)
+    return folder
