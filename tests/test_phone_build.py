@@ -170,3 +170,32 @@ def test_x86_64_android_build_swaps(android_builds, host_build, tmp_path):
     err = _crop_error(emu["mesh"], host["mesh"], host["roi"]["width"])
     print(f"x86_64 android build vs host build: mesh {err:.5f} px, kernels {build['ncnn_kernels']}")
     assert err < ARM_TOLERANCE_PX
+
+
+def test_harness_runs_phone_build_on_virtual_arm64_device(android_builds, tmp_path, sd6_profile):
+    """prepare() picks the arm64 Android build for an arm64 virtual phone, passes the pre-run
+    check, pushes it over adb (adbutils), and a swap pinned to device CPUs 4-7 runs there
+    (qemu -cpu cortex-a76, an ARMv8.2 core: fp16 and dotprod kernels)."""
+    if QEMU is None:
+        pytest.skip("needs qemu-user-static")
+    from harness import runner as R
+    from harness.devices import DiscoveryOptions, android
+    from harness.profiles import RunSettings
+    from harness.virtual_device.testing import AdbLab
+
+    source = TEST_IMAGES / "grace_hopper.jpg"
+    target = TEST_IMAGES / "astronaut.png"
+    settings = RunSettings(threads=2, cpu_list="4-7", warmup_frames=0, measured_frames=1,
+                           timeout_s=900)
+    with AdbLab(tmp_path / "lab") as lab:
+        vd = lab.virtual_device(sd6_profile, abi="arm64-v8a")
+        dev = android.discover(DiscoveryOptions(adb_port=lab.port))[0]
+        assert (dev.platform, dev.abi) == ("android", "arm64-v8a")
+        prepared = R.prepare(dev, settings, MODELS,
+                             {"source": {source.name: source}, "frames": {target.name: target}},
+                             progress=lambda m: None)
+        assert prepared.local_binary == android_builds["arm64-v8a"]
+        assert prepared.build_info["ncnn_kernels"] == ["neon", "asimdhp", "asimddp"]
+        run = R.run_swap(prepared, label="phone", mode="small")
+        assert run.summary["frames"] == 1 and run.telemetry.frames[-1]["faces"] == 1
+        assert vd.abi == "arm64-v8a"
