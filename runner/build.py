@@ -31,6 +31,7 @@ import hashlib
 import os
 import pathlib
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -330,6 +331,12 @@ def ncnn_install_dir(abi: str, platform: str = "linux", toolchain: str = "zig") 
     return cache_root() / "ncnn" / key / "install"
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of finished child processes (compilers included), for build logs."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _generator() -> list[str]:
     return ["-G", "Ninja"] if shutil.which("ninja") else []
 
@@ -345,14 +352,15 @@ def _cmake_project(name: str, src: pathlib.Path, install: pathlib.Path, flags: l
     if build.exists():
         shutil.rmtree(build)
     build.mkdir(parents=True)
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _children_cpu_s()
     _run(["cmake", *_generator(), "-S", str(src), "-B", str(build),
           f"-DCMAKE_INSTALL_PREFIX={install}", *flags], None, progress, what=f"{name} configure")
     _run(["cmake", "--build", str(build), "-j", JOBS], None, progress, what=name)
     _run(["cmake", "--install", str(build)], None, progress, what=f"{name} install")
     stamp.write_text("\n".join(key_flags) + "\n")
     shutil.rmtree(build, ignore_errors=True)
-    progress(f"[build] {name}: built in {time.monotonic() - t0:.0f} s")
+    progress(f"[build] {name}: built in {time.monotonic() - t0:.0f} s "
+             f"({_children_cpu_s() - cpu0:.0f} CPU s: the cost on an idle machine)")
     return install
 
 
@@ -450,7 +458,7 @@ def build_runner(abi: str, progress=print, platform: str | None = None,
             shutil.rmtree(build)
         build.mkdir(parents=True)
         progress(f"[build] swap_runner for {abi} {platform}")
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), _children_cpu_s()
         if platform == "android":
             isa = "runtime"  # ncnn picks kernels at run time; build info lists them
         else:
@@ -474,7 +482,8 @@ def build_runner(abi: str, progress=print, platform: str | None = None,
         shutil.copy2(build / "swap_runner", tmp)
         os.replace(tmp, binary)
         shutil.rmtree(build, ignore_errors=True)
-        progress(f"[build] swap_runner {abi} {platform}: built in {time.monotonic() - t0:.0f} s")
+        progress(f"[build] swap_runner {abi} {platform}: built in {time.monotonic() - t0:.0f} s "
+                 f"({_children_cpu_s() - cpu0:.0f} CPU s)")
         return binary
 
 
