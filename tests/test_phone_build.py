@@ -50,19 +50,24 @@ exec "$@"
 """
 
 
-@pytest.fixture(scope="session")
-def android_builds() -> dict[str, Path]:
-    build = _build_module()
-    out = {}
-    for abi in ANDROID_ABIS:
+class AndroidBuilds(dict):
+    """abi -> the Android build, built on first use (each test waits only for its ABI)."""
+
+    def __missing__(self, abi: str) -> Path:
+        build = _build_module()
         try:
-            out[abi] = build.build_runner(abi, progress=lambda m: print(m, flush=True),
-                                          platform="android")
+            self[abi] = build.build_runner(abi, progress=lambda m: print(m, flush=True),
+                                           platform="android")
         except build.BuildError as e:
             if "ziglang" in str(e):
                 pytest.skip(str(e))
             raise
-    return out
+        return self[abi]
+
+
+@pytest.fixture(scope="session")
+def android_builds() -> AndroidBuilds:
+    return AndroidBuilds()
 
 
 @pytest.fixture(scope="session")
