@@ -103,8 +103,11 @@ class RunnerRun:
 
     @property
     def cold_start_ms(self) -> float:
+        """Process start to the first swapped frame: model load + source face + first
+        frame (the one definition, as runner/README.md and runner/bench.py use it)."""
         s = self.telemetry.summary
-        return float(s["model_load_ms"]) + float(s.get("first_frame_ms") or 0.0)
+        return (float(s["model_load_ms"]) + float(s.get("source_ms") or 0.0)
+                + float(s.get("first_frame_ms") or 0.0))
 
     def detection_rate(self) -> float | None:
         return self.telemetry.detection_rate()

@@ -90,6 +90,7 @@ _SUMMARY_OPTIONAL = {
     "frames_without_face": ("integer", _is_int),
     "mode_switches": ("integer", _is_int),
     "wall_ms": ("number", _is_num),
+    "source_ms": ("number", _is_num),
 }
 
 

@@ -227,7 +227,9 @@ def test_series_trend_and_run_noise(db):
     s = H.series(db, "latency_total_ms", device="emu-1")
     assert [p["run_id"] for p in s] == [f"R{i:02d}" for i in range(30)]
     assert s[0]["commit"] == "a" * 40 and s[0]["n"] == 100
-    assert len(H.series(db, "latency_total_ms", profile="host", limit=5)) == 5
+    # a limit keeps the newest runs (still oldest first), never the oldest ones
+    assert [p["run_id"] for p in H.series(db, "latency_total_ms", profile="host", limit=5)] \
+        == [f"R{i:02d}" for i in range(25, 30)]
     assert H.series(db, "latency_total_ms", device="other") == []
     t = H.trend(db, "latency_total_ms", device="emu-1")
     assert [c["run_id"] for c in t["change_points"]] == ["R20"]

@@ -396,3 +396,19 @@ def test_calibration_reads_recorded_ab_rounds(tmp_path):
     assert list(pools) == ["local:latency_total_ms:t::ab"]
     rounds = pools["local:latency_total_ms:t::ab"]
     assert [(b[0], c[0]) for b, c in rounds] == [(10.0, 11.0), (11.0, 12.0), (12.0, 13.0)]
+
+
+@pytest.mark.parametrize("direction,change,lo,hi,crossing", [
+    ("lower", 0.20, 0.05, 0.35, (-0.01, 0.35)),
+    ("higher", -0.20, -0.35, -0.05, (-0.35, 0.01)),
+])
+def test_verdict_needs_significance_as_well_as_size(direction, change, lo, hi, crossing):
+    """A large change whose interval excludes 0 is still not a regression while the test
+    statistic says it could be chance (p >= alpha): every condition of the rule counts."""
+    from harness.stats.compare import DEFAULT_RULE, decide
+
+    assert decide(change, lo, hi, 0.001, direction, DEFAULT_RULE) == "regressed"
+    assert decide(change, lo, hi, DEFAULT_RULE.alpha, direction, DEFAULT_RULE) == "unknown"
+    assert decide(change, lo, hi, 0.5, direction, DEFAULT_RULE) == "unknown"
+    # the interval condition on its own too
+    assert decide(change, *crossing, 0.001, direction, DEFAULT_RULE) == "unknown"
