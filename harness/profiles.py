@@ -8,15 +8,20 @@ validation error names the file, the key and the expected type.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.devices.base import Device
+from harness.power.metrics import PowerSettingsError, power_settings
 
 PLATFORMS = ("linux", "android", "ios")
+#: ABIs a virtual device can be ([virtual] abi)
+VIRTUAL_ABIS = ("x86_64", "arm64-v8a")
 MODES = ("tiny", "small", "base", "auto")
 
 
@@ -41,7 +46,7 @@ class TargetSpec:
 
     key: str
     metric: str
-    statistic: str  # a key of harness.summary.summarize(): p50, p95, max, mean, ...
+    statistic: str  # a key of harness.stats.descriptive.summarize(): p50, p95, max, mean, ...
     unit: str
     direction: str  # "lower" or "higher" is better
     description: str
@@ -193,8 +198,25 @@ class _Checker:
         allowed = set(allowed)
         for key in table:
             if key not in allowed:
-                raise self.fail(f"{prefix}{key}",
-                                f"unknown key; expected one of {', '.join(sorted(allowed))}")
+                raise self.fail(f"{prefix}{key}", f"unknown key{_did_you_mean(key, allowed)}; "
+                                                  f"expected one of {', '.join(sorted(allowed))}")
+
+    def finite(self, value: Any, key: str = "") -> None:
+        """No NaN or infinity anywhere (TOML allows `nan` and `inf`): a NaN target passes
+        every comparison and cannot be written to a JSON record."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key or None, f"expected a finite number, got {value}")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.finite(v, f"{key}.{k}" if key else k)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.finite(v, f"{key}[{i}]")
+
+
+def _did_you_mean(key: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 _MARKER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -203,7 +225,7 @@ _TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "r
 
 
 def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
-    """The `[regression]` extension table (harness.history.thresholds_from_profiles):
+    """The `[regression]` extension table (harness.history.store.thresholds_from_profiles):
     `threshold = 0.03` for every metric, `METRIC = 0.05` for one; a fraction in (0, 1)
     or a percent string like "5%"."""
     for key, v in table.items():
@@ -219,6 +241,45 @@ def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
             raise c.fail(full, f"expected a relative threshold between 0 and 1, got {v}")
 
 
+def _check_virtual(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[virtual]` table: what SwapLab's virtual device built from this profile is."""
+    c.unknown(table, ("abi", "properties", "sensors"), "virtual.")
+    abi = c.get(table, "abi", "virtual.", "string", default="x86_64")
+    if abi not in VIRTUAL_ABIS:
+        raise c.fail("virtual.abi", f"expected one of {', '.join(VIRTUAL_ABIS)}, got {abi!r}")
+    props = c.get(table, "properties", "virtual.", "table", default={})
+    for k in props:
+        c.get(props, k, "virtual.properties.", "string")
+    c.get(table, "sensors", "virtual.", "table", default={})
+
+
+def _check_power(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[power]` table, as the power and thermal suites read it."""
+    try:
+        power_settings(table, where="[power]")
+    except PowerSettingsError as e:
+        raise c.fail(None, str(e)) from None
+
+
+def _check_quality(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[quality]` table, as the quality suite reads it."""
+    # lazy: harness.quality's package imports OpenCV and scikit-image
+    from harness.quality.thresholds import DEFAULT_THRESHOLDS
+    try:
+        DEFAULT_THRESHOLDS.override(table, "[quality]")
+    except ValueError as e:
+        raise c.fail(None, str(e)) from None
+
+
+#: extension tables of a profile -> the check a run applies to them, so that
+#: `swaplab profiles check` fails where a run would
+EXTENSION_CHECKS: dict[str, Callable[[_Checker, Mapping[str, Any]], None]] = {
+    "regression": _check_regression,
+    "power": _check_power,
+    "quality": _check_quality,
+}
+
+
 def load_profile(path: Path | str) -> Profile:
     """Load and validate one profile file; raises ProfileError."""
     path = Path(path)
@@ -229,6 +290,7 @@ def load_profile(path: Path | str) -> Profile:
         raise c.fail(None, f"invalid TOML: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise c.fail(None, f"cannot read: {e}") from None
+    c.finite(data)
 
     name = c.get(data, "name", "", "string", required=True)
     marker = c.get(data, "marker", "", "string", required=True)
@@ -282,6 +344,9 @@ def load_profile(path: Path | str) -> Profile:
     if "min_battery_pct" in run_kw and not 0 <= run_kw["min_battery_pct"] <= 100:
         raise c.fail("run.min_battery_pct",
                      f"expected a percentage from 0 to 100, got {run_kw['min_battery_pct']}")
+    for key in ("cooldown_timeout_s", "timeout_s"):
+        if key in run_kw and not run_kw[key] > 0:
+            raise c.fail(f"run.{key}", f"expected a number of seconds > 0, got {run_kw[key]}")
     for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s", "min_battery_pct"):
         if key in run_kw:
             run_kw[key] = float(run_kw[key])
@@ -289,18 +354,19 @@ def load_profile(path: Path | str) -> Profile:
 
     virtual = c.get(data, "virtual", "", "table", default={})
     if virtual:
-        c.get(virtual, "abi", "virtual.", "string")
-        props = c.get(virtual, "properties", "virtual.", "table", default={})
-        for k in props:
-            c.get(props, k, "virtual.properties.", "string")
+        _check_virtual(c, virtual)
 
     extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
-    for k, v in extra.items():
-        if not isinstance(v, dict):
-            raise c.fail(k, f"unknown key; expected one of {', '.join(_TOP_KEYS)} "
-                            "(or a table for an extension)")
-    if "regression" in extra:
-        _check_regression(c, extra["regression"])
+    for k in extra:
+        # a typo ([targts]) must not silently turn targets off: only known tables pass
+        if k not in EXTENSION_CHECKS:
+            known = [*_TOP_KEYS, *EXTENSION_CHECKS]
+            raise c.fail(k, f"unknown {'table' if isinstance(extra[k], dict) else 'key'}"
+                            f"{_did_you_mean(k, known)}; expected one of "
+                            f"{', '.join(sorted(known))}")
+    for table, check in EXTENSION_CHECKS.items():
+        if table in extra:
+            check(c, extra[table])
     return Profile(name=name, marker=marker, description=description, platform=platform,
                    match=match, targets=targets, run=run, virtual=virtual, path=path,
                    extra=extra)

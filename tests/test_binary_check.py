@@ -14,19 +14,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-from harness import REPO_ROOT
-from harness import runner as R
-from harness.binary_check import BinaryMismatch, check_binary, problems, read_elf
 from harness.devices import DiscoveryOptions, android
 from harness.profiles import RunSettings
+from harness.runner import invoke as R
+from harness.runner.binary_check import BinaryMismatch, check_binary, problems, read_elf
 from harness.virtual_device.testing import AdbLab
 
 HELLO_C = "int main(void) { return 0; }\n"
 
 
 def _zig_cc(abi: str) -> Path:
-    spec = importlib.util.spec_from_file_location("swaplab_runner_build", REPO_ROOT / "runner" / "build.py")
+    spec = importlib.util.spec_from_file_location("swaplab_runner_build", REPO / "runner" / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     try:
@@ -105,7 +105,7 @@ def test_prepare_refuses_a_glibc_runner_before_pushing(elves, tmp_path, monkeypa
         vd = lab.virtual_device(sd6_profile)
         dev = android.discover(DiscoveryOptions(adb_port=lab.port))[0]
         with pytest.raises(R.RunnerError) as e:
-            R.prepare(dev, RunSettings(), REPO_ROOT / "models", {}, progress=lambda m: None)
+            R.prepare(dev, RunSettings(), REPO / "models", {}, progress=lambda m: None)
         msg = str(e.value)
         assert msg.startswith(f"{vd.serial} (android, x86_64): bin/swap_runner")
         assert "/lib64/ld-linux-x86-64.so.2" in msg

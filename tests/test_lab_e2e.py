@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers.paths import REPO
 
 #: every suite that must pass on this host with the shipped host profile
 HOST_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_modes.py",

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from harness import models as hm
+from harness.modelpack import pack as hm
 
 MODELS = hm.MODELS_DIR
 
@@ -57,7 +57,7 @@ def test_notice_and_readme_present():
 
 @pytest.mark.parametrize("model_id", sorted(json.loads((MODELS / "manifest.json").read_text())["models"]))
 def test_every_model_runs_with_declared_layout(pack, model_id):
-    from harness.reference import run_net
+    from harness.modelpack.reference import run_net
 
     cfg = pack.model(model_id)
     net = pack.load_net(model_id)
@@ -170,8 +170,8 @@ def _tflite_source(pack, model_id, sources: dict[str, bytes]) -> bytes:
 def test_ncnn_matches_litert(pack, tflite_sources, model_id, atol, rtol):
     # ai-edge-litert is in the test extra: a missing install is an error, not a skip
     import ai_edge_litert.interpreter as litert
-    from harness.reference import _to_mat_input, letterbox, run_net
-    from harness.test_images import base_image
+    from harness.inputs.portraits import base_image
+    from harness.modelpack.reference import _to_mat_input, letterbox, run_net
 
     src = _tflite_source(pack, model_id, tflite_sources)
     cfg = pack.model(model_id)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from test_runner import MODELS, TEST_IMAGES, _build_module, _crop_error
 
-from harness.binary_check import read_elf
+from harness.runner.binary_check import read_elf
 
 QEMU = shutil.which("qemu-aarch64-static")
 ANDROID_ABIS = ("arm64-v8a", "x86_64")
@@ -183,9 +183,9 @@ def test_harness_runs_phone_build_on_virtual_arm64_device(android_builds, tmp_pa
     (qemu -cpu cortex-a76, an ARMv8.2 core: fp16 and dotprod kernels)."""
     if QEMU is None:
         pytest.skip("needs qemu-user-static")
-    from harness import runner as R
     from harness.devices import DiscoveryOptions, android
     from harness.profiles import RunSettings
+    from harness.runner import invoke as R
     from harness.virtual_device.testing import AdbLab
 
     source = TEST_IMAGES / "grace_hopper.jpg"

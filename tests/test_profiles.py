@@ -93,6 +93,24 @@ def test_matching_prefers_soc_then_platform():
      "expected a number >= 0, got -1.0"),
     (("latency_p95_ms = 120.0", "memory_peak_mb = -120"), "targets.memory_peak_mb",
      "expected a number >= 0, got -120.0"),
+    # TOML has nan and inf: a NaN target passes every comparison and breaks the record
+    (("latency_p95_ms = 120.0", "latency_p95_ms = nan"), "targets.latency_p95_ms",
+     "expected a finite number, got nan"),
+    (("latency_p95_ms = 120.0", "latency_p95_ms = inf"), "targets.latency_p95_ms",
+     "expected a finite number, got inf"),
+    (("threads = 4", "threads = 4\ntimeout_s = -inf"), "run.timeout_s",
+     "expected a finite number, got -inf"),
+    (("threads = 4", "threads = 4\ntimeout_s = -5"), "run.timeout_s",
+     "expected a number of seconds > 0, got -5"),
+    (("threads = 4", "threads = 4\ncooldown_timeout_s = 0"), "run.cooldown_timeout_s",
+     "expected a number of seconds > 0, got 0"),
+    (("threads = 4", "threads = 4\n[quality]\ncolour_de_max = nan"), "quality.colour_de_max",
+     "expected a finite number, got nan"),
+    # a typo in a table name must not silently turn its settings off
+    (("[targets]", "[targts]"), "targts", "unknown table (did you mean 'targets'?)"),
+    (("threads = 4", "threads = 4\n[qualty]\ncolour_de_max = 4"), "qualty",
+     "unknown table (did you mean 'quality'?)"),
+    (("threads = 4", "thraeds = 4"), "run.thraeds", "unknown key (did you mean 'threads'?)"),
 ])
 def test_errors_name_file_key_and_type(tmp_path, edit, key, expected):
     path = tmp_path / "bad.toml"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.record import RunRecord, atomic_write_json, effective_status, load_record
+from harness.files import atomic_write_json
+from harness.record.run_record import RunRecord, effective_status, load_record
 
 pytestmark = pytest.mark.usefixtures("local_only")
 

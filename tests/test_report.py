@@ -9,12 +9,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers.lab import REPO, run_pytest_subprocess
 
-from conftest import REPO, run_pytest_subprocess
-from harness.record import RunRecord
+from harness.record.run_record import RunRecord
 from harness.report import write_reports
 from harness.report.svg import histogram_bins, histogram_cdf, nice_ticks, stacked_bars
-from harness.summary import summarize
+from harness.stats.descriptive import summarize
 
 pytestmark = pytest.mark.usefixtures("local_only")
 

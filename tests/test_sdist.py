@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers.paths import REPO
 
 PAYLOAD = b"not really a tarball, but bytes with a pinned hash\n" * 100
 FILENAME = "demo-1.0.tar.gz"

@@ -22,14 +22,11 @@ from harness.stats import (
     detect_steps,
     gate,
 )
+from harness.stats.bootstrap import block_length, block_medians
 from harness.stats.changepoint import robust_noise, run_noise_from_medians
-from harness.stats.compare import RunNoise, block_length, block_medians, is_regression
+from harness.stats.compare import RunNoise, is_regression
 from harness.stats.gate import VerdictRow
-from harness.stats.reference import (
-    asv_regressed,
-    perfherder_regressed,
-    pytest_benchmark_regressed,
-)
+from harness.stats.tool_rules import asv_regressed, perfherder_regressed, pytest_benchmark_regressed
 
 
 def lognormal(seed: int, n: int, median: float = 50.0, cv: float = 0.05) -> np.ndarray:
@@ -325,7 +322,7 @@ def test_rule_config_threshold_override():
 
 
 def test_ab_measurements_are_paired_by_round():
-    from harness.stats.ab import compare_ab_measurements
+    from harness.stats.ab_arms import compare_ab_measurements
     rng = np.random.default_rng(40)
     ms = []
     for r in range(12):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness.telemetry import STAGES, TelemetryError, parse_telemetry
+from harness.runner.telemetry import STAGES, TelemetryError, parse_telemetry
 
 
 def frame(i, warmup=False, faces=1, total=10_000_000):
@@ -62,7 +62,7 @@ def test_bad_stage_ns_is_refused(value):
 def test_cold_start_is_load_plus_source_plus_first_frame():
     """One definition of cold start, the runner README's: process start to the first
     swapped frame (the source face is analysed before any frame can be swapped)."""
-    from harness.runner import RunnerRun
+    from harness.runner.invoke import RunnerRun
 
     s = dict(summary(1, 1), model_load_ms=10.0, source_ms=5.0, first_frame_ms=40.0)
     t = parse_telemetry(lines(frame(0, True), frame(1), s))

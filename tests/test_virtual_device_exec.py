@@ -20,8 +20,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-from harness import REPO_ROOT
 from harness.virtual_device.testing import AdbLab
 
 PROFILE = textwrap.dedent("""
@@ -66,7 +66,7 @@ OTHER_ABI = {"x86_64": "arm64-v8a", "arm64-v8a": "x86_64"}
 
 def _build_module():
     name = "swaplab_runner_build"
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "runner" / "build.py")
+    spec = importlib.util.spec_from_file_location(name, REPO / "runner" / "build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
