@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from helpers.paths import REPO
 
-from harness.devices import DiscoveryOptions, android
+from harness.devices import DiscoveryOptions
+from harness.devices.android import device as android
 from harness.profiles import RunSettings
 from harness.runner import invoke as R
 from harness.runner.binary_check import BinaryMismatch, check_binary, problems, read_elf

@@ -183,7 +183,8 @@ def test_harness_runs_phone_build_on_virtual_arm64_device(android_builds, tmp_pa
     (qemu -cpu cortex-a76, an ARMv8.2 core: fp16 and dotprod kernels)."""
     if QEMU is None:
         pytest.skip("needs qemu-user-static")
-    from harness.devices import DiscoveryOptions, android
+    from harness.devices import DiscoveryOptions
+    from harness.devices.android import device as android
     from harness.profiles import RunSettings
     from harness.runner import invoke as R
     from harness.virtual_device.testing import AdbLab
