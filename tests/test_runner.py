@@ -179,6 +179,9 @@ def test_telemetry_schema(runner_bin, images, tmp_path, mode):
     for k in ("compiler", "ncnn_version", "opencv_version", "abi", "isa", "threads", "omp_wait_policy", "build_type"):
         assert k in b, k
     assert b["threads"] == 1 and b["omp_wait_policy"] == "PASSIVE" and isinstance(b["isa"], list)
+    # the host build: fixed ISA, so ncnn's kernels are exactly the compiled-in ones
+    assert b["platform"] == "linux" and b["ncnn_runtime_cpu"] is False and b["ncnn_fp16"] is False
+    assert b["ncnn_kernels"] == (["sse2", "avx", "fma", "avx2"] if "avx2" in b["isa"] else ["sse2"])
     assert s["mode"] == mode and s["blend"] == "poisson"
     assert s["frames"] == 6 and s["warmup_frames"] == 2 and s["frames_without_face"] == 0
     assert s["mode_switches"] == 0
