@@ -1,17 +1,27 @@
 #!/usr/bin/env python3
 """Build swap_runner (and the ncnn it links) for one ABI, cached outside the repo.
 
-CLI:     python runner/build.py --abi x86_64|arm64-v8a   -> prints the binary path
-Library: build_runner(abi, progress=print) -> pathlib.Path
+CLI:     python runner/build.py --abi x86_64|arm64-v8a [--platform linux|android]
+                                                     -> prints the binary path
+Library: build_runner(abi, progress=print, platform=None) -> pathlib.Path
+
+Platforms: `android` is what phones and emulators run: fully static (aarch64/x86_64 musl
+through zig's clang, runner/buildlib/zig.py; or the NDK with --toolchain ndk), ncnn with
+run-time CPU dispatch, OpenCV built from its sdist (runner/buildlib/opencv.py). `linux` is
+this host's glibc build (Debian's g++ and OpenCV). Default: android for arm64-v8a (the only
+arm64 devices are phones), linux for x86_64.
 
 Cache layout (root = $SWAPLAB_CACHE or ~/.cache/swaplab):
   downloads/ncnn-<ver>.tar.gz                        the sdist (runner/sdist.py), sha256 pinned
   src/ncnn-<ver>/                                     extracted sdist
   ncnn/<ver>-<abi>-<compiler>-<flagshash>/install     static ncnn, Vulkan off
-  runner/<abi>-<sourcehash>/swap_runner               the runner; unchanged sources -> no rebuild
+  opencv/<ver>-<abi>-<compiler>-<flagshash>/install   static OpenCV (android builds only)
+  toolchain/<zigkey>-<abi>/                           zig wrapper scripts; zig/ its cache
+  runner/<abi>[-android]-<sourcehash>/swap_runner     the runner; unchanged sources -> no rebuild
 Every key is made of content (flags, compiler version, file bytes), never of a path, so a
 fresh clone in another folder (CI's always is one) reuses the cache.
-A file lock per ABI (<root>/build-<abi>.lock) serialises concurrent builds (tests + harness).
+A file lock per ABI and platform (<root>/build-<abi>[-android].lock) serialises concurrent
+builds (tests + harness).
 """
 from __future__ import annotations
 
@@ -21,19 +31,20 @@ import hashlib
 import os
 import pathlib
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-
+import time
 
 
 def _sibling(name: str):
     """runner/<name>.py as a module, without putting runner/ on sys.path (where its
     build.py would shadow PyPA's `build` for the whole process)."""
     import importlib.util  # noqa: PLC0415
-    key = f"swaplab_runner_{name}"
+    key = "swaplab_runner_" + name.replace("/", "_")
     if key not in sys.modules:
         spec = importlib.util.spec_from_file_location(
             key, pathlib.Path(__file__).resolve().parent / f"{name}.py")
@@ -44,6 +55,9 @@ def _sibling(name: str):
 
 
 sdist = _sibling("sdist")
+zig = _sibling("buildlib/zig")
+opencv = _sibling("buildlib/opencv")
+ncnn_android = _sibling("buildlib/ncnn_android")
 
 NCNN_VERSION = "20261020"
 NCNN_PYPI_VERSION = "1.0." + NCNN_VERSION
@@ -52,6 +66,9 @@ NCNN_SDIST_SHA256 = "ad8cdd63e9755cfa8e23b9b6d9ce46156077d80298a89e7c3ba325ffccf
 
 RUNNER_DIR = pathlib.Path(__file__).resolve().parent
 ABIS = ("x86_64", "arm64-v8a")
+PLATFORMS = ("linux", "android")
+TOOLCHAINS = ("zig", "ndk")
+ANDROID_API = "24"  # NDK route: Android 7.0, the oldest the lab's phones run
 JOBS = "2"  # the CI machine has 2 shared cores
 
 # Options common to every ncnn build: static, CPU only, no tools/tests (the sdist lacks them).
@@ -99,7 +116,23 @@ def x86_isa() -> list[str]:
     return ["sse2"]
 
 
+def default_platform(abi: str) -> str:
+    return "android" if abi == "arm64-v8a" else "linux"
+
+
+def check_target(abi: str, platform: str, toolchain: str = "zig") -> None:
+    if abi not in ABIS:
+        raise BuildError(f"unknown abi {abi!r} (expected one of {', '.join(ABIS)})")
+    if platform not in PLATFORMS:
+        raise BuildError(f"unknown platform {platform!r} (expected one of {', '.join(PLATFORMS)})")
+    if toolchain not in TOOLCHAINS:
+        raise BuildError(f"unknown toolchain {toolchain!r} (expected one of {', '.join(TOOLCHAINS)})")
+    if toolchain == "ndk" and not os.environ.get("ANDROID_NDK_HOME"):
+        raise BuildError("--toolchain ndk needs ANDROID_NDK_HOME (the NDK's folder)")
+
+
 def compilers(abi: str) -> tuple[str, str]:
+    """Debian's compilers of the glibc (platform linux) builds."""
     if abi == "x86_64":
         return "gcc", "g++"
     if abi == "arm64-v8a":
@@ -107,7 +140,17 @@ def compilers(abi: str) -> tuple[str, str]:
     raise BuildError(f"unknown abi {abi!r} (expected one of {', '.join(ABIS)})")
 
 
-def compiler_id(abi: str) -> str:
+def compiler_id(abi: str, platform: str = "linux", toolchain: str = "zig") -> str:
+    if platform == "android":
+        if toolchain == "ndk":
+            ndk = pathlib.Path(os.environ["ANDROID_NDK_HOME"])
+            props = ndk / "source.properties"
+            rev = re.search(r"Pkg\.Revision\s*=\s*(\S+)", props.read_text()) if props.is_file() else None
+            return f"ndk{rev.group(1) if rev else 'unknown'}-api{ANDROID_API}"
+        try:
+            return zig.toolchain_key(abi, zig.zig_version(zig.find_zig()))
+        except zig.ZigMissing as e:
+            raise BuildError(str(e)) from None
     _, cxx = compilers(abi)
     if shutil.which(cxx) is None:
         raise BuildError(f"compiler {cxx} not found (Debian: g++ / g++-aarch64-linux-gnu)")
@@ -115,8 +158,45 @@ def compiler_id(abi: str) -> str:
     return f"gcc{ver}"
 
 
-def ncnn_flags(abi: str) -> list[str]:
+def zig_toolchain(abi: str) -> pathlib.Path:
+    """Folder of the zig wrapper scripts for `abi` (written once into the cache)."""
+    try:
+        return zig.write_wrappers(abi, cache_root())
+    except zig.ZigMissing as e:
+        raise BuildError(str(e)) from None
+
+
+def toolchain_flags(abi: str, platform: str, toolchain: str = "zig") -> list[str]:
+    """CMake flags that select the compiler. Not part of any cache key as such: they name
+    folders (the key has compiler_id() and the toolchain file's content instead)."""
+    if platform == "linux":
+        if abi == "arm64-v8a":
+            return [f"-DCMAKE_TOOLCHAIN_FILE={RUNNER_DIR / 'toolchains' / 'aarch64-linux-gnu.cmake'}"]
+        return []
+    if toolchain == "ndk":
+        ndk = pathlib.Path(os.environ["ANDROID_NDK_HOME"])
+        return [f"-DCMAKE_TOOLCHAIN_FILE={ndk / 'build' / 'cmake' / 'android.toolchain.cmake'}",
+                f"-DANDROID_ABI={abi}", f"-DANDROID_PLATFORM=android-{ANDROID_API}",
+                "-DANDROID_STL=c++_static"]
+    return [f"-DCMAKE_TOOLCHAIN_FILE={RUNNER_DIR / 'toolchains' / 'zig-musl.cmake'}",
+            f"-DSWAPLAB_ZIG_BIN={zig_toolchain(abi)}", f"-DSWAPLAB_ZIG_ARCH={zig.TARGETS[abi][1]}"]
+
+
+def toolchain_key_items(abi: str, platform: str, toolchain: str = "zig") -> list:
+    """What of the toolchain selection goes into a cache key: the toolchain file's content."""
+    if platform == "android" and toolchain == "zig":
+        f = RUNNER_DIR / "toolchains" / "zig-musl.cmake"
+        return ["zig-musl.cmake", f.read_bytes()]
+    if platform == "linux" and abi == "arm64-v8a":
+        f = RUNNER_DIR / "toolchains" / "aarch64-linux-gnu.cmake"
+        return ["aarch64-linux-gnu.cmake", f.read_bytes()]
+    return [toolchain if platform == "android" else "host"]
+
+
+def ncnn_flags(abi: str, platform: str = "linux") -> list[str]:
     flags = list(NCNN_COMMON)
+    if platform == "android":
+        return flags + ncnn_android.flags(abi)
     if abi == "x86_64":
         isa = x86_isa()
         avx2 = "avx2" in isa
@@ -188,16 +268,22 @@ class _Lock:
         self.f.close()
 
 
-def extract_sdist(tarball: pathlib.Path, src: pathlib.Path, top: str) -> pathlib.Path:
-    """Unpack `tarball` (its top folder `top`) to `src`, atomically."""
+def extract_sdist(tarball: pathlib.Path, src: pathlib.Path, top: str,
+                  skip: tuple[str, ...] = ()) -> pathlib.Path:
+    """Unpack the folder `top` of `tarball` to `src`, atomically (members under a `skip`
+    prefix left out)."""
     root = cache_root()
     tmp = pathlib.Path(tempfile.mkdtemp(dir=root / "downloads"))
+    top = top.rstrip("/")
     try:
         with tarfile.open(tarball) as tf:
+            members = [m for m in tf.getmembers()
+                       if (m.name == top or m.name.startswith(top + "/"))
+                       and not m.name.startswith(skip or ("\0",))]
             if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse unsafe members
-                tf.extractall(tmp, filter="data")
+                tf.extractall(tmp, members=members, filter="data")
             else:
-                tf.extractall(tmp)
+                tf.extractall(tmp, members=members)
         src.parent.mkdir(parents=True, exist_ok=True)
         if src.exists():
             shutil.rmtree(src)
@@ -237,31 +323,101 @@ def cache_key_items(flags: list[str]) -> list:
     return items
 
 
-def ncnn_install_dir(abi: str) -> pathlib.Path:
-    flags = ncnn_flags(abi)
-    key = f"{NCNN_VERSION}-{abi}-{compiler_id(abi)}-{_hash(cache_key_items(flags))}"
+def ncnn_install_dir(abi: str, platform: str = "linux", toolchain: str = "zig") -> pathlib.Path:
+    items = cache_key_items(ncnn_flags(abi, platform))
+    if platform == "android":
+        items += ["android", *toolchain_key_items(abi, platform, toolchain)]
+    key = f"{NCNN_VERSION}-{abi}-{compiler_id(abi, platform, toolchain)}-{_hash(items)}"
     return cache_root() / "ncnn" / key / "install"
 
 
-def build_ncnn(abi: str, progress=print) -> pathlib.Path:
-    install = ncnn_install_dir(abi)
+def _children_cpu_s() -> float:
+    """CPU seconds of finished child processes (compilers included), for build logs."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _generator() -> list[str]:
+    return ["-G", "Ninja"] if shutil.which("ninja") else []
+
+
+def _cmake_project(name: str, src: pathlib.Path, install: pathlib.Path, flags: list[str],
+                   key_flags: list[str], progress) -> pathlib.Path:
+    """Configure, build and install one CMake project into `install` (a content-keyed
+    cache folder); `install/.complete` marks it done. Times go to progress()."""
     stamp = install / ".complete"
     if stamp.exists():
         return install
-    src = ncnn_source(progress)
     build = install.parent / "build"
     if build.exists():
         shutil.rmtree(build)
     build.mkdir(parents=True)
-    progress(f"[build] ncnn {NCNN_PYPI_VERSION} for {abi} (one-time, a few minutes on 2 cores)")
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    _run(["cmake", *gen, "-S", str(src), "-B", str(build), f"-DCMAKE_INSTALL_PREFIX={install}",
-          *ncnn_flags(abi)], None, progress, what=f"ncnn {abi} configure")
-    _run(["cmake", "--build", str(build), "-j", JOBS], None, progress, what=f"ncnn {abi}")
-    _run(["cmake", "--install", str(build)], None, progress, what=f"ncnn {abi} install")
-    stamp.write_text("\n".join(ncnn_flags(abi)) + "\n")
+    t0, cpu0 = time.monotonic(), _children_cpu_s()
+    _run(["cmake", *_generator(), "-S", str(src), "-B", str(build),
+          f"-DCMAKE_INSTALL_PREFIX={install}", *flags], None, progress, what=f"{name} configure")
+    _run(["cmake", "--build", str(build), "-j", JOBS], None, progress, what=name)
+    _run(["cmake", "--install", str(build)], None, progress, what=f"{name} install")
+    stamp.write_text("\n".join(key_flags) + "\n")
     shutil.rmtree(build, ignore_errors=True)
+    progress(f"[build] {name}: built in {time.monotonic() - t0:.0f} s "
+             f"({_children_cpu_s() - cpu0:.0f} CPU s: the cost on an idle machine)")
     return install
+
+
+def build_ncnn(abi: str, progress=print, platform: str = "linux",
+               toolchain: str = "zig") -> pathlib.Path:
+    install = ncnn_install_dir(abi, platform, toolchain)
+    if (install / ".complete").exists():
+        return install
+    src = ncnn_source(progress)
+    progress(f"[build] ncnn {NCNN_PYPI_VERSION} for {abi} {platform} "
+             "(one-time, a few minutes on 2 cores)")
+    flags = ncnn_flags(abi, platform)
+    tc = toolchain_flags(abi, platform, toolchain) if platform == "android" else []
+    return _cmake_project(f"ncnn {abi} {platform}", src, install, [*flags, *tc], flags, progress)
+
+
+def opencv_source(progress=print) -> pathlib.Path:
+    """OpenCV's C++ source from the pinned opencv-python sdist (only its opencv/ folder)."""
+    root = cache_root()
+    src = root / "src" / f"opencv-{opencv.PYPI_VERSION}"
+    if (src / "modules" / "core" / "CMakeLists.txt").exists():
+        return src
+    tarball = root / "downloads" / opencv.SDIST
+    try:
+        sdist.fetch_sdist("opencv-python", opencv.SDIST, opencv.SDIST_SHA256, tarball,
+                          progress=progress)
+    except sdist.FetchError as e:
+        raise BuildError(str(e)) from None
+    progress(f"[build] unpacking {opencv.SDIST} (OpenCV sources only)")
+    return extract_sdist(tarball, src, opencv.SOURCE_PREFIX, skip=(opencv.SOURCE_PREFIX + "samples/",))
+
+
+def opencv_install_dir(abi: str, toolchain: str = "zig") -> pathlib.Path:
+    items = [*opencv.flags(abi), *toolchain_key_items(abi, "android", toolchain)]
+    key = f"{opencv.OPENCV_VERSION}-{abi}-{compiler_id(abi, 'android', toolchain)}-{_hash(items)}"
+    return cache_root() / "opencv" / key / "install"
+
+
+def build_opencv(abi: str, progress=print, toolchain: str = "zig") -> pathlib.Path:
+    """Static OpenCV (core, imgproc, photo) for an Android build of `abi`."""
+    install = opencv_install_dir(abi, toolchain)
+    if (install / ".complete").exists():
+        return install
+    src = opencv_source(progress)
+    progress(f"[build] OpenCV {opencv.OPENCV_VERSION} ({', '.join(opencv.MODULES)}) for {abi} "
+             "android (one-time, a few minutes on 2 cores)")
+    flags = opencv.flags(abi)
+    return _cmake_project(f"opencv {abi} android", src, install,
+                          [*flags, *toolchain_flags(abi, "android", toolchain)], flags, progress)
+
+
+def opencv_config_dir(install: pathlib.Path) -> pathlib.Path:
+    """Folder of OpenCVConfig.cmake in a static install (lib/cmake/opencv4 on Linux)."""
+    found = sorted(install.rglob("OpenCVConfig.cmake"))
+    if not found:
+        raise BuildError(f"no OpenCVConfig.cmake under {install}")
+    return found[0].parent
 
 
 def runner_sources() -> list[pathlib.Path]:
@@ -271,18 +427,29 @@ def runner_sources() -> list[pathlib.Path]:
     return files
 
 
-def build_runner(abi: str, progress=print) -> pathlib.Path:
-    """Build (or reuse) swap_runner for `abi`; returns the binary path."""
-    if abi not in ABIS:
-        raise BuildError(f"unknown abi {abi!r} (expected one of {', '.join(ABIS)})")
+def lock_path(abi: str, platform: str) -> pathlib.Path:
+    return cache_root() / (f"build-{abi}.lock" if platform == "linux" else f"build-{abi}-{platform}.lock")
+
+
+def build_runner(abi: str, progress=print, platform: str | None = None,
+                 toolchain: str = "zig") -> pathlib.Path:
+    """Build (or reuse) swap_runner for `abi` and `platform` (default: android for
+    arm64-v8a, linux for x86_64); returns the binary path."""
+    platform = platform or default_platform(abi)
+    check_target(abi, platform, toolchain)
     root = cache_root()
-    with _Lock(root / f"build-{abi}.lock"):
-        ncnn = build_ncnn(abi, progress)
-        # the ncnn folder's name is its own content key; its path would tie us to one cache
-        items: list = [abi, ncnn.parent.name, compiler_id(abi)]
+    with _Lock(lock_path(abi, platform)):
+        ncnn = build_ncnn(abi, progress, platform, toolchain)
+        # the install folders' names are their content keys; paths would tie us to one cache
+        items: list = [abi, ncnn.parent.name, compiler_id(abi, platform, toolchain)]
+        cv = None
+        if platform == "android":
+            cv = build_opencv(abi, progress, toolchain)
+            items += ["android", toolchain, cv.parent.name]
         for f in runner_sources():
             items += [f.relative_to(RUNNER_DIR).as_posix(), f.read_bytes()]
-        out_dir = root / "runner" / f"{abi}-{_hash(items)}"
+        suffix = "" if platform == "linux" else f"-{platform}"
+        out_dir = root / "runner" / f"{abi}{suffix}-{_hash(items)}"
         binary = out_dir / "swap_runner"
         if binary.exists():
             return binary
@@ -290,17 +457,23 @@ def build_runner(abi: str, progress=print) -> pathlib.Path:
         if build.exists():
             shutil.rmtree(build)
         build.mkdir(parents=True)
-        progress(f"[build] swap_runner for {abi}")
-        cfg = ["cmake", "-S", str(RUNNER_DIR), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+        progress(f"[build] swap_runner for {abi} {platform}")
+        t0, cpu0 = time.monotonic(), _children_cpu_s()
+        if platform == "android":
+            isa = "runtime"  # ncnn picks kernels at run time; build info lists them
+        else:
+            isa = ";".join(x86_isa()) if abi == "x86_64" else "neon"
+        cfg = ["cmake", *_generator(), "-S", str(RUNNER_DIR), "-B", str(build),
+               "-DCMAKE_BUILD_TYPE=Release",
                f"-Dncnn_DIR={ncnn / 'lib' / 'cmake' / 'ncnn'}", f"-DSWAPLAB_ABI={abi}",
-               f"-DSWAPLAB_ISA={';'.join(x86_isa()) if abi == 'x86_64' else 'neon'}"]
-        if shutil.which("ninja"):
-            cfg[1:1] = ["-G", "Ninja"]
-        cfg.append(f"-DNCNN_SRC_DIR={ncnn_source(progress)}")
-        if abi == "arm64-v8a":
-            cfg.append(f"-DCMAKE_TOOLCHAIN_FILE={RUNNER_DIR / 'toolchains' / 'aarch64-linux-gnu.cmake'}")
-        _run(cfg, None, progress, what=f"runner {abi} configure")
-        _run(["cmake", "--build", str(build), "-j", JOBS], None, progress, what=f"runner {abi}")
+               f"-DSWAPLAB_PLATFORM={platform}", f"-DSWAPLAB_ISA={isa}",
+               f"-DNCNN_SRC_DIR={ncnn_source(progress)}",
+               *toolchain_flags(abi, platform, toolchain)]
+        if cv is not None:
+            cfg.append(f"-DOpenCV_DIR={opencv_config_dir(cv)}")
+        _run(cfg, None, progress, what=f"runner {abi} {platform} configure")
+        _run(["cmake", "--build", str(build), "-j", JOBS], None, progress,
+             what=f"runner {abi} {platform}")
         # Video plugin first: the binary's presence marks a complete build.
         if (build / "libswap_video.so").exists():
             shutil.copy2(build / "libswap_video.so", out_dir / "libswap_video.so.tmp")
@@ -309,23 +482,33 @@ def build_runner(abi: str, progress=print) -> pathlib.Path:
         shutil.copy2(build / "swap_runner", tmp)
         os.replace(tmp, binary)
         shutil.rmtree(build, ignore_errors=True)
+        progress(f"[build] swap_runner {abi} {platform}: built in {time.monotonic() - t0:.0f} s "
+                 f"({_children_cpu_s() - cpu0:.0f} CPU s)")
         return binary
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--abi", default="x86_64", choices=ABIS)
+    ap.add_argument("--platform", choices=PLATFORMS, default=None,
+                    help="android: static phone/emulator build; linux: this host's glibc build "
+                         "(default: android for arm64-v8a, linux for x86_64)")
+    ap.add_argument("--toolchain", choices=TOOLCHAINS, default="zig",
+                    help="android builds: zig (offline, default) or ndk ($ANDROID_NDK_HOME)")
     ap.add_argument("--ncnn-only", action="store_true", help="build (or reuse) ncnn only")
     args = ap.parse_args(argv)
+    platform = args.platform or default_platform(args.abi)
+
     def log(m: str) -> None:  # stdout carries only the path
         print(m, file=sys.stderr, flush=True)
 
     try:
+        check_target(args.abi, platform, args.toolchain)
         if args.ncnn_only:
-            with _Lock(cache_root() / f"build-{args.abi}.lock"):
-                print(build_ncnn(args.abi, log))
+            with _Lock(lock_path(args.abi, platform)):
+                print(build_ncnn(args.abi, log, platform, args.toolchain))
         else:
-            print(build_runner(args.abi, log))
+            print(build_runner(args.abi, log, platform, args.toolchain))
     except BuildError as e:
         print(f"build.py: error: {e}", file=sys.stderr)
         return 1

@@ -50,7 +50,7 @@ PLUGIN = '''
 from pathlib import Path
 import harness.runner.invoke
 import harness.quality.golden as golden
-harness.runner.invoke.build_runner = lambda abi, progress=print: Path({runner!r})
+harness.runner.invoke.build_runner = lambda abi, progress=print, **kw: Path({runner!r})
 golden.GOLDEN_DIR = Path({golden!r})
 import suites_test_quality_patch  # noqa
 '''

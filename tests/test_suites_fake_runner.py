@@ -38,7 +38,7 @@ print_summary()
 PLUGIN = '''
 from pathlib import Path
 import harness.runner.invoke
-harness.runner.invoke.build_runner = lambda abi, progress=print: Path({runner!r})
+harness.runner.invoke.build_runner = lambda abi, progress=print, **kw: Path({runner!r})
 '''
 
 

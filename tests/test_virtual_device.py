@@ -230,47 +230,6 @@ def test_protocol_header_roundtrip():
         VP.unpack_header(raw[:20] + b"\0\0\0\0")
 
 
-AFF_C = r"""
-#define _GNU_SOURCE
-#include <sched.h>
-#include <stdio.h>
-#include <string.h>
-#include <errno.h>
-int main(void) {
-    cpu_set_t s; CPU_ZERO(&s);
-    for (int c = 4; c < 8; c++) CPU_SET(c, &s);
-    if (sched_setaffinity(0, sizeof s, &s)) { printf("fail %s\n", strerror(errno)); return 1; }
-#ifdef __aarch64__
-    puts("aarch64");
-#else
-    puts("x86_64");
-#endif
-    return 0;
-}
-"""
-
-
-@pytest.mark.parametrize("abi,cc", [("x86_64", "cc"), ("arm64-v8a", "aarch64-linux-gnu-gcc")])
-def test_native_program_with_device_cpu_numbers(abi, cc, tmp_path, profile):
-    """A program pinning itself to device CPUs 4-7 runs on a 2-core host (affinity shim);
-    an arm64-v8a device runs AArch64 ELF files under qemu-aarch64-static transparently."""
-    if not shutil.which(cc) or (abi == "arm64-v8a" and not shutil.which("qemu-aarch64-static")):
-        pytest.skip(f"needs {cc} (and qemu-aarch64-static for arm64)")
-    src = tmp_path / "aff.c"
-    src.write_text(AFF_C)
-    exe = tmp_path / "aff"
-    subprocess.run([cc, "-O1", "-o", str(exe), str(src)], check=True)
-    with AdbLab(tmp_path / "lab") as lab:
-        vd = lab.virtual_device(profile, abi=abi)
-        assert vd.sandbox.notes == []
-        s = lambda *a, **k: lab.adb("-s", vd.serial, *a, **k)
-        assert s("shell", "getprop ro.product.cpu.abi").stdout.decode().strip() == abi
-        assert s("push", str(exe), "/data/local/tmp/aff").returncode == 0
-        r = s("shell", "/data/local/tmp/aff")
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert r.stdout.decode().strip() == ("aarch64" if abi == "arm64-v8a" else "x86_64")
-
-
 def test_interactive_shell_without_tty(lab):
     r = sh(lab, "shell", input=b"echo hi from sh\nexit 3\n")
     assert b"hi from sh" in r.stdout

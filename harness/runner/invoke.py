@@ -23,6 +23,7 @@ from harness.devices import thermal
 from harness.devices.base import Device, RunResult, SyncReport
 from harness.files import slug
 from harness.profiles import RunSettings
+from harness.runner.binary_check import BinaryMismatch, check_binary
 from harness.runner.telemetry import Telemetry, parse_telemetry
 
 BUILD_PY = REPO_ROOT / "runner" / "build.py"
@@ -56,9 +57,12 @@ def _load_build_module():
     return module
 
 
-def build_runner(abi: str, progress: Callable[[str], None] = print) -> Path:
-    """Build (or find in the cache) swap_runner for `abi`; returns the local binary."""
-    return Path(_load_build_module().build_runner(abi, progress=progress))
+def build_runner(abi: str, progress: Callable[[str], None] = print,
+                 platform: str | None = None) -> Path:
+    """Build (or find in the cache) swap_runner for `abi` and `platform` ("android": the
+    static phone/emulator build; "linux": this host's; None: build.py's default for the
+    ABI); returns the local binary."""
+    return Path(_load_build_module().build_runner(abi, progress=progress, platform=platform))
 
 
 @dataclasses.dataclass
@@ -138,16 +142,25 @@ def prepare(device: Device, settings: RunSettings, models_dir: Path,
     `inputs`: input set name -> {relative file name -> local file}; each set lands in
     `inputs/<name>/` on the device (a set named "source" with one file is a file path).
     """
-    progress(f"[swaplab] {device.serial}: building swap_runner for {device.abi} "
+    # Android devices (phones, emulators, virtual ones) get the static Android build.
+    platform = "android" if device.platform == "android" else "linux"
+    progress(f"[swaplab] {device.serial}: building swap_runner for {device.abi} {platform} "
              "(first build of ncnn takes several minutes; later runs use the cache)")
     try:
-        # iOS: a phone runs the Xcode-built runner app (.ipa); others get a build for the ABI
+        # iOS: a phone runs the Xcode-built runner app (.ipa); others get a build for the
+        # device's ABI and platform
         app_package = getattr(device, "app_package", None)
-        binary = (app_package() if app_package else None) or \
-            build_runner(device.abi, progress=progress)
+        app = app_package() if app_package else None
+        binary = app or build_runner(device.abi, progress=progress, platform=platform)
     except Exception as e:
-        raise RunnerError(f"{device.serial}: building swap_runner for {device.abi} failed: {e}") \
-            from e
+        raise RunnerError(f"{device.serial}: building swap_runner for {device.abi} {platform} "
+                          f"failed: {e}") from e
+    try:  # a clear error now instead of a bare exit 127 from the device's shell
+        if app is None:  # an iOS app is signed and checked by the phone itself
+            check_binary(binary, serial=device.serial, abi=device.abi, platform=platform,
+                         remote=BINARY)
+    except BinaryMismatch as e:
+        raise RunnerError(str(e)) from None
     files: dict[str, Path] = {BINARY: binary}
     plugin = binary.with_name(Path(VIDEO_PLUGIN).name)
     if plugin.is_file():  # video targets need it next to the binary

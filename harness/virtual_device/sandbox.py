@@ -30,6 +30,11 @@ import sys
 from pathlib import Path
 
 MAPPED_PREFIXES = ("/data", "/sdcard", "/storage", "/sys")
+#: ELF e_machine of each device ABI: a device program for another machine is refused
+ELF_MACHINES = {"arm64-v8a": 183, "x86_64": 62}  # EM_AARCH64, EM_X86_64
+#: the CPU qemu emulates for arm64 devices: ARMv8.2 with fp16 and dotprod, like the
+#: Cortex-A76/A78 big cores of the phones the lab targets (ncnn's asimdhp/asimddp kernels)
+QEMU_CPU = "cortex-a76"
 _PATH_RE = re.compile(r"(?<![\w.~/$-])(/data|/sdcard|/storage|/sys)(?![\w.-])")
 _SAFE_ROOT = re.compile(r"^[\w./+-]+$")
 
@@ -97,7 +102,8 @@ except OSError as e:
 
 
 class Sandbox:
-    def __init__(self, root: Path, properties: dict[str, str], abi: str, device_cpus: int = 8):
+    def __init__(self, root: Path, properties: dict[str, str], abi: str, device_cpus: int = 8,
+                 qemu_cpu: str = QEMU_CPU):
         self.root = Path(root).resolve()
         if not _SAFE_ROOT.match(str(self.root)):
             raise ValueError(f"virtual device root must be a plain path, got {self.root}")
@@ -106,8 +112,7 @@ class Sandbox:
         self.device_cpus = device_cpus
         self._root_b = str(self.root).encode()
         self.exec_shim: Path | None = None
-        self.affinity_shim: Path | None = None
-        self.guest_affinity_shim: Path | None = None
+        self.qemu_cpu = qemu_cpu
         self.notes: list[str] = []
 
     # --- layout ----------------------------------------------------------------
@@ -125,18 +130,9 @@ class Sandbox:
             p = r / ".swaplab/bin" / name
             p.write_text(text.replace("@ROOT@", str(r)).replace("@PYTHON@", sys.executable))
             p.chmod(0o755)
-        shims = r / ".swaplab"
-        try:
-            self.affinity_shim = build_shim("affinityshim.c", shims / "affinity-x86_64.so")
-        except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
-            self.notes.append(f"no affinity shim ({e}): CPU numbers above the host's fail")
-        if self.abi == "arm64-v8a":
-            self.exec_shim = build_shim("execshim.c", shims / "execshim.so")
-            try:
-                self.guest_affinity_shim = build_shim(
-                    "affinityshim.c", shims / "affinity-aarch64.so", cc="aarch64-linux-gnu-gcc")
-            except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
-                self.notes.append(f"no aarch64 affinity shim ({e})")
+        # Device programs start as on a phone: static ELF files only, device CPU numbers
+        # mapped onto the host's (execshim.c). Built for both ABIs.
+        self.exec_shim = build_shim("execshim.c", r / ".swaplab" / "execshim.so")
 
     def write_props(self) -> None:
         lines = []
@@ -192,24 +188,23 @@ class Sandbox:
         }
         if os.environ.get("OMP_WAIT_POLICY"):
             env["OMP_WAIT_POLICY"] = os.environ["OMP_WAIT_POLICY"]
-        preload = [str(p) for p in (self.affinity_shim, self.exec_shim) if p is not None]
-        if preload:
-            env["LD_PRELOAD"] = ":".join(preload)
         if self.exec_shim is not None:
+            env["LD_PRELOAD"] = str(self.exec_shim)
+            env["SWAPLAB_DEVICE_MACHINE"] = str(ELF_MACHINES[self.abi])
+        if self.abi == "arm64-v8a":
             env["SWAPLAB_QEMU"] = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
-            if self.guest_affinity_shim is not None:
-                env["SWAPLAB_GUEST_PRELOAD"] = str(self.guest_affinity_shim)
+            env["SWAPLAB_QEMU_CPU"] = self.qemu_cpu
         return env
 
 
-def build_shim(source: str, out: Path, cc: str | None = None) -> Path:
-    """Compile one of the LD_PRELOAD shims next to this file (once per sandbox)."""
+def build_shim(source: str, out: Path) -> Path:
+    """Compile the LD_PRELOAD shim next to this file (once per sandbox)."""
     src = Path(__file__).with_name(source)
     if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
-    compiler = shutil.which(cc) if cc else (shutil.which("cc") or shutil.which("gcc"))
+    compiler = shutil.which("cc") or shutil.which("gcc")
     if not compiler:
-        raise RuntimeError(f"no C compiler ({cc or 'cc'}) for {source}")
+        raise RuntimeError(f"no C compiler (cc) for {source}")
     subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(out), str(src), "-ldl"],
                    check=True, capture_output=True, timeout=120)
     return out

@@ -5,7 +5,8 @@
 #include <cstring>
 
 #include <opencv2/core/version.hpp>
-#include <platform.h>  // ncnn: NCNN_VERSION_STRING
+#include <cpu.h>       // ncnn: cpu_support_* (what its run-time dispatch sees)
+#include <platform.h>  // ncnn: NCNN_VERSION_STRING, NCNN_RUNTIME_CPU, NCNN_ARM82 ...
 
 #include "common.h"
 #include "pipeline.h"
@@ -16,6 +17,9 @@
 #endif
 #ifndef SWAPLAB_ISA
 #define SWAPLAB_ISA ""
+#endif
+#ifndef SWAPLAB_PLATFORM
+#define SWAPLAB_PLATFORM "linux"
 #endif
 #ifndef SWAPLAB_BUILD_TYPE
 #define SWAPLAB_BUILD_TYPE "Release"
@@ -72,6 +76,38 @@ static long status_field(const char* key)
 long rss_kb() { return status_field("VmRSS:"); }
 long peak_rss_kb() { return status_field("VmHWM:"); }
 
+// The kernel variants ncnn's layer factory picks on this CPU: a variant is used when it was
+// compiled in (platform.h) and the CPU has the feature (cpu.h), the same test ncnn makes in
+// create_layer_cpu(). Without NCNN_RUNTIME_CPU the compiled-in ISA is the only path.
+nlohmann::ordered_json ncnn_kernels()
+{
+    nlohmann::ordered_json k = nlohmann::ordered_json::array();
+#if defined(__aarch64__)
+    k.push_back("neon");
+#if NCNN_ARM82
+    if (ncnn::cpu_support_arm_asimdhp()) k.push_back("asimdhp");
+#endif
+#if NCNN_ARM82DOT
+    if (ncnn::cpu_support_arm_asimddp()) k.push_back("asimddp");
+#endif
+#elif defined(__x86_64__)
+    k.push_back("sse2");
+#if NCNN_AVX
+    if (ncnn::cpu_support_x86_avx()) k.push_back("avx");
+#endif
+#if NCNN_FMA
+    if (ncnn::cpu_support_x86_fma()) k.push_back("fma");
+#endif
+#if NCNN_AVX2
+    if (ncnn::cpu_support_x86_avx2()) k.push_back("avx2");
+#endif
+#if NCNN_AVX512
+    if (ncnn::cpu_support_x86_avx512()) k.push_back("avx512");
+#endif
+#endif
+    return k;
+}
+
 nlohmann::ordered_json build_info(int threads)
 {
     nlohmann::ordered_json b;
@@ -96,6 +132,12 @@ nlohmann::ordered_json build_info(int threads)
         pos = e + 1;
     }
     b["isa"] = isa;
+    b["platform"] = SWAPLAB_PLATFORM;
+    b["ncnn_runtime_cpu"] = bool(NCNN_RUNTIME_CPU);
+    b["ncnn_kernels"] = ncnn_kernels();
+    // models.cpp keeps ncnn in fp32 (use_fp16_* = false): the models are fp32 and the
+    // landmarks must agree across builds; asimdhp kernels then run their fp32 paths.
+    b["ncnn_fp16"] = false;
     b["threads"] = threads;
     const char* pol = getenv("OMP_WAIT_POLICY");
     b["omp_wait_policy"] = pol ? pol : "unset";

@@ -25,7 +25,8 @@ struct TelemetryWriter
 long rss_kb();
 long peak_rss_kb();
 
-// {"compiler", "ncnn_version", "opencv_version", "abi", "isa", "threads", "omp_wait_policy", "build_type"}
+// {"compiler", "ncnn_version", "opencv_version", "abi", "isa", "platform", "ncnn_runtime_cpu",
+//  "ncnn_kernels", "ncnn_fp16", "threads", "omp_wait_policy", "build_type"}
 nlohmann::ordered_json build_info(int threads);
 
 // --- the JSON lines (runner/README.md): one function per record type -------------------
