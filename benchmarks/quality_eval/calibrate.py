@@ -1,0 +1,110 @@
+"""Per-score tables for docs/quality.md: the face scores on the runner's swaps of the
+evaluation set and on the defects planted in them.
+
+    python benchmarks/quality_eval/calibrate.py [--runner PATH]
+
+Runs the x86_64 runner (small mode, --enhance off, one frame) on every pair of build.PAIRS,
+scores each output and each planted defect, and prints one markdown table per score:
+good median / worst, the defect's mildest value, the threshold, and the misses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE))
+
+import build  # noqa: E402
+
+from harness.quality import DEFAULT_THRESHOLDS, load_rgb, reference_landmarks  # noqa: E402
+from harness.quality import face_scores as F  # noqa: E402
+from harness.quality import planted  # noqa: E402
+
+#: score -> (threshold key, planted defects it must flag)
+SCORES = {
+    "face_colour": ("face_colour_de_max", ["colour_shift"]),
+    "structure": ("residual_structure_max", ["doubled_brows", "half_erased_glasses"]),
+    "leak": ("leak_ratio_max", ["leak_strip"]),
+    "pose_points": ("pose_points_nme_max", ["shifted_5px", "scaled_0.9"]),
+}
+
+
+def swap_case(runner: Path, source: str, target: str, tmp: Path) -> dict:
+    src, tgt = load_rgb(build.face_path(source)), load_rgb(build.face_path(target))
+    frames = build.run_runner(runner, build.face_path(source), build.face_path(target),
+                              tmp / f"{source}__{target}")
+    out = load_rgb(frames[0])
+    sl, tl = reference_landmarks(src), reference_landmarks(tgt)
+    return {"source": src, "target": tgt, "output": out, "sl": sl, "tl": tl,
+            "expected": F.expected_landmarks(sl, tl)}
+
+
+def variants(c: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (target, output): the good swap and each planted defect."""
+    tgt, out, tl = c["target"], c["output"], c["tl"]
+    g_tgt, g_out = planted.half_erased_glasses(out, tgt, tl)
+    return {"good": (tgt, out),
+            "colour_shift": (tgt, planted.colour_shift(out, tl)),
+            "doubled_brows": (tgt, planted.doubled_brows(out, tgt, tl)),
+            "half_erased_glasses": (g_tgt, g_out),
+            "leak_strip": (tgt, planted.leak_strip(out, c["source"], tl)),
+            "shifted_5px": (tgt, planted.shifted(out, tl, 5.0)),
+            "scaled_0.9": (tgt, planted.scaled(out, tl, 0.9))}
+
+
+def face_scores(c: dict, tgt: np.ndarray, out: np.ndarray) -> dict[str, float]:
+    tl, ex = c["tl"], c["expected"]
+    ol = reference_landmarks(out, roi_image=tgt)
+    return {"face_colour": F.face_interior_colour(out, tgt, tl).value,
+            "structure": F.residual_structure(out, tgt, tl, ex).value,
+            "leak": F.background_leak(out, tgt, tl, ex).value,
+            "pose_points": F.transferable_pose(ol, ex).value}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runner", type=Path)
+    a = ap.parse_args(argv)
+    runner = a.runner
+    if runner is None:
+        from harness.runner import build_runner
+        runner = build_runner("x86_64", progress=lambda msg: None)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s, t in build.PAIRS:
+            c = swap_case(Path(runner), s, t, Path(tmp))
+            for name, (tgt, out) in variants(c).items():
+                rows.append((f"{s}->{t}", build.LABELS[s, t], name, face_scores(c, tgt, out)))
+    print("| pair | runner swap | " + " | ".join(SCORES) + " |")
+    print("|---|---|" + "---|" * len(SCORES))
+    for pair, label, name, sc in rows:
+        if name == "good":
+            print(f"| {pair} | {label} | " + " | ".join(f"{sc[k]:.3f}" for k in SCORES) + " |")
+    print()
+    for score, (key, defects) in SCORES.items():
+        thr = getattr(DEFAULT_THRESHOLDS, key)
+        good = [sc[score] for _, label, n, sc in rows if n == "good" and label == "good"]
+        print(f"### {score} (threshold {thr:g})")
+        print(f"good runner swaps: median {np.median(good):.3f}, worst {max(good):.3f}, "
+              f"fail {sum(v > thr for v in good)}/{len(good)}")
+        for d in defects:
+            vals = [sc[score] for _, label, n, sc in rows if n == d and label == "good"]
+            print(f"{d}: mildest {min(vals):.3f}, median {np.median(vals):.3f}, "
+                  f"missed {sum(v <= thr for v in vals)}/{len(vals)}")
+        bad = [(p, label, sc[score]) for p, label, n, sc in rows if n == "good" and label != "good"]
+        for p, label, v in bad:
+            print(f"runner swap judged bad ({label}) {p}: {v:.3f} "
+                  f"{'FAIL' if v > thr else 'pass'}")
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
