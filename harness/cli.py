@@ -7,6 +7,8 @@
                                     run; with --compare, compare RUN against OTHER first
   swaplab compare BASELINE CANDIDATE
                                     verdict lines; exit 1 on a regression / failed target
+  swaplab score --source S --target T --output O [--json]
+                                    every quality score of one swapped frame; exit 1 on a fail
   swaplab lab [pytest args]         run the suites (same as `pytest suites`)
   swaplab virtual-device start --profile NAME [--port P] [--abi ABI] [--fault SPEC ...]
                                     run SwapLab's virtual Android device until Ctrl-C
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("compare", help="compare two runs: verdict lines, exit 1 on a "
                                        "regression")
     add_compare_args(p)
+    from harness.quality.score_cli import add_score_args
+    add_score_args(sub.add_parser("score", help="score one swapped frame; exit 1 on a failure"))
     sub.add_parser("lab", help="run the suites; extra args go to pytest", add_help=False)
     sub.add_parser("virtual-device", add_help=False,
                    help="a virtual Android device speaking the adb protocol "
@@ -107,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_devices(args)
     if args.command == "profiles":
         return _cmd_profiles_check(args)
+    if args.command == "score":
+        from harness.quality.score_cli import cmd_score
+        return cmd_score(args)
     if args.command == "compare":
         from harness.report_cli import cmd_compare
         return cmd_compare(args)

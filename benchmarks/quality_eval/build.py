@@ -3,6 +3,7 @@
     python benchmarks/quality_eval/build.py faces            # faces/*.jpg from pinned packages
     python benchmarks/quality_eval/build.py swaps [--runner PATH]
                                                              # swaps/*.jpg from the C++ runner
+                                                             # (to look at; tests run the runner)
 
 `faces`: every face below comes out of a pinned registry package (fetched with pip, its
 archive checked against the sha256 written here), is cropped to head and shoulders and
@@ -53,9 +54,10 @@ class PackagedFace:
     face_box_width_px: int            # detector box width in the original (base mode)
 
 
-FACE_RECOGNITION = dict(package="face_recognition", version="1.3.0",
-                        archive="face_recognition-1.3.0.tar.gz",
-                        archive_sha256="5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec")
+FACE_RECOGNITION = {
+    "package": "face_recognition", "version": "1.3.0",
+    "archive": "face_recognition-1.3.0.tar.gz",
+    "archive_sha256": "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"}
 PACKAGED = [
     PackagedFace("obama_portrait", member="face_recognition-1.3.0/tests/test_images/obama.jpg",
                  crop=(168, 0, 814, 693), face_box_width_px=281, **FACE_RECOGNITION),

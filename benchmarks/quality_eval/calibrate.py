@@ -21,11 +21,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-import build  # noqa: E402
+import build
 
-from harness.quality import DEFAULT_THRESHOLDS, load_rgb, reference_landmarks  # noqa: E402
-from harness.quality import face_scores as F  # noqa: E402
-from harness.quality import planted  # noqa: E402
+from harness.quality import (
+    DEFAULT_THRESHOLDS,
+    load_rgb,
+    planted,
+    reference_landmarks,
+)
+from harness.quality import face_scores as F
 
 #: score -> (threshold key, planted defects it must flag)
 SCORES = {

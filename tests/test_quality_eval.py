@@ -1,0 +1,215 @@
+"""The face scores on the evaluation set (benchmarks/quality_eval, docs/quality.md
+"Evaluation set"): the real runner's swaps of public-domain faces from pinned packages,
+the defects planted in its good swaps, and real defects the runner makes today (a missed
+second face, drift in tiny mode, a background leak, pale faces). Each score must flag its
+defects and pass the good swaps; `swaplab score` must work end to end on runner output.
+
+Uses the x86_64 runner built by runner/build.py (cached under $SWAPLAB_CACHE)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("ncnn")
+
+from harness import REPO_ROOT
+from harness.quality import DEFAULT_THRESHOLDS as T
+from harness.quality import face_scores as F
+from harness.quality import geometry as geo
+from harness.quality import load_rgb, planted, reference_landmarks, save_rgb
+from harness.quality.faces import faces_swapped
+from harness.quality.landmarks import _reference
+from harness.quality.score_output import score_output
+from harness.quality.temporal import flicker, landmark_jitter
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks" / "quality_eval"))
+import build as evalset
+
+GOOD = [p for p, label in evalset.LABELS.items() if label == "good"]
+BAD = [(p, label) for p, label in evalset.LABELS.items() if label != "good"]
+
+
+def _id(pair) -> str:
+    return f"{pair[0]}->{pair[1]}"
+
+
+@pytest.fixture(scope="module")
+def runner_binary():
+    from harness.runner import build_runner
+
+    try:
+        return build_runner("x86_64", progress=lambda msg: None)
+    except Exception as e:  # noqa: BLE001 - a missing toolchain is reported, not hidden
+        pytest.fail(f"cannot build swap_runner for this host: {e}")
+
+
+@pytest.fixture(scope="module")
+def run(runner_binary, tmp_path_factory):
+    def go(source, target, **kw):
+        d = tmp_path_factory.mktemp("swap")
+        return [load_rgb(p) for p in evalset.run_runner(runner_binary, source, target, d, **kw)]
+    return go
+
+
+@pytest.fixture(scope="module")
+def cases(run):
+    out = {}
+    for s, t in evalset.LABELS:
+        src, tgt = load_rgb(evalset.face_path(s)), load_rgb(evalset.face_path(t))
+        sl, tl = reference_landmarks(src), reference_landmarks(tgt)
+        out[s, t] = {"source": src, "target": tgt, "tl": tl, "sl": sl,
+                     "output": run(evalset.face_path(s), evalset.face_path(t))[0],
+                     "expected": F.expected_landmarks(sl, tl)}
+    return out
+
+
+def face_scores(c, target, output) -> dict:
+    tl, ex = c["tl"], c["expected"]
+    ol = reference_landmarks(output, roi_image=target)
+    return {s.name: s for s in (F.face_interior_colour(output, target, tl),
+                                F.residual_structure(output, target, tl, ex),
+                                F.background_leak(output, target, tl, ex),
+                                F.transferable_pose(ol, ex))}
+
+
+def test_evaluation_set_is_larger_than_models_test_images():
+    faces = {evalset.face_path(n) for pair in evalset.PAIRS for n in pair}
+    assert all(p.exists() for p in faces), "run benchmarks/quality_eval/build.py faces"
+    assert len(faces) > len(list((REPO_ROOT / "models" / "test_images").glob("*.*g"))) + 2
+
+
+@pytest.mark.parametrize("pair", GOOD, ids=_id)
+def test_good_runner_swap_passes_face_scores(cases, pair):
+    c = cases[pair]
+    s = face_scores(c, c["target"], c["output"])
+    assert all(v.passed for v in s.values()), {k: v.message() for k, v in s.items()}
+
+
+PLANTED = {
+    "colour_shift": ("face_colour", lambda c: (c["target"], planted.colour_shift(c["output"], c["tl"]))),
+    "leak_strip": ("leak", lambda c: (c["target"], planted.leak_strip(c["output"], c["source"], c["tl"]))),
+    "shifted_5px": ("pose_points", lambda c: (c["target"], planted.shifted(c["output"], c["tl"], 5.0))),
+    "scaled_0.9": ("pose_points", lambda c: (c["target"], planted.scaled(c["output"], c["tl"], 0.9))),
+    "no_swap": ("structure", lambda c: (c["target"], c["target"].copy())),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(PLANTED))
+@pytest.mark.parametrize("pair", GOOD, ids=_id)
+def test_planted_defect_is_flagged(cases, pair, defect):
+    score, make = PLANTED[defect]
+    c = cases[pair]
+    target, broken = make(c)
+    s = face_scores(c, target, broken)[score]
+    assert s.passed is False, f"{_id(pair)} {defect}: {s.message()}"
+
+
+# Known limits, measured in docs/quality.md: target brows pasted back over the swap and the
+# outer arcs of a target's glasses score in the same range as good swaps (0.2-0.58), whose
+# hull edge keeps target structure by design (Poisson boundary, feather).
+@pytest.mark.xfail(strict=True, reason="residual structure does not separate these yet")
+@pytest.mark.parametrize("defect", ["doubled_brows", "half_erased_glasses"])
+def test_structure_defects_not_yet_separated(cases, defect):
+    missed = []
+    for pair in GOOD:
+        c = cases[pair]
+        if defect == "doubled_brows":
+            target, broken = c["target"], planted.doubled_brows(c["output"], c["target"], c["tl"])
+        else:
+            target, broken = planted.half_erased_glasses(c["output"], c["target"], c["tl"])
+        if face_scores(c, target, broken)["structure"].passed:
+            missed.append(_id(pair))
+    assert not missed, missed
+
+
+@pytest.mark.parametrize(("pair", "label"),
+                         [b for b in BAD if b[1] in ("leak", "face_colour")], ids=lambda v:
+                         _id(v) if isinstance(v, tuple) else v)
+def test_bad_runner_swap_fails_its_score(cases, pair, label):
+    c = cases[pair]
+    s = face_scores(c, c["target"], c["output"])[label]
+    assert s.passed is False, f"{_id(pair)} looks bad ({label}) but {s.message()}"
+
+
+def test_tiny_mode_drift_fails_temporal_small_mode_passes(run):
+    s, t = evalset.face_path("grace_hopper"), evalset.face_path("obama_portrait")
+    tgt = load_rgb(t)
+    tl = reference_landmarks(tgt)
+    face = geo.mask_from_landmarks(tl, tgt.shape)
+    verdicts = {}
+    for mode in ("small", "tiny"):
+        frames = run(s, t, mode=mode, frames=6)
+        ol = [reference_landmarks(f, roi_image=tgt) for f in frames]
+        verdicts[mode] = (landmark_jitter(ol, [tl] * len(frames)),
+                          flicker(frames, [tgt] * len(frames), face))
+    assert all(v.passed for v in verdicts["small"]), [v.message() for v in verdicts["small"]]
+    assert not any(v.passed for v in verdicts["tiny"]), [v.message() for v in verdicts["tiny"]]
+
+
+def test_planted_jitter_fails_temporal(cases):
+    c = cases[GOOD[0]]
+    frames = planted.jitter_sequence(c["output"], c["tl"], [(0, 0), (2, 0), (2.5, 0.5), (0, 0)])
+    ol = [reference_landmarks(f, roi_image=c["target"]) for f in frames]
+    assert landmark_jitter(ol, [c["tl"]] * 4).passed is False
+    assert flicker(frames, [c["target"]] * 4, geo.mask_from_landmarks(c["tl"], c["target"].shape)
+                   ).passed is False
+    still = [c["output"]] * 4
+    assert landmark_jitter([ol[0]] * 4, [c["tl"]] * 4).value == 0.0
+    assert flicker(still, [c["target"]] * 4, geo.mask_from_landmarks(
+        c["tl"], c["target"].shape)).passed
+
+
+def test_missed_face_in_group_fails_all_faces_swapped_passes(run, tmp_path):
+    a, b = (load_rgb(evalset.face_path(n)) for n in ("obama_portrait", "biden_blue_room"))
+    group = planted.side_by_side(a, b)
+    save_rgb(tmp_path / "group.png", group)
+    src = evalset.face_path("grace_hopper")
+    boxes = [d.box for d in _reference("small").detect_faces(group)]
+    assert len(boxes) == 2
+    runner_out = run(src, tmp_path / "group.png")[0]          # the runner swaps one face today
+    assert faces_swapped(group, runner_out, boxes, "all").value == 1
+    assert faces_swapped(group, runner_out, boxes, "best").passed
+    both = planted.side_by_side(run(src, evalset.face_path("obama_portrait"))[0],
+                                run(src, evalset.face_path("biden_blue_room"))[0])
+    assert faces_swapped(group, both, boxes, "all").passed
+
+
+def test_enhanced_output_is_scored_against_the_enhanced_target(run):
+    s, t = evalset.face_path("grace_hopper"), evalset.face_path("obama_portrait")
+    out = run(s, t, enhance="on")[0]
+    src, tgt = load_rgb(s), load_rgb(t)
+    raw = score_output(src, tgt, out, enhanced="off")
+    auto = score_output(src, tgt, out, enhanced="auto")
+    assert {"background_ssim", "background_psnr"} & {x.name for x in raw.failures()}
+    assert auto.enhanced_reference and auto.passed, auto.text()
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "harness.cli", "score", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, check=False)
+
+
+def test_cli_scores_a_real_runner_output_end_to_end(run, tmp_path):
+    s, t = evalset.face_path("grace_hopper"), evalset.face_path("obama_portrait")
+    out = run(s, t)[0]
+    save_rgb(tmp_path / "good.png", out)
+    r = _cli("--source", s, "--target", t, "--output", tmp_path / "good.png")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().endswith("passed: true")
+    tl = reference_landmarks(load_rgb(t))
+    save_rgb(tmp_path / "pale.png", planted.colour_shift(out, tl))
+    r = _cli("--source", s, "--target", t, "--output", tmp_path / "pale.png", "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    failed = {x["name"] for x in doc["scores"] if x["passed"] is False and not x["advisory"]}
+    assert doc["passed"] is False and "face_colour" in failed
+    r = _cli("--source", s, "--target", t, "--output", tmp_path / "missing.png")
+    assert r.returncode == 2 and "missing.png" in r.stderr
+
+
+def test_thresholds_are_the_calibrated_ones():
+    assert (T.face_colour_de_max, T.leak_ratio_max, T.pose_points_nme_max) == (6.0, 0.37, 0.033)
