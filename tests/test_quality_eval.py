@@ -213,3 +213,18 @@ def test_cli_scores_a_real_runner_output_end_to_end(run, tmp_path):
 
 def test_thresholds_are_the_calibrated_ones():
     assert (T.face_colour_de_max, T.leak_ratio_max, T.pose_points_nme_max) == (6.0, 0.37, 0.033)
+
+
+@pytest.mark.parametrize("pair", [p for p, label in BAD if label in ("face_colour", "leak")],
+                         ids=_id)
+def test_colour_score_sees_a_pale_face_the_boundary_ring_misses(cases, pair):
+    """The ring flaw of issue 18, on the runner's own pale faces: its Poisson blend makes
+    the ring agree with the target, so the ring alone passes them; the whole interior
+    does not."""
+    from harness.quality import score_blend
+
+    c = cases[pair]
+    s = score_blend(c["source"], c["target"], c["output"], c["tl"], source_landmarks=c["sl"],
+                    output_landmarks=None).colour
+    assert s.passed is False, s.message()
+    assert s.detail["boundary_de"] <= T.colour_de_max < s.detail["whole_interior_de"]

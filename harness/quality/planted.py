@@ -32,10 +32,11 @@ def _face_inside(tl, shape, inset: float) -> np.ndarray:
     return geo.signed_distance(geo.mask_from_landmarks(tl, shape) > 0) > inset * iod
 
 
-def colour_shift(output: np.ndarray, tl, d_lightness: float = 12.0,
-                 chroma: float = 0.45) -> np.ndarray:
+def colour_shift(output: np.ndarray, tl, d_lightness: float = 12.0, chroma: float = 0.45,
+                 inset: float = 0.05) -> np.ndarray:
+    """The face from `inset` * IOD inside its outline on paler and greyer."""
     iod = geo.inter_ocular(tl)
-    a = _feathered(_face_inside(tl, output.shape, 0.05), 0.04 * iod)
+    a = _feathered(_face_inside(tl, output.shape, inset), 0.04 * iod)
     lab = cv2.cvtColor(output.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
     shifted = lab.copy()
     shifted[..., 0] += d_lightness

@@ -78,3 +78,4 @@ def robust_median(lab: np.ndarray, region: np.ndarray, reference=None,
             return None, len(keep)
         ref = np.median(keep, axis=0)
     return ref, len(keep)
+
