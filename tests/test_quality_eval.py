@@ -29,8 +29,10 @@ from harness.quality.temporal import flicker, landmark_jitter
 sys.path.insert(0, str(REPO_ROOT / "benchmarks" / "quality_eval"))
 import build as evalset
 
-GOOD = [p for p, label in evalset.LABELS.items() if label == "good"]
-BAD = [(p, label) for p, label in evalset.LABELS.items() if label != "good"]
+GOOD = [p for p, seen in evalset.LABELS.items() if not seen]
+BAD = [p for p, seen in evalset.LABELS.items() if seen]
+#: the defects a face score is meant for ("glasses" has none yet)
+GATED = {"face_colour", "brows", "leak", "pose_points"}
 
 
 def _id(pair) -> str:
@@ -63,7 +65,8 @@ def cases(run):
         sl, tl = reference_landmarks(src), reference_landmarks(tgt)
         out[s, t] = {"source": src, "target": tgt, "tl": tl, "sl": sl,
                      "output": run(evalset.face_path(s), evalset.face_path(t))[0],
-                     "expected": F.expected_landmarks(sl, tl)}
+                     "expected": F.expected_landmarks(sl, tl),
+                     "warped": F.warp_source(src, sl, tl, tgt.shape)}
     return out
 
 
@@ -71,7 +74,7 @@ def face_scores(c, target, output) -> dict:
     tl, ex = c["tl"], c["expected"]
     ol = reference_landmarks(output, roi_image=target)
     return {s.name: s for s in (F.face_interior_colour(output, target, tl),
-                                F.residual_structure(output, target, tl, ex),
+                                F.doubled_brows(output, target, c["warped"], tl, ex),
                                 F.background_leak(output, target, tl, ex),
                                 F.transferable_pose(ol, ex))}
 
@@ -94,7 +97,6 @@ PLANTED = {
     "leak_strip": ("leak", lambda c: (c["target"], planted.leak_strip(c["output"], c["source"], c["tl"]))),
     "shifted_5px": ("pose_points", lambda c: (c["target"], planted.shifted(c["output"], c["tl"], 5.0))),
     "scaled_0.9": ("pose_points", lambda c: (c["target"], planted.scaled(c["output"], c["tl"], 0.9))),
-    "no_swap": ("structure", lambda c: (c["target"], c["target"].copy())),
 }
 
 
@@ -108,31 +110,44 @@ def test_planted_defect_is_flagged(cases, pair, defect):
     assert s.passed is False, f"{_id(pair)} {defect}: {s.message()}"
 
 
-# Known limits, measured in docs/quality.md: target brows pasted back over the swap and the
-# outer arcs of a target's glasses score in the same range as good swaps (0.2-0.58), whose
-# hull edge keeps target structure by design (Poisson boundary, feather).
-@pytest.mark.xfail(strict=True, reason="residual structure does not separate these yet")
-@pytest.mark.parametrize("defect", ["doubled_brows", "half_erased_glasses"])
-def test_structure_defects_not_yet_separated(cases, defect):
+# Known limit, measured in docs/quality.md: the outer arcs of a target's glasses correlate
+# with the target about as much around the eyes (0.66-0.69) as a good swap does (0.69-0.78).
+@pytest.mark.xfail(strict=True, reason="half-erased glasses are not separated yet")
+def test_half_erased_glasses_not_yet_separated(cases):
     missed = []
     for pair in GOOD:
         c = cases[pair]
-        if defect == "doubled_brows":
-            target, broken = c["target"], planted.doubled_brows(c["output"], c["target"], c["tl"])
-        else:
-            target, broken = planted.half_erased_glasses(c["output"], c["target"], c["tl"])
-        if face_scores(c, target, broken)["structure"].passed:
+        target, broken = planted.half_erased_glasses(c["output"], c["target"], c["tl"])
+        ncc = face_scores(c, target, broken)["brows"].detail["eyes_target_ncc"]
+        good = face_scores(c, c["target"], c["output"])["brows"].detail["eyes_target_ncc"]
+        if ncc <= good:
             missed.append(_id(pair))
     assert not missed, missed
 
 
-@pytest.mark.parametrize(("pair", "label"),
-                         [b for b in BAD if b[1] in ("leak", "face_colour")], ids=lambda v:
-                         _id(v) if isinstance(v, tuple) else v)
-def test_bad_runner_swap_fails_its_score(cases, pair, label):
+@pytest.mark.parametrize("pair", BAD, ids=_id)
+def test_bad_runner_swap_fails_the_scores_meant_for_it(cases, pair):
     c = cases[pair]
-    s = face_scores(c, c["target"], c["output"])[label]
-    assert s.passed is False, f"{_id(pair)} looks bad ({label}) but {s.message()}"
+    s = face_scores(c, c["target"], c["output"])
+    expected = set(evalset.LABELS[pair]) & GATED
+    failed = {k for k, v in s.items() if v.passed is False}
+    assert expected <= failed, f"{_id(pair)} looks bad ({expected}) but: " + "; ".join(
+        v.message() for v in s.values())
+
+
+@pytest.mark.parametrize("pair", BAD, ids=_id)
+def test_bad_runner_swap_fails_swaplab_score(cases, pair):
+    """Every visibly bad runner output fails at least one gating score of `swaplab score`."""
+    c = cases[pair]
+    r = score_output(c["source"], c["target"], c["output"])
+    assert not r.passed, r.text()
+
+
+def test_good_runner_swaps_pass_swaplab_score(cases):
+    for pair in GOOD:
+        c = cases[pair]
+        r = score_output(c["source"], c["target"], c["output"])
+        assert r.passed, f"{_id(pair)}:\n{r.text()}"
 
 
 def test_tiny_mode_drift_fails_temporal_small_mode_passes(run):
@@ -217,7 +232,7 @@ def test_thresholds_are_the_calibrated_ones():
     assert (T.face_colour_de_max, T.leak_ratio_max, T.pose_points_nme_max) == (6.0, 0.37, 0.033)
 
 
-@pytest.mark.parametrize("pair", [p for p, label in BAD if label in ("face_colour", "leak")],
+@pytest.mark.parametrize("pair", [p for p in BAD if "face_colour" in evalset.LABELS[p]],
                          ids=_id)
 def test_colour_score_sees_a_pale_face_the_boundary_ring_misses(cases, pair):
     """The ring flaw of issue 18, on the runner's own pale faces: its Poisson blend makes

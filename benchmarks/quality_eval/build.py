@@ -84,19 +84,22 @@ PAIRS = [
     ("biden_blue_room", "grace_hopper"),
     ("obama_blue_room", "astronaut"),
 ]
-#: how each runner swap looks to a person (judged on the x86_64 build of this branch's
-#: runner, small mode): "good", or the defect one sees. Good swaps calibrate the thresholds
-#: and carry the planted defects; the others must fail the scores named.
-LABELS = {
-    ("grace_hopper", "obama_portrait"): "good",
-    ("obama_portrait", "grace_hopper"): "structure",   # the target's glasses half erased
-    ("biden_blue_room", "astronaut"): "good",
-    ("astronaut", "biden_blue_room"): "good",
-    ("obama_congress", "biden_blue_room"): "leak",     # grey strip on the left cheek, pale
-    ("grace_hopper", "obama_blue_room"): "face_colour",  # pale grey face on a darker neck
-    ("astronaut", "obama_congress"): "face_colour",    # light, reddish face on a darker neck
-    ("biden_blue_room", "grace_hopper"): "structure",  # glasses half erased, greyish face
-    ("obama_blue_room", "astronaut"): "good",
+#: what a person sees in each runner swap (the x86_64 build of this branch's runner, small
+#: mode, looked at side by side with the target): () = good, else the defects, named by
+#: the face score meant for each ("glasses": the target's glasses half erased, which no
+#: score separates yet). Good swaps calibrate the thresholds and carry the planted defects.
+LABELS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("grace_hopper", "obama_portrait"): (),
+    ("obama_portrait", "grace_hopper"): ("glasses",),
+    ("biden_blue_room", "astronaut"): (),
+    ("astronaut", "biden_blue_room"): (),
+    # grey strip of the source's background down the left cheek; the target's brows above
+    # the source's; a light face on a darker neck
+    ("obama_congress", "biden_blue_room"): ("leak", "brows", "face_colour"),
+    ("grace_hopper", "obama_blue_room"): ("face_colour",),   # pale grey face, darker neck
+    ("astronaut", "obama_congress"): ("face_colour",),       # light reddish face, darker neck
+    ("biden_blue_room", "grace_hopper"): ("glasses", "face_colour"),  # greyish face
+    ("obama_blue_room", "astronaut"): (),
 }
 #: one pair also swapped with the Retinex pass forced on
 ENHANCED_PAIR = ("grace_hopper", "obama_portrait")

@@ -34,7 +34,8 @@ from harness.quality import face_scores as F
 #: score -> (threshold key, planted defects it must flag)
 SCORES = {
     "face_colour": ("face_colour_de_max", ["colour_shift"]),
-    "structure": ("residual_structure_max", ["doubled_brows", "half_erased_glasses"]),
+    "brows": ("doubled_brows_max", ["doubled_brows"]),
+    "glasses_ncc": (None, ["half_erased_glasses"]),
     "leak": ("leak_ratio_max", ["leak_strip"]),
     "pose_points": ("pose_points_nme_max", ["shifted_5px", "scaled_0.9"]),
 }
@@ -47,7 +48,8 @@ def swap_case(runner: Path, source: str, target: str, tmp: Path) -> dict:
     out = load_rgb(frames[0])
     sl, tl = reference_landmarks(src), reference_landmarks(tgt)
     return {"source": src, "target": tgt, "output": out, "sl": sl, "tl": tl,
-            "expected": F.expected_landmarks(sl, tl)}
+            "expected": F.expected_landmarks(sl, tl),
+            "warped": F.warp_source(src, sl, tl, tgt.shape)}
 
 
 def variants(c: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -67,7 +69,8 @@ def face_scores(c: dict, tgt: np.ndarray, out: np.ndarray) -> dict[str, float]:
     tl, ex = c["tl"], c["expected"]
     ol = reference_landmarks(out, roi_image=tgt)
     return {"face_colour": F.face_interior_colour(out, tgt, tl).value,
-            "structure": F.residual_structure(out, tgt, tl, ex).value,
+            "brows": (b := F.doubled_brows(out, tgt, c["warped"], tl, ex)).value,
+            "glasses_ncc": b.detail.get("eyes_target_ncc", 0.0),
             "leak": F.background_leak(out, tgt, tl, ex).value,
             "pose_points": F.transferable_pose(ol, ex).value}
 
@@ -85,7 +88,8 @@ def main(argv=None) -> int:
         for s, t in build.PAIRS:
             c = swap_case(Path(runner), s, t, Path(tmp))
             for name, (tgt, out) in variants(c).items():
-                rows.append((f"{s}->{t}", build.LABELS[s, t], name, face_scores(c, tgt, out)))
+                label = ", ".join(build.LABELS[s, t]) or "good"
+                rows.append((f"{s}->{t}", label, name, face_scores(c, tgt, out)))
     print("| pair | runner swap | " + " | ".join(SCORES) + " |")
     print("|---|---|" + "---|" * len(SCORES))
     for pair, label, name, sc in rows:
@@ -93,7 +97,7 @@ def main(argv=None) -> int:
             print(f"| {pair} | {label} | " + " | ".join(f"{sc[k]:.3f}" for k in SCORES) + " |")
     print()
     for score, (key, defects) in SCORES.items():
-        thr = getattr(DEFAULT_THRESHOLDS, key)
+        thr = getattr(DEFAULT_THRESHOLDS, key) if key else float("nan")
         good = [sc[score] for _, label, n, sc in rows if n == "good" and label == "good"]
         print(f"### {score} (threshold {thr:g})")
         print(f"good runner swaps: median {np.median(good):.3f}, worst {max(good):.3f}, "

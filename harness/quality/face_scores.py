@@ -1,8 +1,8 @@
 """Scores that look inside the swapped face (docs/quality.md, "Face scores").
 
     face_interior_colour  quality_face_colour_de     whole-interior skin vs the target's (lower)
-    residual_structure    quality_residual_structure target brows/glasses/eyes left inside the
-                                                     swap where the source has none (lower)
+    doubled_brows         quality_doubled_brows      the target's brows still visible beside the
+                                                     source's (lower)
     background_leak       quality_leak_ratio         non-skin pixels new on one side of the face
                                                      (source background or hair) (lower)
     transferable_pose     quality_pose_points_nme    eye centres and nose of output vs target,
@@ -30,12 +30,12 @@ from harness.quality.thresholds import DEFAULT_THRESHOLDS
 #: structure: band-pass of the luma (difference of Gaussians, px): brow hairs, lids, frames
 STRUCTURE_FINE_PX = 1.0
 STRUCTURE_COARSE_PX = 4.0
-#: structure: the target's brows and eyes grown by this * IOD (a glasses frame lies within)
-STRUCTURE_GROW = 0.15
-#: structure: the source's brows and eyes (expected placement) grown by this * IOD
-STRUCTURE_EXPECTED_GROW = 0.06
-#: structure: a region smaller than this * IOD^2 has nothing to leave behind
-STRUCTURE_MIN_AREA = 0.02
+#: structure: brows grown by this * IOD make a brow region
+STRUCTURE_GROW = 0.05
+#: structure: the other face's brows are cut out grown by this * IOD
+STRUCTURE_EXPECTED_GROW = 0.08
+#: structure: a region smaller than this * IOD^2 cannot show a brow of its own
+STRUCTURE_MIN_AREA = 0.01
 #: leak: a pixel is not skin when its CIEDE2000 to the face's robust skin colour exceeds this
 LEAK_DE = 15.0
 #: leak: the band along the inside of the hull where a leak shows (fractions of the IOD)
@@ -103,7 +103,16 @@ def face_interior_colour(output: np.ndarray, target: np.ndarray, target_landmark
     return _score("face_colour", "quality_face_colour_de", "", "lower", value, threshold, detail)
 
 
-# --- target structure left inside the swap ----------------------------------------------
+def warp_source(source: np.ndarray, source_landmarks, target_landmarks, shape) -> np.ndarray:
+    """The source image carried into the target frame by the similarity of
+    `expected_landmarks` (what the runner's warp stage pastes, before colour correction)."""
+    m = similarity_transform(geo.as_landmarks(source_landmarks),
+                             geo.as_landmarks(target_landmarks))
+    return cv2.warpAffine(np.ascontiguousarray(source[..., :3]), m, (shape[1], shape[0]),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+# --- doubled brows: the target's left beside the source's ----------------------------------------------
 
 def _high_pass(rgb: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -111,37 +120,58 @@ def _high_pass(rgb: np.ndarray) -> np.ndarray:
         grey, (0, 0), STRUCTURE_COARSE_PX)
 
 
-def residual_structure(output: np.ndarray, target: np.ndarray, target_landmarks, expected,
-                       threshold: float = DEFAULT_THRESHOLDS.residual_structure_max) -> Score:
-    """Is the target's own structure (brows, eyes, glasses frames around them) still
-    visible inside the swapped face where the source has none?
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a * b).sum() / math.sqrt(float((a * a).sum() * (b * b).sum()) + 1e-6))
 
-    Region: around the target's brows and eyes (grown by STRUCTURE_GROW * IOD, which takes
-    in a glasses frame), inside the landmark hull, without the source's brows and eyes as
-    placed by `expected` (grown by STRUCTURE_EXPECTED_GROW * IOD). The value is the
-    normalised cross-correlation of the band-passed luma (1 .. 4 px) of output and target
-    there: 1 = the target's structure untouched (no swap, brows doubled, glasses kept), ~0 =
-    replaced by the source's skin."""
+
+def doubled_brows(output: np.ndarray, target: np.ndarray, warped_source: np.ndarray,
+                  target_landmarks, expected,
+                  threshold: float = DEFAULT_THRESHOLDS.doubled_brows_max) -> Score:
+    """Doubled brows: the target's brows still visible above (or below) the source's.
+
+    Two regions inside the landmark hull: where only the target's brows are (the target's
+    brows grown by STRUCTURE_GROW * IOD, minus the source's as placed by `expected`,
+    grown by STRUCTURE_EXPECTED_GROW * IOD) and where only the source's are (the other way
+    round). In each, the normalised cross-correlation of the band-passed luma (1 .. 4 px)
+    of the output with the target, resp. with `warped_source` (`warp_source`). The value
+    is the smaller of the two: high only when both pairs of brows show. When the source's
+    brows land on the target's (either region smaller than STRUCTURE_MIN_AREA * IOD^2)
+    nothing can be doubled: 0.
+
+    `detail["eyes_target_ncc"]`: the same correlation with the target around the target's
+    eyes (a glasses frame) without the source's eyes; reported, not gated (good swaps and
+    half-erased glasses overlap, docs/quality.md)."""
     tl = geo.as_landmarks(target_landmarks)
+    ex = geo.as_landmarks(expected)
     iod = geo.inter_ocular(tl)
     hull = geo.mask_from_landmarks(tl, output.shape) > 0
     ys, xs = _box(hull, 4 * STRUCTURE_COARSE_PX)
     shift = np.array([xs.start, ys.start], float)
     h = hull[ys, xs]
-    upper = ("right_brow", "left_brow", "right_eye", "left_eye")
-    region = h & regions.feature_mask(tl - shift, h.shape, iod, STRUCTURE_GROW, upper)
-    region &= ~regions.feature_mask(geo.as_landmarks(expected) - shift, h.shape, iod,
-                                    STRUCTURE_EXPECTED_GROW, upper)
-    n = int(region.sum())
-    if n < STRUCTURE_MIN_AREA * iod * iod:
-        return _score("structure", "quality_residual_structure", "", "lower", 0.0, threshold,
-                      {"region_px": n, "reason_zero": "the source's brows and eyes cover the "
-                                                      "target's: nothing can be left"})
-    a = _high_pass(output[ys, xs])[region]
-    b = _high_pass(target[ys, xs])[region]
-    value = float((a * b).sum() / math.sqrt(float((a * a).sum() * (b * b).sum()) + 1e-6))
-    return _score("structure", "quality_residual_structure", "", "lower", value, threshold,
-                  {"region_px": n, "target_structure_rms": float(np.sqrt((b * b).mean()))})
+    t_l, e_l = tl - shift, ex - shift
+    brows, eyes = ("right_brow", "left_brow"), ("right_eye", "left_eye")
+
+    def only(a, b, names, grow):
+        return h & regions.feature_mask(a, h.shape, iod, grow, names) & ~regions.feature_mask(
+            b, h.shape, iod, STRUCTURE_EXPECTED_GROW, names)
+
+    hp_o, hp_t = _high_pass(output[ys, xs]), _high_pass(target[ys, xs])
+    hp_s = _high_pass(warped_source[ys, xs])
+    r_t = only(t_l, e_l, brows, STRUCTURE_GROW)
+    r_s = only(e_l, t_l, brows, STRUCTURE_GROW)
+    r_eyes = only(t_l, e_l, eyes, 0.22)
+    detail = {"target_only_px": int(r_t.sum()), "source_only_px": int(r_s.sum())}
+    if r_eyes.sum() >= STRUCTURE_MIN_AREA * iod * iod:
+        detail["eyes_target_ncc"] = _ncc(hp_o[r_eyes], hp_t[r_eyes])
+    if min(r_t.sum(), r_s.sum()) < STRUCTURE_MIN_AREA * iod * iod:
+        detail["reason_zero"] = "the source's brows land on the target's: nothing to double"
+        return _score("brows", "quality_doubled_brows", "", "lower", 0.0, threshold,
+                      detail)
+    kept = _ncc(hp_o[r_t], hp_t[r_t])
+    shown = _ncc(hp_o[r_s], hp_s[r_s])
+    detail.update(target_brows_kept=kept, source_brows_shown=shown)
+    return _score("brows", "quality_doubled_brows", "", "lower", min(kept, shown),
+                  threshold, detail)
 
 
 # --- background leak ----------------------------------------------------------------------

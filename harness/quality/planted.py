@@ -153,3 +153,4 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
     return np.ascontiguousarray(np.hstack([fit(left), fit(right)]))
+

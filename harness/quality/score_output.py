@@ -10,7 +10,7 @@ or `"auto"` and the output's background is nearer the enhanced target than the o
 every score compares against the enhanced target (harness.quality.retinex).
 
 Gating scores: colour (boundary and whole interior), seam, background SSIM/PSNR, identity,
-face colour, residual structure, leak, pose points, right faces. The 68-point pose NME
+face colour, doubled brows, leak, pose points, right faces. The 68-point pose NME
 (`pose`) is reported as advisory: on real swaps it measures the face shape, not the pose
 (docs/quality.md).
 """
@@ -115,7 +115,8 @@ def score_output(source: np.ndarray, target: np.ndarray, output: np.ndarray, *,
     from harness.quality.landmarks import _reference
     boxes = [d.box for d in _reference(mode).detect_faces(np.ascontiguousarray(ref[..., :3]))]
     extra = [F.face_interior_colour(output, ref, tl, t.face_colour_de_max),
-             F.residual_structure(output, ref, tl, ex, t.residual_structure_max),
+             F.doubled_brows(output, ref, F.warp_source(source, sl, tl, ref.shape), tl, ex,
+                             t.doubled_brows_max),
              F.background_leak(output, ref, tl, ex, t.leak_ratio_max),
              F.transferable_pose(ol, ex, t.pose_points_nme_max),
              faces_swapped(ref, output, boxes, faces, t.missed_faces_max)]

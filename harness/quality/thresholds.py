@@ -38,8 +38,8 @@ class QualityThresholds:
     identity_margin_min: float = 0.0
     #: CIEDE2000 of the whole face interior's robust skin colour, output vs target.
     face_colour_de_max: float = 6.0
-    #: Share of the target's structure (brows, glasses) left where the source shows skin.
-    residual_structure_max: float = 0.55
+    #: Doubled brows: the smaller of "target's brows kept" and "source's brows shown" (NCC).
+    doubled_brows_max: float = 0.5
     #: Worst boundary sector's share of pixels that are new non-skin (background leak).
     leak_ratio_max: float = 0.37
     #: Eye centres, nose root and tip, output vs target, mean distance / IOD.
