@@ -108,16 +108,30 @@ def score_output(source: np.ndarray, target: np.ndarray, output: np.ndarray, *,
     if sl is None:
         raise ScoreInputError("source: no face found")
     ol = reference_landmarks(output, mode, roi_image=ref)
-    t = thresholds
     blend = score_blend(source, ref, output, tl, source_landmarks=sl, output_landmarks=ol,
-                        thresholds=t)
-    ex = F.expected_landmarks(sl, tl)
+                        thresholds=thresholds)
     from harness.quality.landmarks import _reference
     boxes = [d.box for d in _reference(mode).detect_faces(np.ascontiguousarray(ref[..., :3]))]
-    extra = [F.face_interior_colour(output, ref, tl, t.face_colour_de_max),
-             F.doubled_brows(output, ref, F.warp_source(source, sl, tl, ref.shape), tl, ex,
-                             t.doubled_brows_max),
-             F.background_leak(output, ref, tl, ex, t.leak_ratio_max),
-             F.transferable_pose(ol, ex, t.pose_points_nme_max),
-             faces_swapped(ref, output, boxes, faces, t.missed_faces_max)]
+    extra = face_checks(source, ref, output, tl, sl, ol, thresholds)
+    extra.append(faces_swapped(ref, output, boxes, faces, thresholds.missed_faces_max))
     return OutputScores(blend.all() + extra, boosted, faces)
+
+
+#: threshold key of each face check, by score name
+THRESHOLD_KEYS = {"face_colour": "face_colour_de_max", "brows": "doubled_brows_max",
+                  "leak": "leak_ratio_max", "pose_points": "pose_points_nme_max",
+                  "faces": "missed_faces_max"}
+
+
+def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, target_landmarks,
+                source_landmarks, output_landmarks,
+                thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> list[Score]:
+    """The face scores of one frame whose landmarks are known (pure): face colour, doubled
+    brows, leak, pose points (None output landmarks fail the pose points)."""
+    t = thresholds
+    ex = F.expected_landmarks(source_landmarks, target_landmarks)
+    warped = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
+    return [F.face_interior_colour(output, target, target_landmarks, t.face_colour_de_max),
+            F.doubled_brows(output, target, warped, target_landmarks, ex, t.doubled_brows_max),
+            F.background_leak(output, target, target_landmarks, ex, t.leak_ratio_max),
+            F.transferable_pose(output_landmarks, ex, t.pose_points_nme_max)]
