@@ -31,7 +31,8 @@ import build as evalset
 
 GOOD = [p for p, seen in evalset.LABELS.items() if not seen]
 BAD = [p for p, seen in evalset.LABELS.items() if seen]
-#: the defects a face score is meant for ("glasses" has none yet)
+#: the defects a face score is meant for ("glasses": the runner's real half-erased glasses,
+#: whose upper rim stays along the brows, are not caught by target_structure yet)
 GATED = {"face_colour", "brows", "leak", "pose_points"}
 
 
@@ -75,6 +76,7 @@ def face_scores(c, target, output) -> dict:
     ol = reference_landmarks(output, roi_image=target)
     return {s.name: s for s in (F.face_interior_colour(output, target, tl),
                                 F.doubled_brows(output, target, c["warped"], tl, ex),
+                                F.target_structure(output, target, c["warped"], tl, ex),
                                 F.background_leak(output, target, tl, ex),
                                 F.transferable_pose(ol, ex))}
 
@@ -96,6 +98,9 @@ PLANTED = {
     "colour_shift": ("face_colour", lambda c: (c["target"], planted.colour_shift(c["output"], c["tl"]))),
     "leak_strip": ("leak", lambda c: (c["target"], planted.leak_strip(c["output"], c["source"], c["tl"]))),
     "shifted_5px": ("pose_points", lambda c: (c["target"], planted.shifted(c["output"], c["tl"], 5.0))),
+    "half_erased_glasses": ("target_structure", lambda c: planted.half_erased_glasses(
+        c["output"], c["target"], c["tl"])),
+    "no_swap": ("target_structure", lambda c: (c["target"], c["target"].copy())),
     "scaled_0.9": ("pose_points", lambda c: (c["target"], planted.scaled(c["output"], c["tl"], 0.9))),
 }
 
@@ -108,21 +113,6 @@ def test_planted_defect_is_flagged(cases, pair, defect):
     target, broken = make(c)
     s = face_scores(c, target, broken)[score]
     assert s.passed is False, f"{_id(pair)} {defect}: {s.message()}"
-
-
-# Known limit, measured in docs/quality.md: the outer arcs of a target's glasses correlate
-# with the target about as much around the eyes (0.66-0.69) as a good swap does (0.69-0.78).
-@pytest.mark.xfail(strict=True, reason="half-erased glasses are not separated yet")
-def test_half_erased_glasses_not_yet_separated(cases):
-    missed = []
-    for pair in GOOD:
-        c = cases[pair]
-        target, broken = planted.half_erased_glasses(c["output"], c["target"], c["tl"])
-        ncc = face_scores(c, target, broken)["brows"].detail["eyes_target_ncc"]
-        good = face_scores(c, c["target"], c["output"])["brows"].detail["eyes_target_ncc"]
-        if ncc <= good:
-            missed.append(_id(pair))
-    assert not missed, missed
 
 
 @pytest.mark.parametrize("pair", BAD, ids=_id)

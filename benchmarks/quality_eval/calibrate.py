@@ -35,7 +35,7 @@ from harness.quality import face_scores as F
 SCORES = {
     "face_colour": ("face_colour_de_max", ["colour_shift"]),
     "brows": ("doubled_brows_max", ["doubled_brows"]),
-    "glasses_ncc": (None, ["half_erased_glasses"]),
+    "target_structure": ("target_structure_max", ["half_erased_glasses", "no_swap"]),
     "leak": ("leak_ratio_max", ["leak_strip"]),
     "pose_points": ("pose_points_nme_max", ["shifted_5px", "scaled_0.9"]),
 }
@@ -62,15 +62,16 @@ def variants(c: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             "half_erased_glasses": (g_tgt, g_out),
             "leak_strip": (tgt, planted.leak_strip(out, c["source"], tl)),
             "shifted_5px": (tgt, planted.shifted(out, tl, 5.0)),
-            "scaled_0.9": (tgt, planted.scaled(out, tl, 0.9))}
+            "scaled_0.9": (tgt, planted.scaled(out, tl, 0.9)),
+            "no_swap": (tgt, tgt.copy())}
 
 
 def face_scores(c: dict, tgt: np.ndarray, out: np.ndarray) -> dict[str, float]:
     tl, ex = c["tl"], c["expected"]
     ol = reference_landmarks(out, roi_image=tgt)
     return {"face_colour": F.face_interior_colour(out, tgt, tl).value,
-            "brows": (b := F.doubled_brows(out, tgt, c["warped"], tl, ex)).value,
-            "glasses_ncc": b.detail.get("eyes_target_ncc", 0.0),
+            "brows": F.doubled_brows(out, tgt, c["warped"], tl, ex).value,
+            "target_structure": F.target_structure(out, tgt, c["warped"], tl, ex).value,
             "leak": F.background_leak(out, tgt, tl, ex).value,
             "pose_points": F.transferable_pose(ol, ex).value}
 
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
             print(f"| {pair} | {label} | " + " | ".join(f"{sc[k]:.3f}" for k in SCORES) + " |")
     print()
     for score, (key, defects) in SCORES.items():
-        thr = getattr(DEFAULT_THRESHOLDS, key) if key else float("nan")
+        thr = getattr(DEFAULT_THRESHOLDS, key)
         good = [sc[score] for _, label, n, sc in rows if n == "good" and label == "good"]
         print(f"### {score} (threshold {thr:g})")
         print(f"good runner swaps: median {np.median(good):.3f}, worst {max(good):.3f}, "

@@ -3,6 +3,8 @@
     face_interior_colour  quality_face_colour_de     whole-interior skin vs the target's (lower)
     doubled_brows         quality_doubled_brows      the target's brows still visible beside the
                                                      source's (lower)
+    target_structure      quality_target_structure   structure around the eyes explained by the
+                                                     target rather than the source (glasses) (lower)
     background_leak       quality_leak_ratio         non-skin pixels new on one side of the face
                                                      (source background or hair) (lower)
     transferable_pose     quality_pose_points_nme    eye centres and nose of output vs target,
@@ -34,6 +36,8 @@ STRUCTURE_COARSE_PX = 4.0
 STRUCTURE_GROW = 0.05
 #: structure: the other face's brows are cut out grown by this * IOD
 STRUCTURE_EXPECTED_GROW = 0.08
+#: target structure: the target's eyes grown by this * IOD (a glasses frame lies within)
+TARGET_STRUCTURE_GROW = 0.30
 #: structure: a region smaller than this * IOD^2 cannot show a brow of its own
 STRUCTURE_MIN_AREA = 0.01
 #: leak: a pixel is not skin when its CIEDE2000 to the face's robust skin colour exceeds this
@@ -137,10 +141,7 @@ def doubled_brows(output: np.ndarray, target: np.ndarray, warped_source: np.ndar
     is the smaller of the two: high only when both pairs of brows show. When the source's
     brows land on the target's (either region smaller than STRUCTURE_MIN_AREA * IOD^2)
     nothing can be doubled: 0.
-
-    `detail["eyes_target_ncc"]`: the same correlation with the target around the target's
-    eyes (a glasses frame) without the source's eyes; reported, not gated (good swaps and
-    half-erased glasses overlap, docs/quality.md)."""
+"""
     tl = geo.as_landmarks(target_landmarks)
     ex = geo.as_landmarks(expected)
     iod = geo.inter_ocular(tl)
@@ -149,7 +150,7 @@ def doubled_brows(output: np.ndarray, target: np.ndarray, warped_source: np.ndar
     shift = np.array([xs.start, ys.start], float)
     h = hull[ys, xs]
     t_l, e_l = tl - shift, ex - shift
-    brows, eyes = ("right_brow", "left_brow"), ("right_eye", "left_eye")
+    brows = ("right_brow", "left_brow")
 
     def only(a, b, names, grow):
         return h & regions.feature_mask(a, h.shape, iod, grow, names) & ~regions.feature_mask(
@@ -159,10 +160,7 @@ def doubled_brows(output: np.ndarray, target: np.ndarray, warped_source: np.ndar
     hp_s = _high_pass(warped_source[ys, xs])
     r_t = only(t_l, e_l, brows, STRUCTURE_GROW)
     r_s = only(e_l, t_l, brows, STRUCTURE_GROW)
-    r_eyes = only(t_l, e_l, eyes, 0.22)
     detail = {"target_only_px": int(r_t.sum()), "source_only_px": int(r_s.sum())}
-    if r_eyes.sum() >= STRUCTURE_MIN_AREA * iod * iod:
-        detail["eyes_target_ncc"] = _ncc(hp_o[r_eyes], hp_t[r_eyes])
     if min(r_t.sum(), r_s.sum()) < STRUCTURE_MIN_AREA * iod * iod:
         detail["reason_zero"] = "the source's brows land on the target's: nothing to double"
         return _score("brows", "quality_doubled_brows", "", "lower", 0.0, threshold,
@@ -172,6 +170,41 @@ def doubled_brows(output: np.ndarray, target: np.ndarray, warped_source: np.ndar
     detail.update(target_brows_kept=kept, source_brows_shown=shown)
     return _score("brows", "quality_doubled_brows", "", "lower", min(kept, shown),
                   threshold, detail)
+
+
+def target_structure(output: np.ndarray, target: np.ndarray, warped_source: np.ndarray,
+                     target_landmarks, expected,
+                     threshold: float = DEFAULT_THRESHOLDS.target_structure_max) -> Score:
+    """Does the target explain the structure around the eyes better than the source does?
+    (the outer arcs of the target's glasses left, the target's lids or brows kept)
+
+    Region: the target's eyes grown by TARGET_STRUCTURE_GROW * IOD (a glasses frame lies
+    within), inside the landmark hull, without the source's eyes and brows as placed by
+    `expected` (grown by STRUCTURE_EXPECTED_GROW * IOD). value = NCC(output, target) -
+    NCC(output, warped source) of the band-passed luma there: < 0 on a swap (its
+    structure is the source's: the Poisson blend keeps the source's gradients), 1 with no
+    swap."""
+    tl = geo.as_landmarks(target_landmarks)
+    iod = geo.inter_ocular(tl)
+    hull = geo.mask_from_landmarks(tl, output.shape) > 0
+    ys, xs = _box(hull, 4 * STRUCTURE_COARSE_PX)
+    shift = np.array([xs.start, ys.start], float)
+    h = hull[ys, xs]
+    e_l = geo.as_landmarks(expected) - shift
+    region = h & regions.feature_mask(tl - shift, h.shape, iod, TARGET_STRUCTURE_GROW,
+                                      ("right_eye", "left_eye"))
+    region &= ~regions.feature_mask(e_l, h.shape, iod, STRUCTURE_EXPECTED_GROW,
+                                    ("right_eye", "left_eye", "right_brow", "left_brow"))
+    n = int(region.sum())
+    if n < STRUCTURE_MIN_AREA * iod * iod:
+        return _score("target_structure", "quality_target_structure", "", "lower", None,
+                      threshold, {"region_px": n, "reason": "no region around the eyes"})
+    hp_o = _high_pass(output[ys, xs])[region]
+    by_target = _ncc(hp_o, _high_pass(target[ys, xs])[region])
+    by_source = _ncc(hp_o, _high_pass(warped_source[ys, xs])[region])
+    return _score("target_structure", "quality_target_structure", "", "lower",
+                  by_target - by_source, threshold,
+                  {"region_px": n, "ncc_target": by_target, "ncc_source": by_source})
 
 
 # --- background leak ----------------------------------------------------------------------

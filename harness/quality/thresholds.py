@@ -40,6 +40,8 @@ class QualityThresholds:
     face_colour_de_max: float = 6.0
     #: Doubled brows: the smaller of "target's brows kept" and "source's brows shown" (NCC).
     doubled_brows_max: float = 0.5
+    #: NCC(output, target) - NCC(output, warped source) around the eyes (glasses left).
+    target_structure_max: float = 0.0
     #: Worst boundary sector's share of pixels that are new non-skin (background leak).
     leak_ratio_max: float = 0.37
     #: Eye centres, nose root and tip, output vs target, mean distance / IOD.
