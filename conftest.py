@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.telemetry import STAGES
+from harness.runner.telemetry import STAGES
 
 
 @pytest.fixture

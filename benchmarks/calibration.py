@@ -61,7 +61,7 @@ if str(ROOT) not in sys.path:
 
 from harness.stats.changepoint import run_noise_from_medians
 from harness.stats.compare import DEFAULT_RULE, RuleConfig, compare_interleaved, is_regression
-from harness.stats.reference import REFERENCE_RULES
+from harness.stats.tool_rules import REFERENCE_RULES
 
 SHIFTS = (0.0, 0.02, 0.05, 0.10)
 
@@ -145,7 +145,7 @@ def load_recorded(pattern: str, min_n: int = 40) -> list[tuple[str, np.ndarray]]
 
 def load_recorded_ab(pattern: str) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Rounds of recorded A/B interleaved runs (measurements tagged extra["ab"], see
-    harness.stats.ab): {DEVICE:METRIC:TEST: [(baseline frames, candidate frames), ...]}
+    harness.stats.ab_arms): {DEVICE:METRIC:TEST: [(baseline frames, candidate frames), ...]}
     over all matched runs. A round is the independent unit of an A/B comparison."""
     pools: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for path in sorted(glob.glob(pattern)):
@@ -233,7 +233,7 @@ HISTORY_RUNS = 10
 
 def our_rule(rule: RuleConfig, history: bool = True, known_sd: bool = False):
     """history=True: the between-run noise comes from the medians of HISTORY_RUNS earlier
-    runs of unchanged code, as harness.history.compare_runs does; False: the rule's prior.
+    runs of unchanged code, as harness.history.compare.compare_runs does; False: the rule's prior.
     known_sd: use the history's sd as if it were known (normal tails; an ablation)."""
     def f(b, c, h=None):
         # same answer as compare_samples(...).verdict == "regressed" (tested), faster

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.recorder import Recorder
-from harness.runner import RunnerRun, cool_down, run_swap
+from harness.record.recorder import Recorder
+from harness.runner.invoke import RunnerRun, cool_down, run_swap
 from harness.session import UNMATCHED, LabSession
 
 LAB_KEY = pytest.StashKey[LabSession]()

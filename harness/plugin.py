@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO_ROOT
+from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions
 from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     LAB_KEY,
@@ -29,6 +29,7 @@ from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     swap_runner,
     swaplab_gates,
 )
+from harness.history.compare import Comparison
 from harness.profiles import ProfileError
 from harness.session import LabSession
 
@@ -121,7 +122,6 @@ def pytest_configure(config: pytest.Config) -> None:
     except ProfileError as e:
         raise pytest.UsageError(f"invalid device profile: {e}") from None
     if session.discovery_options.work_root is None:
-        from harness import cache_root
         session.discovery_options.work_root = str(cache_root() / "devices")
     for p in session.profiles.values():
         config.addinivalue_line(
@@ -248,36 +248,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         return
-    comparison = lab_session.comparison or {}
-    if (comparison.get("gate") or {}).get("exit_status") and \
+    comparison = lab_session.comparison
+    if comparison is not None and comparison.exit_status and \
             session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # regression vs --baseline
 
 
+def _write_gate_summary(terminalreporter, comparison: Comparison) -> None:
+    gate_lines = comparison.gate_lines
+    base = comparison.baseline_run
+    if not (comparison.error or gate_lines or base or comparison.ab):
+        return
+    title = (f"SwapLab gate vs baseline {base}" if base else
+             "SwapLab gate (A/B interleaved)" if comparison.ab else
+             "SwapLab gate (targets only)")
+    terminalreporter.write_sep("=", title, red=bool(gate_lines), green=not gate_lines)
+    if comparison.error:
+        terminalreporter.write_line(f"baseline {comparison.baseline_spec!r}: "
+                                    f"{comparison.error}", yellow=True)
+    for line in gate_lines:
+        terminalreporter.write_line(line, red=True)
+    if (base or comparison.ab) and not gate_lines:
+        terminalreporter.write_line("no regression: " + ", ".join(
+            f"{n} {v}" for v, n in sorted(comparison.verdict_counts().items())))
+    if comparison.ab_hint:
+        terminalreporter.write_line(comparison.ab_hint, yellow=True)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     lab_session = config.stash.get(LAB_KEY, None)
-    comparison = (lab_session.comparison if lab_session is not None else None) or {}
-    gate_lines = (comparison.get("gate") or {}).get("lines") or []
-    if comparison.get("error") or gate_lines or comparison.get("baseline_run") \
-            or comparison.get("ab"):
-        base = comparison.get("baseline_run")
-        title = (f"SwapLab gate vs baseline {base}" if base else
-                 "SwapLab gate (A/B interleaved)" if comparison.get("ab") else
-                 "SwapLab gate (targets only)")
-        terminalreporter.write_sep("=", title, red=bool(gate_lines), green=not gate_lines)
-        if comparison.get("error"):
-            terminalreporter.write_line(f"baseline {comparison.get('baseline_spec')!r}: "
-                                        f"{comparison['error']}", yellow=True)
-        for line in gate_lines:
-            terminalreporter.write_line(line, red=True)
-        if (base or comparison.get("ab")) and not gate_lines:
-            counts: dict[str, int] = {}
-            for r in comparison.get("rows") or []:
-                counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-            terminalreporter.write_line("no regression: " + ", ".join(
-                f"{n} {v}" for v, n in sorted(counts.items())))
-        if comparison.get("ab_hint"):
-            terminalreporter.write_line(comparison["ab_hint"], yellow=True)
+    comparison = lab_session.comparison if lab_session is not None else None
+    if comparison is not None:
+        _write_gate_summary(terminalreporter, comparison)
     lines = config.stash.get(_NO_MATCH_KEY, None)
     if lines:
         terminalreporter.write_sep("=", "SwapLab: no device for the selected marker",

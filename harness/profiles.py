@@ -10,13 +10,16 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.devices.base import Device
+from harness.power.metrics import PowerSettingsError, power_settings
 
 PLATFORMS = ("linux", "android", "ios")
+#: ABIs a virtual device can be ([virtual] abi)
+VIRTUAL_ABIS = ("x86_64", "arm64-v8a")
 MODES = ("tiny", "small", "base", "auto")
 
 
@@ -41,7 +44,7 @@ class TargetSpec:
 
     key: str
     metric: str
-    statistic: str  # a key of harness.summary.summarize(): p50, p95, max, mean, ...
+    statistic: str  # a key of harness.stats.descriptive.summarize(): p50, p95, max, mean, ...
     unit: str
     direction: str  # "lower" or "higher" is better
     description: str
@@ -62,7 +65,7 @@ for _spec in (
     TargetSpec("blend_p95_ms", "latency_blend_ms", "p95", "ms", "lower", "p95 time of the blend stage"),
     TargetSpec("detect_p95_ms", "latency_detect_ms", "p95", "ms", "lower", "p95 time of face detection"),
     TargetSpec("cold_start_ms", "cold_start_ms", "p50", "ms", "lower",
-               "median model load + first frame over fresh processes"),
+               "median model load + source face + first frame over fresh processes"),
     TargetSpec("model_load_ms", "model_load_ms", "p50", "ms", "lower", "median model load time"),
     TargetSpec("memory_peak_mb", "memory_peak_mb", "max", "mb", "lower", "peak resident memory"),
     TargetSpec("power_avg_w", "power_avg_w", "mean", "w", "lower", "average power over a sustained run"),
@@ -203,7 +206,7 @@ _TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "r
 
 
 def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
-    """The `[regression]` extension table (harness.history.thresholds_from_profiles):
+    """The `[regression]` extension table (harness.history.store.thresholds_from_profiles):
     `threshold = 0.03` for every metric, `METRIC = 0.05` for one; a fraction in (0, 1)
     or a percent string like "5%"."""
     for key, v in table.items():
@@ -217,6 +220,45 @@ def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
                                f"got {_describe(v)}")
         if not 0 < float(v) < 1:
             raise c.fail(full, f"expected a relative threshold between 0 and 1, got {v}")
+
+
+def _check_virtual(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[virtual]` table: what SwapLab's virtual device built from this profile is."""
+    c.unknown(table, ("abi", "properties", "sensors"), "virtual.")
+    abi = c.get(table, "abi", "virtual.", "string", default="x86_64")
+    if abi not in VIRTUAL_ABIS:
+        raise c.fail("virtual.abi", f"expected one of {', '.join(VIRTUAL_ABIS)}, got {abi!r}")
+    props = c.get(table, "properties", "virtual.", "table", default={})
+    for k in props:
+        c.get(props, k, "virtual.properties.", "string")
+    c.get(table, "sensors", "virtual.", "table", default={})
+
+
+def _check_power(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[power]` table, as the power and thermal suites read it."""
+    try:
+        power_settings(table, where="[power]")
+    except PowerSettingsError as e:
+        raise c.fail(None, str(e)) from None
+
+
+def _check_quality(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[quality]` table, as the quality suite reads it."""
+    # lazy: harness.quality's package imports OpenCV and scikit-image
+    from harness.quality.thresholds import DEFAULT_THRESHOLDS
+    try:
+        DEFAULT_THRESHOLDS.override(table, "[quality]")
+    except ValueError as e:
+        raise c.fail(None, str(e)) from None
+
+
+#: extension tables of a profile -> the check a run applies to them, so that
+#: `swaplab profiles check` fails where a run would
+EXTENSION_CHECKS: dict[str, Callable[[_Checker, Mapping[str, Any]], None]] = {
+    "regression": _check_regression,
+    "power": _check_power,
+    "quality": _check_quality,
+}
 
 
 def load_profile(path: Path | str) -> Profile:
@@ -289,18 +331,16 @@ def load_profile(path: Path | str) -> Profile:
 
     virtual = c.get(data, "virtual", "", "table", default={})
     if virtual:
-        c.get(virtual, "abi", "virtual.", "string")
-        props = c.get(virtual, "properties", "virtual.", "table", default={})
-        for k in props:
-            c.get(props, k, "virtual.properties.", "string")
+        _check_virtual(c, virtual)
 
     extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
     for k, v in extra.items():
         if not isinstance(v, dict):
             raise c.fail(k, f"unknown key; expected one of {', '.join(_TOP_KEYS)} "
                             "(or a table for an extension)")
-    if "regression" in extra:
-        _check_regression(c, extra["regression"])
+    for table, check in EXTENSION_CHECKS.items():
+        if table in extra:
+            check(c, extra[table])
     return Profile(name=name, marker=marker, description=description, platform=platform,
                    match=match, targets=targets, run=run, virtual=virtual, path=path,
                    extra=extra)

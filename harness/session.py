@@ -7,15 +7,22 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions, DiscoveryResult, discover_devices
+from harness.devices.android.preflight import check_gates
 from harness.devices.base import Device
+from harness.files import slug
+from harness.history.compare import Comparison, finish_run
+from harness.history.store import history_db
+from harness.inputs.sets import lab_inputs
 from harness.profiles import Profile, RunSettings, load_profiles, match_profile
-from harness.record import RunRecord
+from harness.record.environment import collect
+from harness.record.run_record import RunRecord, update_latest, utc_now
+from harness.report import write_reports
+from harness.runner.invoke import prepare
 
 UNMATCHED = Profile(name="(no profile)", marker="", description="no profile matched",
                     platform="linux", match={}, targets={}, run=RunSettings(), virtual={},
@@ -53,8 +60,8 @@ class LabSession:
         self._gates: dict[str, dict] = {}
         self._inputs = None
         self.report_path: Path | None = None
-        #: record["comparison"] of the finished run (harness.baseline), None before
-        self.comparison: dict | None = None
+        #: record["comparison"] of the finished run (harness.history.compare), None before
+        self.comparison: Comparison | None = None
 
     # --- devices -----------------------------------------------------------------------
     def discover(self) -> DiscoveryResult:
@@ -117,7 +124,6 @@ class LabSession:
     @property
     def record(self) -> RunRecord:
         if self._record is None:
-            from harness.environment import collect
             self._record = RunRecord.create(self.out_root, collect(REPO_ROOT, self.models_dir),
                                             baseline=self.baseline)
             self.progress(f"[swaplab] run {self._record.run_id}: recording to "
@@ -134,7 +140,7 @@ class LabSession:
         self.record.add_device(a.device.serial, info)
 
     def check_gates(self, serial: str, *, test: str = "", power_test: bool = False):
-        """Android gates before measuring (harness.android.gates: battery level, charging
+        """Android gates before measuring (harness.devices.android.preflight: battery level, charging
         for power tests, thermal status / cool-down) with the profile's settings. Returns
         the GateResult (`ok` False: skip with `skip_reason`), or None for devices without
         those gates (this host, iOS). Each check lands in the record's device entry."""
@@ -143,8 +149,6 @@ class LabSession:
         if d.platform != "android" or not all(
                 hasattr(d, m) for m in ("battery_state", "thermal_service", "read_sensors")):
             return None
-        from harness.android.gates import check_gates
-        from harness.record import utc_now
         run = (a.profile or UNMATCHED).run
         if run.cooldown_temperature_c is not None or power_test:
             self.progress(f"[swaplab] {serial}: checking gates (battery >= "
@@ -172,15 +176,14 @@ class LabSession:
 
     def artifacts_dir(self, serial: str, nodeid: str) -> Path:
         name = nodeid.split("::", 1)[-1]
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:100] or "test"
-        d = self.record.run_dir / "artifacts" / re.sub(r"[^A-Za-z0-9_.-]+", "_", serial) / slug
+        d = (self.record.run_dir / "artifacts" / slug(serial, max_len=200)
+             / slug(name, max_len=100, empty="test"))
         d.mkdir(parents=True, exist_ok=True)
         return d
 
     # --- runner ------------------------------------------------------------------------
     def inputs(self):
         if self._inputs is None:
-            from harness.inputs import lab_inputs
             self._inputs = lab_inputs(self.models_dir, cache_root() / "inputs",
                                       progress=self.progress)
         return self._inputs
@@ -188,7 +191,6 @@ class LabSession:
     def prepared_runner(self, serial: str):
         """swap_runner on the device, prepared once per session."""
         if serial not in self._prepared:
-            from harness.runner import prepare
             a = self.assignment(serial)
             self.register_device(a)
             settings = (a.profile or UNMATCHED).run
@@ -205,8 +207,6 @@ class LabSession:
         """Close the record, write the report and benchmarks.json, update `latest`."""
         if self._record is None:
             return None
-        from harness.record import update_latest
-        from harness.report import write_reports
         self._record.finish("interrupted" if interrupted else "finished")
         with contextlib.suppress(OSError):
             update_latest(self.out_root, self._record.run_dir)
@@ -214,22 +214,19 @@ class LabSession:
         self.report_path = write_reports(self._record.run_dir)
         return self.report_path
 
-    def compare_with_baseline(self) -> dict | None:
+    def compare_with_baseline(self) -> Comparison | None:
         """Import the finished record into `<out>/history.sqlite`, gate it against
         --baseline (if given) and the absolute targets, keep the verdicts in the record."""
         if self._record is None:
             return None
-        from harness.baseline import finish_run, history_db
         try:
             self.comparison = finish_run(self._record.run_dir, db=history_db(self.out_root),
                                          baseline_spec=self.baseline, profiles=self.profiles,
                                          git_cwd=REPO_ROOT)
         except Exception as e:  # noqa: BLE001 - the record and report come first
-            self.comparison = {"baseline_spec": self.baseline, "baseline_run": None,
-                               "error": f"history/comparison failed: {type(e).__name__}: {e}",
-                               "ab": False, "rows": [],
-                               "gate": {"lines": [], "exit_status": 0, "regressions": 0,
-                                        "target_failures": 0}}
-            self.warn(f"[swaplab] {self.comparison['error']}")
-        self._record.set_field("comparison", self.comparison)
+            self.comparison = Comparison(
+                baseline_spec=self.baseline,
+                error=f"history/comparison failed: {type(e).__name__}: {e}")
+            self.warn(f"[swaplab] {self.comparison.error}")
+        self._record.set_field("comparison", self.comparison.as_record())
         return self.comparison

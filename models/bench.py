@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from harness import reference as R
-from harness.models import load_pack
-from harness.test_images import _rotate, base_image, derive_variants
+from harness.inputs.portraits import _rotate, base_image, derive_variants
+from harness.modelpack import reference as R
+from harness.modelpack.pack import load_pack
 
 
 def time_model(pack, model_id, runs, threads):

@@ -3,14 +3,14 @@ build alternate on the same device in rounds (ABBA order), so drift, thermal sta
 background load hit both arms alike (FAI-PEP runs treatment and control this way).
 
 Every measurement carries extra["ab"] = {"arm": "baseline"|"candidate", "round": i,
-"build": ...}; at session end harness.baseline compares the arms round by round
-(harness.stats.ab.compare_ab_measurements: Wilcoxon signed-rank over rounds + bootstrap
+"build": ...}; at session end harness.history.compare compares the arms round by round
+(harness.stats.ab_arms.compare_ab_measurements: Wilcoxon signed-rank over rounds + bootstrap
 CI of the median ratio) and a regression fails the run. Skipped without --ab-runner.
 """
 
 import pytest
 
-from harness.ab import resolve_baseline_runner, run_ab_latency
+from harness.runner.ab import resolve_baseline_runner, run_ab_latency
 
 
 def test_ab_latency(request, swap_runner, recorder, artifacts_dir, lab):

@@ -1,4 +1,4 @@
-"""Cold start: model load + first frame, over several fresh processes."""
+"""Cold start: model load + source face + first frame, over several fresh processes."""
 
 
 def test_cold_start(swap, profile, recorder):

@@ -5,7 +5,7 @@ low_light_detection_rate_min target when it sets one)."""
 
 import pytest
 
-from harness.inputs import LOW_LIGHT_SETS
+from harness.inputs.sets import LOW_LIGHT_SETS
 
 
 @pytest.mark.parametrize("level", list(LOW_LIGHT_SETS))

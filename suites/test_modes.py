@@ -5,7 +5,7 @@ mode is recorded (latency per stage, peak memory) so the report compares them.""
 
 import pytest
 
-from harness.runner import LAB_MODES as MODES
+from harness.runner.invoke import LAB_MODES as MODES
 
 
 @pytest.mark.parametrize("mode", MODES)

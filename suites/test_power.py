@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import power as PW
-from harness import sustained as SU
-from harness import throttle as TH
+from harness.devices import thermal
+from harness.power import metrics as PW
+from harness.power import sustained as SU
+from harness.power import throttle as TH
 
 
 def power_settings_of(profile) -> PW.PowerSettings:
@@ -27,8 +28,8 @@ def power_settings_of(profile) -> PW.PowerSettings:
 def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, lab):
     ps = power_settings_of(profile)
     sim = bool(device.simulated)
-    cd = SU.cool_down(device, profile.run.cooldown_temperature_c, profile.run.cooldown_timeout_s,
-                      progress=lab.progress)
+    cd = thermal.cool_down(device, profile.run.cooldown_temperature_c,
+                           profile.run.cooldown_timeout_s, progress=lab.progress, poll_s=2.0)
     if not cd.ok:
         pytest.skip(cd.skip_reason)
     mode = profile.run.mode if profile.run.mode != "auto" else "small"
@@ -74,13 +75,9 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
     recorder.artifact("samples", path, label="sustained", timeseries=True, simulated=sim)
 
     common = {"variant": f"sustained mode={mode}", "simulated": sim}
-    units = {"power_avg_w": ("w", "lower"), "power_p95_w": ("w", "lower"),
-             "energy_per_frame_mj": ("mj", "lower"), "temperature_max_c": ("c", "lower"),
-             "temperature_rise_c": ("c", "lower"), "latency_drift_pct": ("pct", "lower"),
-             "time_to_first_throttle_s": ("s", "higher")}
     for name, m in metrics.items():
         if m.ok:
-            unit, direction = units[name]
+            unit, direction = PW.METRIC_UNITS[name]
             recorder.measure(name, m.samples or [m.value], unit=unit, direction=direction,
                              **common, **({"note": m.reason} if m.reason else {}), **m.extra)
     flags = [bool(f) for f in thr.frame_flags]

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import power as PW
-from harness import sustained as SU
-from harness import throttle as TH
+from harness.power import metrics as PW
+from harness.power import sustained as SU
+from harness.power import throttle as TH
 
 
 def test_thermal_fallback(device, profile, swap_runner, recorder, artifacts_dir, lab):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
 
 # Tests that run adb set HOME to a temp folder (never a user's adb). The build cache
@@ -17,42 +15,6 @@ pytest_plugins = ["pytester"]
 # rebuild ncnn: pin it here, from the real HOME, for this process and every subprocess.
 os.environ.setdefault("SWAPLAB_CACHE",
                       os.path.join(os.path.expanduser("~"), ".cache", "swaplab"))
-
-# The start of every stand-in swap_runner: the runner's command line and --version.
-FAKE_RUNNER_HEAD = r'''
-import argparse, json, os, shutil, sys
-p = argparse.ArgumentParser()
-for a in ["--models", "--source", "--target", "--mode", "--telemetry", "--cpu-affinity",
-          "--out", "--enhance", "--blend"]:
-    p.add_argument(a)
-p.add_argument("--warmup", type=int, default=5)
-p.add_argument("--frames", type=int, default=50)
-p.add_argument("--threads", type=int, default=1)
-p.add_argument("--save-every", type=int, default=0)
-p.add_argument("--version", action="store_true")
-a = p.parse_args()
-build = {"compiler": "fake", "abi": "x86_64", "threads": a.threads, "build_type": "Release"}
-if a.version:
-    print(json.dumps(build)); sys.exit(0)
-
-
-def print_summary():
-    print(json.dumps({"type": "summary", "schema": "swaplab.telemetry/1", "build": build,
-                      "mode": a.mode, "blend": "poisson", "model_load_ms": 12.5,
-                      "first_frame_ms": 40.0, "peak_rss_kb": 51200, "frames": a.frames,
-                      "warmup_frames": a.warmup, "frames_without_face": 0,
-                      "mode_switches": 0, "wall_ms": 100.0}))
-'''
-
-
-def write_fake_runner(path: Path, body: str) -> Path:
-    """An executable stand-in swap_runner at `path`: FAKE_RUNNER_HEAD, then `body` (which
-    sees the parsed arguments as `a`, the build info as `build`, and ends with
-    print_summary())."""
-    path.write_text(f"#!{sys.executable}" + FAKE_RUNNER_HEAD + body)
-    path.chmod(0o755)
-    return path
-
 
 # A virtual Snapdragon 6 Gen 1 phone (harness.virtual_device) for the Android tests.
 VIRTUAL_SD6_PROFILE = """
@@ -110,15 +72,6 @@ def fast_profiles(tmp_path) -> Path:
             (d / p.name).write_text(p.read_text())
     (d / "host.toml").write_text(HOST_PROFILE_FAST.format(latency_target=60000.0))
     return d
-
-
-def run_pytest_subprocess(args, cwd, timeout=900, env=None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ)
-    full_env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.android import gates as G
-from harness.android.sampler import parse_samples, summarise
-from harness.devices import DiscoveryOptions, android
+from harness.devices import DiscoveryOptions
+from harness.devices.android import device as android
+from harness.devices.android import preflight as G
+from harness.devices.android.sampler import parse_samples, summarise
 from harness.devices.base import DeviceError
 from harness.virtual_device.testing import AdbLab
 

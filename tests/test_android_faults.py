@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from harness.android.sampler import parse_samples
-from harness.devices import DiscoveryOptions, android
+from harness.devices import DiscoveryOptions
+from harness.devices.android import device as android
+from harness.devices.android.sampler import parse_samples
 from harness.devices.base import DeviceDisconnected, DeviceError
 from harness.virtual_device.testing import AdbLab
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.android import parsers as P
-from harness.android.sampler import parse_samples, sampler_script, summarise
+from harness.devices.android import parsers as P
+from harness.devices.android.sampler import parse_samples, sampler_script, summarise
 
 FIX = Path(__file__).parent / "fixtures" / "android"
 

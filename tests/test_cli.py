@@ -67,3 +67,38 @@ def test_devices_lists_a_running_virtual_device(tmp_path, capsys, monkeypatch):
         assert main(["devices", "--adb-server", f"127.0.0.1:{lab.port}",
                      "--adb-port", str(lab.port), "--no-local-device"]) == 0
         assert capsys.readouterr().out.startswith(f"{vd.serial}\tvirtual\t")
+
+
+GOOD_PROFILE = """
+name = "p"
+marker = "p"
+platform = "android"
+[match]
+soc_model = ["SM6450"]
+[run]
+threads = 4
+"""
+
+
+@pytest.mark.parametrize("table, expected", [
+    ("[power]\nsustained_duration_s = -5\n", "power.sustained_duration_s"),
+    ("[power]\nno_such_key = 1\n", "power.no_such_key"),
+    ("[quality]\ncolour_de_max = \"high\"\n", "[quality]: key 'colour_de_max'"),
+    ("[quality]\nno_such_score = 1.0\n", "unknown quality key 'no_such_score'"),
+    ("[regression]\nthreshold = 2\n", "regression.threshold"),
+    ("[virtual]\nabi = \"mips\"\n", "key 'virtual.abi'"),
+    ("[virtual]\nabi = \"x86_64\"\nbogus = 1\n", "virtual.bogus"),
+])
+def test_profiles_check_validates_every_table(tmp_path, capsys, table, expected):
+    """A table a run would refuse makes `swaplab profiles check` fail, naming file and key."""
+    (tmp_path / "p.toml").write_text(GOOD_PROFILE + table)
+    assert main(["profiles", "check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "p.toml" in err and expected in err, err
+
+
+def test_profiles_check_accepts_valid_tables(tmp_path, capsys):
+    (tmp_path / "p.toml").write_text(GOOD_PROFILE + "[power]\nsustained_duration_s = 30\n"
+                                     "[quality]\ncolour_de_max = 4.0\n"
+                                     "[virtual]\nabi = \"arm64-v8a\"\n")
+    assert main(["profiles", "check", str(tmp_path)]) == 0, capsys.readouterr().err

@@ -104,7 +104,7 @@ def test_discovery_tolerates_missing_and_broken_backends(monkeypatch):
 def test_cool_down_waits_for_measured_temperature():
     from harness.devices.base import SensorReading
     from harness.profiles import RunSettings
-    from harness.runner import cool_down
+    from harness.runner.invoke import cool_down
 
     class Hot:
         serial = "hot"
@@ -130,8 +130,9 @@ def test_cool_down_honours_simulated_sensors():
     """A virtual device has only simulated thermal zones (they follow its real CPU load):
     cool-down waits for them and says the reading is simulated. Measured sensors win."""
     from harness.devices.base import SensorReading
+    from harness.devices.thermal import Hottest, hottest
     from harness.profiles import RunSettings
-    from harness.runner import cool_down, device_temperature_c
+    from harness.runner.invoke import cool_down
 
     class Virtual:
         serial = "virtual"
@@ -148,4 +149,4 @@ def test_cool_down_honours_simulated_sensors():
                     progress=said.append, poll_s=0.01)
     assert got["cooldown"] == "ok" and got["temp_c"] == 38.0 and got["simulated"] is True
     assert said and "simulated" in said[0]
-    assert device_temperature_c(Virtual(), with_source=True) == (55.0, True)
+    assert hottest(Virtual()) == Hottest(55.0, "cpu_0_0_temp_c", simulated=True)

@@ -1,4 +1,4 @@
-"""harness.history: import, idempotency, concurrency, baselines, series, compare, gate."""
+"""harness.history.store: import, idempotency, concurrency, baselines, series, compare, gate."""
 
 from __future__ import annotations
 
@@ -18,42 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from harness import history as H
+from helpers.git import git
+from helpers.records import make_record
 
-
-def make_record(run_id: str, *, started: str = "2026-11-23T23:40:00Z", commit: str = "a" * 40,
-                branch: str = "main", status: str = "finished", latency: float = 45.0,
-                n: int = 100, seed: int = 0, devices=("emu-1",), p95_target: float = 120.0,
-                extra_metrics: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    meas = []
-    for dev in devices:
-        lat = list(latency * rng.lognormal(0, 0.03, n))
-        p95 = float(np.percentile(lat, 95))
-        meas.append({
-            "test": f"suites/test_latency.py::test_latency[{dev}]", "device": dev,
-            "profile": "host", "metric": "latency_total_ms", "unit": "ms", "direction": "lower",
-            "samples": lat, "summary": {"n": n, "p50": float(np.median(lat)), "p95": p95},
-            "target": {"key": "latency_p95_ms", "statistic": "p95", "value": p95_target,
-                       "verdict": "pass" if p95 <= p95_target else "fail"},
-            "time": started, "extra": {}})
-        fps = list(1000.0 / np.array(lat))
-        meas.append({"test": f"suites/test_latency.py::test_latency[{dev}]", "device": dev,
-                     "profile": "host", "metric": "fps", "unit": "fps", "direction": "higher",
-                     "samples": fps, "summary": {"n": n}, "time": started})
-        for k in range(extra_metrics):
-            meas.append({"test": f"suites/test_x.py::t{k}[{dev}]", "device": dev,
-                         "profile": "host", "metric": f"stage_{k}_ms", "unit": "ms",
-                         "direction": "lower", "samples": [1.0 + k, 2.0, 3.0],
-                         "summary": {"n": 3}})
-    return {
-        "schema": "swaplab.record/1", "run_id": run_id, "started": started,
-        "finished": None if status == "running" else started, "status": status,
-        "environment": {"host": {"hostname": "lab1"},
-                        "git": {"commit": commit, "branch": branch, "dirty": False}},
-        "devices": {d: {"serial": d, "profile": "host", "name": "<b>evil</b>"} for d in devices},
-        "measurements": meas, "tests": [], "artifacts": [],
-    }
+from harness.history import baseline as B
+from harness.history import compare as C
+from harness.history import store as H
+from harness.stats import thresholds as T
 
 
 @pytest.fixture()
@@ -121,7 +92,7 @@ def test_sync_runs_imports_new_and_changed(db, tmp_path):
 WORKER = textwrap.dedent("""
     import json, os, sys, time
     sys.path.insert(0, sys.argv[1])
-    from harness import history as H
+    from harness.history import store as H
     db, prefix, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
     recs = json.load(open(sys.argv[5]))
     open(sys.argv[6] + "." + prefix, "w").close()          # ready
@@ -163,25 +134,20 @@ def test_two_processes_importing_at_once_lose_nothing(db, tmp_path):
     assert per_run["SHARED"] == 2
 
 
-def _git(cwd, *args):
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t", GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
-                          text=True).stdout.strip()
 
 
 def test_resolve_baseline(db, tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     (repo / "f").write_text("1")
-    _git(repo, "add", "f")
-    _git(repo, "commit", "-q", "-m", "one")
-    c1 = _git(repo, "rev-parse", "HEAD")
-    _git(repo, "tag", "v1")
+    git(repo, "add", "f")
+    git(repo, "commit", "-q", "-m", "one")
+    c1 = git(repo, "rev-parse", "HEAD")
+    git(repo, "tag", "v1")
     (repo / "f").write_text("2")
-    _git(repo, "commit", "-q", "-am", "two")
-    c2 = _git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "-am", "two")
+    c2 = git(repo, "rev-parse", "HEAD")
 
     H.import_record(db, make_record("R-old", started="2026-11-20T10:00:00Z", commit=c1))
     H.import_record(db, make_record("R-c1b", started="2026-11-21T10:00:00Z", commit=c1))
@@ -191,32 +157,32 @@ def test_resolve_baseline(db, tmp_path):
     H.import_record(db, make_record("R-feat", started="2026-11-23T10:00:00Z", commit="f" * 40,
                                     branch="feature/x"))
 
-    assert H.resolve_baseline(db, "R-old") == "R-old"                     # run id
-    assert H.resolve_baseline(db, "main") == "R-main"                     # latest on main
-    assert H.resolve_baseline(db, "latest:main") == "R-main"
-    assert H.resolve_baseline(db, "latest") == "R-feat"
-    assert H.resolve_baseline(db, "latest", exclude_run_id="R-feat") == "R-main"
-    assert H.resolve_baseline(db, "main", exclude_run_id="R-main") == "R-c1b"
+    assert B.resolve_baseline(db, "R-old") == "R-old"                     # run id
+    assert B.resolve_baseline(db, "main") == "R-main"                     # latest on main
+    assert B.resolve_baseline(db, "latest:main") == "R-main"
+    assert B.resolve_baseline(db, "latest") == "R-feat"
+    assert B.resolve_baseline(db, "latest", exclude_run_id="R-feat") == "R-main"
+    assert B.resolve_baseline(db, "main", exclude_run_id="R-main") == "R-c1b"
     # git refs: newest *finished* run of that commit
-    assert H.resolve_baseline(db, "v1", git_cwd=repo) == "R-c1b"
-    assert H.resolve_baseline(db, "HEAD~1", git_cwd=repo) == "R-c1b"
-    assert H.resolve_baseline(db, "HEAD", git_cwd=repo) == "R-main"
-    assert H.resolve_baseline(db, c1[:10]) == "R-c1b"                     # commit prefix
+    assert B.resolve_baseline(db, "v1", git_cwd=repo) == "R-c1b"
+    assert B.resolve_baseline(db, "HEAD~1", git_cwd=repo) == "R-c1b"
+    assert B.resolve_baseline(db, "HEAD", git_cwd=repo) == "R-main"
+    assert B.resolve_baseline(db, c1[:10]) == "R-c1b"                     # commit prefix
     folder = tmp_path / "runs" / "R-folder"                                # a run folder
     folder.mkdir(parents=True)
     (folder / "record.json").write_text(json.dumps(make_record("R-folder")))
-    assert H.resolve_baseline(db, str(folder)) == "R-folder"
-    assert H.resolve_baseline(db, str(folder / "record.json")) == "R-folder"
-    with pytest.raises(H.BaselineError, match="no run recorded on branch"):
-        H.resolve_baseline(db, "latest:nope")
-    with pytest.raises(H.BaselineError):
-        H.resolve_baseline(db, "no-such-thing", git_cwd=repo)
-    with pytest.raises(H.BaselineError, match="invalid"):
-        H.resolve_baseline(db, "--output=/tmp/x", git_cwd=repo)
+    assert B.resolve_baseline(db, str(folder)) == "R-folder"
+    assert B.resolve_baseline(db, str(folder / "record.json")) == "R-folder"
+    with pytest.raises(B.BaselineError, match="no run recorded on branch"):
+        B.resolve_baseline(db, "latest:nope")
+    with pytest.raises(B.BaselineError):
+        B.resolve_baseline(db, "no-such-thing", git_cwd=repo)
+    with pytest.raises(B.BaselineError, match="invalid"):
+        B.resolve_baseline(db, "--output=/tmp/x", git_cwd=repo)
     (repo / "f").write_text("3")
-    _git(repo, "commit", "-q", "-am", "three")
-    with pytest.raises(H.BaselineError, match="no run recorded for 'HEAD'"):
-        H.resolve_baseline(db, "HEAD", git_cwd=repo)
+    git(repo, "commit", "-q", "-am", "three")
+    with pytest.raises(B.BaselineError, match="no run recorded for 'HEAD'"):
+        B.resolve_baseline(db, "HEAD", git_cwd=repo)
 
 
 def test_series_trend_and_run_noise(db):
@@ -227,7 +193,9 @@ def test_series_trend_and_run_noise(db):
     s = H.series(db, "latency_total_ms", device="emu-1")
     assert [p["run_id"] for p in s] == [f"R{i:02d}" for i in range(30)]
     assert s[0]["commit"] == "a" * 40 and s[0]["n"] == 100
-    assert len(H.series(db, "latency_total_ms", profile="host", limit=5)) == 5
+    # a limit keeps the newest runs (still oldest first), never the oldest ones
+    assert [p["run_id"] for p in H.series(db, "latency_total_ms", profile="host", limit=5)] \
+        == [f"R{i:02d}" for i in range(25, 30)]
     assert H.series(db, "latency_total_ms", device="other") == []
     t = H.trend(db, "latency_total_ms", device="emu-1")
     assert [c["run_id"] for c in t["change_points"]] == ["R20"]
@@ -238,11 +206,11 @@ def test_series_trend_and_run_noise(db):
 
 def test_threshold_for():
     th = {"host:latency_total_ms": 0.05, "latency_total_ms": "4%", "host:*": 0.06, "*": 0.02}
-    assert H.threshold_for(th, "host", "latency_total_ms") == 0.05
-    assert H.threshold_for(th, "sd6", "latency_total_ms") == 0.04
-    assert H.threshold_for(th, "host", "fps") == 0.06
-    assert H.threshold_for(th, "sd6", "fps") == 0.02
-    assert H.threshold_for(None, "host", "fps") is None
+    assert T.threshold_for(th, "host", "latency_total_ms") == 0.05
+    assert T.threshold_for(th, "sd6", "latency_total_ms") == 0.04
+    assert T.threshold_for(th, "host", "fps") == 0.06
+    assert T.threshold_for(th, "sd6", "fps") == 0.02
+    assert T.threshold_for(None, "host", "fps") is None
 
 
 def test_compare_runs_and_gate(db):
@@ -262,7 +230,7 @@ def test_compare_runs_and_gate(db):
                                  "metric": "power_avg_w", "unit": "w", "direction": "lower",
                                  "samples": [1.0] * 20, "summary": {"n": 20}})
     H.import_record(db, cand)
-    rows = H.compare_runs(db, "BASE", "CAND")
+    rows = C.compare_runs(db, "BASE", "CAND")
     by = {(r.device, r.metric): r for r in rows}
     assert by[("emu-1", "latency_total_ms")].verdict == "regressed"
     assert by[("emu-1", "fps")].verdict == "regressed"                   # higher is better
@@ -270,29 +238,29 @@ def test_compare_runs_and_gate(db):
     assert by[("emu-1", "power_avg_w")].verdict == "unknown"
     assert by[("emu-1", "power_avg_w")].reason == "no baseline measurement"
     # a per-metric threshold above the change turns the regression off
-    rows2 = H.compare_runs(db, "BASE", "CAND", thresholds={"latency_total_ms": 0.2, "fps": 0.2})
+    rows2 = C.compare_runs(db, "BASE", "CAND", thresholds={"latency_total_ms": 0.2, "fps": 0.2})
     assert {r.verdict for r in rows2 if r.device == "emu-1"} <= {"same", "unknown"}
 
-    rows, g = H.gate_runs(db, "BASE", "CAND")
+    rows, g = C.gate_runs(db, "BASE", "CAND")
     assert g.exit_status == 1
     assert sum(line.startswith("REGRESSED") for line in g.lines) == 2
     assert sum(line.startswith("TARGET FAILED") for line in g.lines) == 1
     assert any(re.search(r"^REGRESSED latency_total_ms on emu-1 .*\(\+1[12]\.\d%", line)
                for line in g.lines)
-    _, g0 = H.gate_runs(db, None, "BASE")
+    _, g0 = C.gate_runs(db, None, "BASE")
     assert g0.exit_status == 0 and g0.lines == []
-    with pytest.raises(H.BaselineError):
-        H.compare_runs(db, "NOPE", "CAND")
+    with pytest.raises(B.BaselineError):
+        C.compare_runs(db, "NOPE", "CAND")
 
 
 def test_thresholds_from_profiles():
-    th = H.thresholds_from_profiles({"sd6": {"regression": {"threshold": 0.04,
+    th = T.thresholds_from_profiles({"sd6": {"regression": {"threshold": 0.04,
                                                             "latency_total_ms": "6%"}},
                                      "host": {"targets": {}}})
     assert th == {"sd6:*": 0.04, "sd6:latency_total_ms": "6%"}
-    assert H.threshold_for(th, "sd6", "latency_total_ms") == 0.06
-    assert H.threshold_for(th, "sd6", "fps") == 0.04
-    assert H.threshold_for(th, "host", "fps") is None
+    assert T.threshold_for(th, "sd6", "latency_total_ms") == 0.06
+    assert T.threshold_for(th, "sd6", "fps") == 0.04
+    assert T.threshold_for(th, "host", "fps") is None
 
 
 def test_series_gives_one_point_per_ab_run_from_the_candidate_arm(db):
@@ -313,6 +281,6 @@ def test_series_gives_one_point_per_ab_run_from_the_candidate_arm(db):
     rec2 = json.loads(json.dumps(rec))
     rec2["run_id"], rec2["started"] = "AB2", "2026-11-24T02:00:00Z"
     H.import_record(db, rec2)
-    rows = H.compare_runs(db, "AB1", "AB2")
+    rows = C.compare_runs(db, "AB1", "AB2")
     assert [(r.metric, r.median_base, r.median_cand) for r in rows] == [
         ("latency_total_ms", 21.0, 21.0)]

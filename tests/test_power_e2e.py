@@ -11,8 +11,8 @@ import json
 import os
 
 import pytest
+from helpers.lab import REPO, run_pytest_subprocess
 
-from conftest import REPO, run_pytest_subprocess
 from harness.virtual_device.testing import AdbLab, find_adb
 
 # A fast thermal model (tau 4 s, 5 W per busy core): the busy loops heat the device above

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 
+from helpers.lab import REPO, run_pytest_subprocess
 from test_suites_fake_runner import install_stand_in_runner
-
-from conftest import REPO, run_pytest_subprocess
 
 
 def test_power_suites_on_host_measure_what_they_can(tmp_path, fast_profiles, local_only):

@@ -83,6 +83,16 @@ def test_matching_prefers_soc_then_platform():
     (("threads = 4", "min_battery_pct = 120"), "run.min_battery_pct",
      "expected a percentage from 0 to 100, got 120"),
     (("threads = 4", "ab_rounds = 4"), "run.ab_rounds", "expected an integer >= 8, got 4"),
+    # TOML booleans are not integers (Python's bool is an int subclass)
+    (("threads = 4", "threads = true"), "run.threads", "expected integer, got boolean True"),
+    (("threads = 4", "threads = 4\nmeasured_frames = false"), "run.measured_frames",
+     "expected integer, got boolean False"),
+    (("latency_p95_ms = 120.0", "latency_p95_ms = true"), "targets.latency_p95_ms",
+     "expected number, got boolean True"),
+    (("latency_p95_ms = 120.0", "latency_p95_ms = -1.0"), "targets.latency_p95_ms",
+     "expected a number >= 0, got -1.0"),
+    (("latency_p95_ms = 120.0", "memory_peak_mb = -120"), "targets.memory_peak_mb",
+     "expected a number >= 0, got -120.0"),
 ])
 def test_errors_name_file_key_and_type(tmp_path, edit, key, expected):
     path = tmp_path / "bad.toml"

@@ -24,7 +24,7 @@ VARIANT_PAIRS = [("grace_hopper", "astronaut_rot+15"), ("astronaut", "grace_hopp
 
 @pytest.fixture(scope="module")
 def images():
-    from harness import test_images
+    from harness.inputs import portraits as test_images
 
     return {name: img for name, _, _, img, _ in test_images.iter_variants()}
 

@@ -16,7 +16,8 @@ import pytest
 
 pytest.importorskip("ncnn")
 
-from harness import REPO_ROOT
+from helpers.paths import REPO as REPO_ROOT
+
 from harness.quality import DEFAULT_THRESHOLDS as T
 from harness.quality import face_scores as F
 from harness.quality import geometry as geo
@@ -42,7 +43,7 @@ def _id(pair) -> str:
 
 @pytest.fixture(scope="module")
 def runner_binary():
-    from harness.runner import build_runner
+    from harness.runner.invoke import build_runner
 
     try:
         return build_runner("x86_64", progress=lambda msg: None)

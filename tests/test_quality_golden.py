@@ -115,7 +115,7 @@ def test_thresholds_have_golden_keys():
 
 def _faces():
     pytest.importorskip("ncnn")
-    from harness import test_images
+    from harness.inputs import portraits as test_images
     from harness.quality.landmarks import reference_landmarks
 
     a, g = test_images.base_image("astronaut"), test_images.base_image("grace_hopper")

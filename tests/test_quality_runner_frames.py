@@ -26,7 +26,7 @@ PAIRS = [("grace_hopper.jpg", "astronaut.png"), ("astronaut.png", "grace_hopper.
 
 @pytest.fixture(scope="module")
 def runner_binary():
-    from harness.runner import build_runner
+    from harness.runner.invoke import build_runner
 
     try:
         return build_runner("x86_64", progress=lambda msg: None)

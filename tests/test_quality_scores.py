@@ -242,3 +242,15 @@ def test_similarity_transform_recovers_a_known_one():
     dst = src @ r.T + [4, -7]
     m = sc.similarity_transform(src, dst)
     assert np.allclose(m[:, :2], r, atol=1e-9) and np.allclose(m[:, 2], [4, -7], atol=1e-7)
+
+
+def test_colour_gate_is_the_products_de_5():
+    """The product's colour check (design: tone compensation when CIEDE2000 > 5) is the
+    default pass line of the colour score, in the thresholds and in the score function;
+    a loosened default (6) would pass the pale faces this score exists to catch."""
+    import inspect
+
+    from harness.quality.scores import colour_consistency
+
+    assert DEFAULT_THRESHOLDS.colour_de_max == 5.0
+    assert inspect.signature(colour_consistency).parameters["threshold"].default == 5.0

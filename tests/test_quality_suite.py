@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import REPO, run_pytest_subprocess, write_fake_runner
+from helpers.lab import REPO, run_pytest_subprocess, write_fake_runner
 
 pytest.importorskip("ncnn")
 # the suite asserts the identity margin, which the thresholds promise for the embedding
@@ -49,9 +48,9 @@ print_summary()
 
 PLUGIN = '''
 from pathlib import Path
-import harness.runner
+import harness.runner.invoke
 import harness.quality.golden as golden
-harness.runner.build_runner = lambda abi, progress=print: Path({runner!r})
+harness.runner.invoke.build_runner = lambda abi, progress=print: Path({runner!r})
 golden.GOLDEN_DIR = Path({golden!r})
 import suites_test_quality_patch  # noqa
 '''

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.record import RunRecord, atomic_write_json, effective_status, load_record
+from harness.files import atomic_write_json
+from harness.record.run_record import RunRecord, effective_status, load_record
 
 pytestmark = pytest.mark.usefixtures("local_only")
 
@@ -104,3 +105,18 @@ def test_record_survives_sigkill_mid_run(tmp_path):
     assert r.returncode == 0, r.stderr
     html = Path(r.stdout.strip()).read_text()
     assert "interrupted" in html and "latency_total_ms" in html
+
+
+def test_save_replaces_the_file_never_writes_in_place(tmp_path):
+    """A reader that opened record.json before a save still reads the complete old file:
+    the save wrote a new file and renamed it over (an in-place write would truncate the
+    reader's file and keep its inode)."""
+    rec = RunRecord.create(tmp_path, {"host": {"hostname": "h"}})
+    before = os.stat(rec.path).st_ino
+    with open(rec.path, encoding="utf-8") as reader:
+        rec.add_measurement({"metric": "latency_total_ms", "samples": [1.0] * 1000})
+        old = json.loads(reader.read())
+    assert old["measurements"] == []
+    assert os.stat(rec.path).st_ino != before
+    assert len(load_record(rec.path)["measurements"]) == 1
+    assert sorted(f.name for f in rec.run_dir.iterdir()) == ["record.json"]

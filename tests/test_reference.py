@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from harness import reference as R
-from harness.test_images import derive_variants
+from harness.inputs.portraits import derive_variants
+from harness.modelpack import reference as R
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_fp16_and_fp32_mesh_agree(refs, variants):
 def test_tracking_mode_follows_face(variants, refs):
     """tiny: detection on frame 0 and every Nth, mesh-tracked crops in between, landmarks
     within 2 px (mean) of per-frame detection (small)."""
-    from harness.test_images import _rotate
+    from harness.inputs.portraits import _rotate
 
     base = variants["grace_hopper"].load()
     frames = [_rotate(base, a)[0] for a in np.linspace(0, 12, 6)]

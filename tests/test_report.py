@@ -9,12 +9,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers.lab import REPO, run_pytest_subprocess
 
-from conftest import REPO, run_pytest_subprocess
-from harness.record import RunRecord
+from harness.record.run_record import RunRecord
 from harness.report import write_reports
 from harness.report.svg import histogram_bins, histogram_cdf, nice_ticks, stacked_bars
-from harness.summary import summarize
+from harness.stats.descriptive import summarize
 
 pytestmark = pytest.mark.usefixtures("local_only")
 
@@ -113,3 +113,22 @@ def test_report_renders_for_a_real_run(tmp_path, fast_profiles):
     assert frames and all((run_dir / a["path"]).is_file() for a in frames)
     bench = json.loads((run_dir / "benchmarks.json").read_text())
     assert any(b["group"] == "latency_total_ms" for b in bench["benchmarks"])
+
+
+def test_untrusted_device_serial_is_escaped(tmp_path):
+    """The serial comes from the device (adb, usbmux): the report escapes it wherever it
+    appears (verdict table, device sections, artifact captions)."""
+    rec = RunRecord.create(tmp_path, {"host": {"hostname": "h"}, "git": {"commit": "abc"}})
+    rec.add_device(EVIL, {"kind": "android", "serial": EVIL, "name": "phone", "abi": "x86_64",
+                          "profile": "host"})
+    samples = [10.0, 12.0, 11.0]
+    rec.add_measurement({"test": f"suites/test_latency.py::test_latency[{EVIL}]",
+                         "device": EVIL, "profile": "host", "metric": "latency_total_ms",
+                         "unit": "ms", "direction": "lower", "samples": samples,
+                         "summary": summarize(samples), "target": None, "time": "t",
+                         "extra": {"stage": "total"}})
+    rec.add_test(f"suites/test_latency.py::test_latency[{EVIL}]", EVIL, "passed", 1.0)
+    rec.finish()
+    html = write_reports(rec.run_dir).read_text()
+    assert "<script>" not in html
+    assert html.count("&lt;script&gt;") >= 2

@@ -2,14 +2,14 @@
 this one in ABBA rounds; measurements carry extra["ab"]; the session compares the arms."""
 
 import json
-import subprocess
 
 import pytest
+from helpers.git import git
+from helpers.lab import REPO, run_pytest_subprocess
 
-from conftest import REPO, run_pytest_subprocess
-from harness.ab import resolve_baseline_runner
-from harness.runner import RunnerError
-from harness.telemetry import STAGES
+from harness.runner.ab import resolve_baseline_runner
+from harness.runner.invoke import RunnerError
+from harness.runner.telemetry import STAGES
 
 
 def test_ab_interleaved_run(tmp_path, fast_profiles):
@@ -52,8 +52,6 @@ def test_ab_suite_skips_without_option(tmp_path, fast_profiles):
     assert r.returncode == 0 and "needs --ab-runner" in r.stdout, r.stdout[-2000:]
 
 
-def _git(repo, *args):
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
 def _repo_with_runner(tmp_path, build_py: str):
@@ -62,9 +60,9 @@ def _repo_with_runner(tmp_path, build_py: str):
     repo = tmp_path / "repo"
     (repo / "runner").mkdir(parents=True)
     (repo / "runner" / "build.py").write_text(build_py)
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", ".")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "r")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "r")
     return repo
 
 

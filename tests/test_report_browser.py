@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from synthetic_runs import EVIL, REPO
+from helpers.records import EVIL, REPO
 from test_report_history import _compared_run
 
 from harness.report.chromium import ChromiumError, check_report, find_chromium

@@ -9,13 +9,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from synthetic_runs import EVIL, QUOTED, make_run
+from helpers.records import EVIL, QUOTED, make_run
 
-from harness.baseline import finish_run, history_db, thresholds_for
 from harness.cli import main as swaplab
-from harness.history import import_record, list_runs
+from harness.history.compare import finish_run, thresholds_for
+from harness.history.store import history_db, import_record, list_runs
 from harness.profiles import ProfileError, load_profile
-from harness.record import RunRecord, load_record
+from harness.record.run_record import RunRecord, load_record
 from harness.report import write_reports
 from harness.report.charts import cpu_freq_chart, distribution_overlay, trend_chart
 from harness.report.trace import build_trace
@@ -50,39 +50,39 @@ def test_finish_run_imports_and_gates(tmp_path):
     slow = make_run(tmp_path, scale=1.2, seed=3)
     db = history_db(tmp_path)
     c0 = finish_run(base, db=db)  # no baseline: targets only
-    assert c0["baseline_run"] is None and c0["rows"] == [] and c0["gate"]["exit_status"] == 0
+    assert c0.baseline_run is None and c0.rows == [] and c0.exit_status == 0
     c1 = finish_run(same, db=db, baseline_spec=base.name)
-    assert c1["baseline_run"] == base.name and c1["gate"]["exit_status"] == 0
-    tot = next(r for r in c1["rows"] if r["metric"] == "latency_total_ms")
-    assert tot["verdict"] in ("same", "unknown")
+    assert c1.baseline_run == base.name and c1.exit_status == 0
+    tot = next(r for r in c1.rows if r.metric == "latency_total_ms")
+    assert tot.verdict in ("same", "unknown")
     c2 = finish_run(slow, db=db, baseline_spec=base.name)
-    tot = next(r for r in c2["rows"] if r["metric"] == "latency_total_ms")
-    assert tot["verdict"] == "regressed" and c2["gate"]["exit_status"] == 1
+    tot = next(r for r in c2.rows if r.metric == "latency_total_ms")
+    assert tot.verdict == "regressed" and c2.exit_status == 1
     assert any(line.startswith("REGRESSED latency_total_ms on local") for line in
-               c2["gate"]["lines"])
-    json.dumps(c2, allow_nan=False)  # storable in the strict-JSON record
+               c2.gate_lines)
+    json.dumps(c2.as_record(), allow_nan=False)  # storable in the strict-JSON record
     # a threshold from the profile's [regression] table lets 20% through
     c3 = finish_run(slow, db=db, baseline_spec=base.name,
                     profiles={"host": {"regression": {"latency_total_ms": 0.5}}})
-    assert next(r for r in c3["rows"] if r["metric"] == "latency_total_ms")["verdict"] \
+    assert next(r for r in c3.rows if r.metric == "latency_total_ms").verdict \
         != "regressed"
-    assert c1["ab_hint"] is None
+    assert c1.ab_hint is None
     # 5% slower: two runs cannot tell that from run-to-run noise (prior 1.5%); the
     # comparison names the A/B run that can, against the baseline's commit
     c5 = finish_run(make_run(tmp_path, scale=1.05, seed=4), db=db, baseline_spec=base.name)
-    tot = next(r for r in c5["rows"] if r["metric"] == "latency_total_ms")
-    assert tot["verdict"] == "unknown" and tot["reason"].startswith("inconclusive")
-    assert c5["ab_hint"].endswith("pytest suites/test_ab.py --ab-runner " + "a" * 12)
+    tot = next(r for r in c5.rows if r.metric == "latency_total_ms")
+    assert tot.verdict == "unknown" and tot.reason.startswith("inconclusive")
+    assert c5.ab_hint.endswith("pytest suites/test_ab.py --ab-runner " + "a" * 12)
     # an unknown baseline is reported, not raised
     c4 = finish_run(slow, db=db, baseline_spec="no-such-branch-xyz")
-    assert c4["error"] and c4["baseline_run"] is None
+    assert c4.error and c4.baseline_run is None
     assert {r["run_id"] for r in list_runs(db)} >= {base.name, same.name, slow.name}
 
 
 SUITE = '''
 import os, random
 from harness.fixtures import LAB_KEY
-from harness.summary import summarize
+from harness.stats.descriptive import summarize
 
 def test_measure(request):
     lab = request.config.stash[LAB_KEY]
@@ -155,7 +155,7 @@ def _compared_run(tmp_path) -> tuple[Path, Path]:
     comp = finish_run(cand, db=db, baseline_spec=runs[-1].name)
     data = load_record(cand)
     rec = RunRecord(cand, {k: v for k, v in data.items() if k != "effective_status"})
-    rec.set_field("comparison", comp)
+    rec.set_field("comparison", comp.as_record())
     return runs[-1], cand
 
 

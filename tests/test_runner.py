@@ -187,7 +187,7 @@ def test_telemetry_schema(runner_bin, images, tmp_path, mode):
     assert s["mode_switches"] == 0
     assert s["model_load_ms"] > 0 and s["first_frame_ms"] > 0 and s["peak_rss_kb"] > 0
     # the harness's own validator accepts it too
-    from harness.telemetry import parse_telemetry
+    from harness.runner.telemetry import parse_telemetry
     t = parse_telemetry(tel.read_text(), source="test")
     assert len(t.measured) == 6
 
@@ -306,7 +306,7 @@ def _crop_error(mesh_a, mesh_b, roi_width) -> float:
 @pytest.mark.parametrize("mode", ["small", "base"])
 @pytest.mark.parametrize("image", ["astronaut.png", "grace_hopper.jpg"])
 def test_landmarks_match_reference(runner_bin, images, tmp_path, mode, image):
-    from harness.reference import Reference
+    from harness.modelpack.reference import Reference
 
     target = TEST_IMAGES / image
     frame, _ = _runner_landmarks(runner_bin, images, target, mode, tmp_path)

@@ -22,14 +22,11 @@ from harness.stats import (
     detect_steps,
     gate,
 )
+from harness.stats.bootstrap import block_length, block_medians
 from harness.stats.changepoint import robust_noise, run_noise_from_medians
-from harness.stats.compare import RunNoise, block_length, block_medians, is_regression
+from harness.stats.compare import RunNoise, is_regression
 from harness.stats.gate import VerdictRow
-from harness.stats.reference import (
-    asv_regressed,
-    perfherder_regressed,
-    pytest_benchmark_regressed,
-)
+from harness.stats.tool_rules import asv_regressed, perfherder_regressed, pytest_benchmark_regressed
 
 
 def lognormal(seed: int, n: int, median: float = 50.0, cv: float = 0.05) -> np.ndarray:
@@ -325,7 +322,7 @@ def test_rule_config_threshold_override():
 
 
 def test_ab_measurements_are_paired_by_round():
-    from harness.stats.ab import compare_ab_measurements
+    from harness.stats.ab_arms import compare_ab_measurements
     rng = np.random.default_rng(40)
     ms = []
     for r in range(12):
@@ -396,3 +393,19 @@ def test_calibration_reads_recorded_ab_rounds(tmp_path):
     assert list(pools) == ["local:latency_total_ms:t::ab"]
     rounds = pools["local:latency_total_ms:t::ab"]
     assert [(b[0], c[0]) for b, c in rounds] == [(10.0, 11.0), (11.0, 12.0), (12.0, 13.0)]
+
+
+@pytest.mark.parametrize("direction,change,lo,hi,crossing", [
+    ("lower", 0.20, 0.05, 0.35, (-0.01, 0.35)),
+    ("higher", -0.20, -0.35, -0.05, (-0.35, 0.01)),
+])
+def test_verdict_needs_significance_as_well_as_size(direction, change, lo, hi, crossing):
+    """A large change whose interval excludes 0 is still not a regression while the test
+    statistic says it could be chance (p >= alpha): every condition of the rule counts."""
+    from harness.stats.compare import DEFAULT_RULE, decide
+
+    assert decide(change, lo, hi, 0.001, direction, DEFAULT_RULE) == "regressed"
+    assert decide(change, lo, hi, DEFAULT_RULE.alpha, direction, DEFAULT_RULE) == "unknown"
+    assert decide(change, lo, hi, 0.5, direction, DEFAULT_RULE) == "unknown"
+    # the interval condition on its own too
+    assert decide(change, *crossing, 0.001, direction, DEFAULT_RULE) == "unknown"

@@ -7,8 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO, run_pytest_subprocess, write_fake_runner
+from helpers.lab import REPO, run_pytest_subprocess, write_fake_runner
 
 pytestmark = pytest.mark.usefixtures("local_only")
 MY_SUITES = [str(REPO / "suites" / f"test_{n}.py")
@@ -38,8 +37,8 @@ print_summary()
 
 PLUGIN = '''
 from pathlib import Path
-import harness.runner
-harness.runner.build_runner = lambda abi, progress=print: Path({runner!r})
+import harness.runner.invoke
+harness.runner.invoke.build_runner = lambda abi, progress=print: Path({runner!r})
 '''
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.summary import percentile, statistic, summarize, verdict
+from harness.stats.descriptive import percentile, statistic, summarize, verdict
 
 
 def test_summary_of_two():

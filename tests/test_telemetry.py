@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness.telemetry import STAGES, TelemetryError, parse_telemetry
+from harness.runner.telemetry import STAGES, TelemetryError, parse_telemetry
 
 
 def frame(i, warmup=False, faces=1, total=10_000_000):
@@ -48,3 +48,25 @@ def test_errors_name_source_and_line(text, needle):
         parse_telemetry(text, "sd6-serial:latency.telemetry.jsonl")
     assert "sd6-serial:latency.telemetry.jsonl" in str(e.value)
     assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("value", [-1, -10**9, 1.5, True, None, "5"])
+def test_bad_stage_ns_is_refused(value):
+    bad = frame(1)
+    bad["stage_ns"]["blend"] = value
+    with pytest.raises(TelemetryError, match=r"dev:t.jsonl:2: stage_ns\.blend: expected "
+                                             r"integer >= 0"):
+        parse_telemetry(lines(frame(0, True), bad, summary(1, 1)), source="dev:t.jsonl")
+
+
+def test_cold_start_is_load_plus_source_plus_first_frame():
+    """One definition of cold start, the runner README's: process start to the first
+    swapped frame (the source face is analysed before any frame can be swapped)."""
+    from harness.runner.invoke import RunnerRun
+
+    s = dict(summary(1, 1), model_load_ms=10.0, source_ms=5.0, first_frame_ms=40.0)
+    t = parse_telemetry(lines(frame(0, True), frame(1), s))
+    run = RunnerRun(("x",), None, t, t.stage_ms())
+    assert run.cold_start_ms == pytest.approx(55.0)
+    with pytest.raises(TelemetryError, match="source_ms"):
+        parse_telemetry(lines(frame(0, True), frame(1), dict(s, source_ms="5")))

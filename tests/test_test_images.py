@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from harness import test_images as ti
+from harness.inputs import portraits as ti
 
 EXPECTED = {"astronaut", "astronaut_rot+15", "astronaut_rot-15", "astronaut_rot+30",
             "astronaut_mirror", "astronaut_scale50", "astronaut_small_face",

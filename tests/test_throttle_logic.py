@@ -1,4 +1,4 @@
-"""harness.throttle: throttle detection (thermal status, cluster frequency drop, same-work
+"""harness.power.throttle: throttle detection (thermal status, cluster frequency drop, same-work
 slowdown) and the replay check of the runner's thermal fallback - on scripted traces and
 on telemetry recorded from the real swap_runner (tests/fixtures/traces/SOURCES.md)."""
 
@@ -8,10 +8,10 @@ import copy
 import json
 from pathlib import Path
 
-from harness import power as PW
-from harness import throttle as TH
-from harness.android.sampler import parse_samples
-from harness.telemetry import parse_telemetry
+from harness.devices.android.sampler import parse_samples
+from harness.power import metrics as PW
+from harness.power import throttle as TH
+from harness.runner.telemetry import parse_telemetry
 
 TRACES = Path(__file__).parent / "fixtures" / "traces"
 LITTLE, BIG = (0, 1, 2, 3), (4, 5, 6, 7)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness.virtual_device import protocol as VP
-from harness.virtual_device.cli import ProfileError, load_virtual_profile
-from harness.virtual_device.cli import main as vdev_main
 from harness.virtual_device.faults import FaultSpecError, parse_faults
+from harness.virtual_device.launch import ProfileError, load_virtual_profile
+from harness.virtual_device.launch import main as vdev_main
 from harness.virtual_device.sandbox import Sandbox
 from harness.virtual_device.simulation import SensorSimulation
 from harness.virtual_device.testing import AdbLab, find_adb

@@ -9,10 +9,10 @@ import json
 import re
 
 import pytest
+from helpers.lab import REPO, run_pytest_subprocess
 from test_suites_fake_runner import install_stand_in_runner
 
-from conftest import REPO, run_pytest_subprocess
-from harness.runner import BINARY, VIDEO_PLUGIN, build_runner
+from harness.runner.invoke import BINARY, VIDEO_PLUGIN, build_runner
 from harness.virtual_device.testing import AdbLab
 
 FAST_SD6 = """

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runner = a.runner
     if runner is None:
-        from harness.runner import build_runner
+        from harness.runner.invoke import build_runner
         runner = build_runner("x86_64", progress=lambda msg: None)
     build_swaps(Path(runner))
     return 0

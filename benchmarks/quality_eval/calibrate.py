@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     runner = a.runner
     if runner is None:
-        from harness.runner import build_runner
+        from harness.runner.invoke import build_runner
         runner = build_runner("x86_64", progress=lambda msg: None)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

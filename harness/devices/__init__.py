@@ -1,7 +1,7 @@
 """Device backends and discovery.
 
-Each backend is a module in this folder (`local`, `android`, `ios`, ...) exposing
-`discover(options: DiscoveryOptions) -> list[Device]`. Backends are imported lazily; a
+Each backend is a module in this folder (`local`), or a package with a `device` module
+(`android/`, `ios/`), exposing `discover(options: DiscoveryOptions) -> list[Device]`. Backends are imported lazily; a
 backend that is missing or fails to import is reported and skipped, and `discover` must
 return [] (never raise) when it finds no devices.
 """
@@ -51,8 +51,11 @@ class DiscoveryResult:
 
 
 def _import_backend(name: str):
-    module = name if "." in name else f"harness.devices.{name}"
-    return importlib.import_module(module)
+    module = importlib.import_module(name if "." in name else f"harness.devices.{name}")
+    if not hasattr(module, "discover") and hasattr(module, "__path__"):
+        # a platform package (android/, ios/): its backend is the `device` module
+        module = importlib.import_module(f"{module.__name__}.device")
+    return module
 
 
 def discover_devices(options: DiscoveryOptions | None = None,

@@ -27,7 +27,7 @@ from harness.devices.base import (
     SensorReading,
     SyncReport,
 )
-from harness.models import sha256_file
+from harness.modelpack.pack import sha256_file
 
 _ABIS = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}
 

@@ -20,12 +20,13 @@ import time
 import cv2
 import numpy as np
 
+from harness.inputs import portraits as test_images
 from harness.quality import synthetic
 from harness.quality.landmarks import reference_landmarks
 from harness.quality.scores import score_blend
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
-#: target variants used (harness.test_images names without the base prefix); the tiny
+#: target variants used (harness.inputs.portraits names without the base prefix); the tiny
 #: face (IOD ~15 px), the two-face composites and the 0.2x low-light frame are left out:
 #: scores are defined for one face of useful size in a lit frame.
 TARGET_VARIANTS = ("", "_rot+15", "_rot-15", "_mirror", "_scale50", "_dark_gamma", "_bright",
@@ -56,7 +57,6 @@ def jpeg(img: np.ndarray, quality: int = RUNNER_JPEG_QUALITY) -> np.ndarray:
 
 def cases(variants=TARGET_VARIANTS, mode: str = "small"):
     """Yield (case name, SwapInputs) for every source/target pair with faces found."""
-    from harness import test_images
 
     imgs = {name: img for name, _, _, img, _ in test_images.iter_variants()}
     for tgt_person in PERSONS:

@@ -72,7 +72,7 @@ class DlibEmbedding:
     name = "dlib-resnet"
 
     def __init__(self, model_path: str) -> None:
-        import dlib
+        import dlib  # lazy: dlib is the optional [identity] extra
 
         self._dlib = dlib
         self._net = dlib.face_recognition_model_v1(model_path)

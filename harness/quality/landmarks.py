@@ -1,4 +1,4 @@
-"""68 landmarks for the scores, from the Python reference pipeline (harness.reference).
+"""68 landmarks for the scores, from the Python reference pipeline (harness.modelpack.reference).
 
 `reference_landmarks(image, mode)` returns the (68, 2) iBUG points of the most confident
 face, or None when no face is found (or the mesh's presence is below 0.5). The reference
@@ -16,12 +16,13 @@ import functools
 
 import numpy as np
 
+from harness.modelpack.reference import Reference
+
 MIN_PRESENCE = 0.5
 
 
 @functools.lru_cache(maxsize=4)
 def _reference(mode: str):
-    from harness.reference import Reference
 
     return Reference(mode)
 

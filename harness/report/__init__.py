@@ -7,9 +7,11 @@ Other parts add reporters with `register_reporter` or HTML sections with
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-from harness.record import load_record
+from harness.files import atomic_write_text
+from harness.record.run_record import load_record
 from harness.report.base import SECTIONS, Reporter, register_section  # noqa: F401
 from harness.report.benchmark_json import write_benchmark_json
 from harness.report.html import render_html
@@ -20,10 +22,7 @@ class HtmlReporter(Reporter):
 
     def write(self, record: dict, run_dir: Path) -> Path:
         path = Path(run_dir) / "index.html"
-        tmp = path.with_name(".index.html.tmp")
-        tmp.write_text(render_html(record, run_dir), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, render_html(record, run_dir))
 
 
 class BenchmarkJsonReporter(Reporter):
@@ -44,11 +43,10 @@ def register_reporter(reporter: Reporter) -> None:
 #: modules that add report sections/reporters: each is imported before every render (so
 #: `swaplab report` re-renders them too) and its `register()` called if it has one
 #: (registration is idempotent); a missing module is skipped.
-EXTENSION_MODULES: list[str] = ["harness.timeseries_svg", "harness.report.trace"]
+EXTENSION_MODULES: list[str] = ["harness.report.timeseries", "harness.report.trace"]
 
 
 def _load_extensions() -> None:
-    import importlib
     for name in EXTENSION_MODULES:
         try:
             module = importlib.import_module(name)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from harness.record import atomic_write_json
+from harness.files import atomic_write_json
 
 
 def _stats(samples_s: list[float]) -> dict:
-    from pytest_benchmark.stats import Stats
+    from pytest_benchmark.stats import Stats  # lazy: pytest-benchmark is heavy and only wanted here
     s = Stats()
     for v in samples_s:
         s.update(v)
@@ -26,7 +26,7 @@ def _stats(samples_s: list[float]) -> dict:
 
 def to_benchmark_json(record: dict) -> dict:
     try:
-        from pytest_benchmark import __version__ as pb_version
+        from pytest_benchmark import __version__ as pb_version  # lazy: see _stats
     except ImportError:  # pragma: no cover - pytest-benchmark is a dependency
         pb_version = "5.1.0"
     env = record.get("environment", {})

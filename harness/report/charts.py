@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from harness.report.svg import _e, _fmt, cdf_points, histogram_bins, nice_ticks, svg_open
+from harness.report.svg import cdf_points, esc, fmt, histogram_bins, nice_ticks, svg_open
 
 BASE_COLOR, CAND_COLOR = "#8c8c8c", "#e15759"
 
@@ -44,10 +44,10 @@ def distribution_overlay(base: Sequence[float], cand: Sequence[float], unit: str
                                                (labels[1], CAND_COLOR, c))):
         x, ly = left, top - 20 + k * 13
         med = vals[len(vals) // 2] if vals else None
-        text = f"{name} (n={len(vals)}" + (f", median {_fmt(med)} {unit})" if med is not None
+        text = f"{name} (n={len(vals)}" + (f", median {fmt(med)} {unit})" if med is not None
                                            else ")")
         out.append(f'<rect x="{x}" y="{ly - 8}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{x + 14}" y="{ly + 1}" font-size="10">{_e(text)}</text>')
+                   f'<text x="{x + 14}" y="{ly + 1}" font-size="10">{esc(text)}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
     for vals, sh, color, cls in ((b, sb, BASE_COLOR, "base"), (c, sc, CAND_COLOR, "cand")):
         if not vals:
@@ -64,8 +64,8 @@ def distribution_overlay(base: Sequence[float], cand: Sequence[float], unit: str
                    f'fill="none" stroke="{color}" stroke-width="1.6"/>')
     for t in nice_ticks(lo, hi):
         out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 14}" font-size="10" '
-                   f'text-anchor="middle">{_fmt(t)}</text>')
-    out.append(f'<text x="{left}" y="{height - 2}" font-size="11">{_e(unit)} (filled: share of '
+                   f'text-anchor="middle">{fmt(t)}</text>')
+    out.append(f'<text x="{left}" y="{height - 2}" font-size="11">{esc(unit)} (filled: share of '
                f'frames, left axis; lines: CDF, right axis)</text>'
                f'<text x="{left - 4}" y="{top + 8}" font-size="10" text-anchor="end">'
                f'{smax:.0%}</text><text x="{left + pw + 4}" y="{top + 8}" font-size="10">100%'
@@ -118,8 +118,8 @@ def trend_chart(points: Sequence[Mapping], change_points: Sequence[Mapping] = ()
         out.append(f'<line class="change-point" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" '
                    f'y2="{top + ph}" stroke="#b07aa1" stroke-dasharray="4 3"/>'
                    f'<text x="{x + 3:.1f}" y="{top + 11}" font-size="10" fill="#b07aa1">'
-                   f'{_e(label)}<title>change point at run {_e(cp.get("run_id", ""))} '
-                   f'(commit {_e(str(cp.get("commit") or "")[:12])})</title></text>')
+                   f'{esc(label)}<title>change point at run {esc(cp.get("run_id", ""))} '
+                   f'(commit {esc(str(cp.get("commit") or "")[:12])})</title></text>')
     coords = " ".join(f"{sx(i):.1f},{sy(float(p['median'])):.1f}" for i, p in enumerate(points)
                       if p.get("median") is not None)
     out.append(f'<polyline points="{coords}" fill="none" stroke="#4e79a7" stroke-width="1.2"/>')
@@ -130,14 +130,14 @@ def trend_chart(points: Sequence[Mapping], change_points: Sequence[Mapping] = ()
         out.append(f'<circle cx="{sx(i):.1f}" cy="{sy(float(p["median"])):.1f}" '
                    f'r="{4 if ring else 2.5}" fill="{"#fff" if ring else "#4e79a7"}" '
                    f'stroke="#4e79a7" stroke-width="{2 if ring else 1}"><title>'
-                   f'{_e(p.get("run_id", ""))} {_e(str(p.get("commit") or "")[:10])} '
-                   f'{_e(p.get("branch") or "")}: {_fmt(float(p["median"]))} {_e(unit)}'
+                   f'{esc(p.get("run_id", ""))} {esc(str(p.get("commit") or "")[:10])} '
+                   f'{esc(p.get("branch") or "")}: {fmt(float(p["median"]))} {esc(unit)}'
                    f'</title></circle>')
     for v in (lo + pad, hi - pad):
         out.append(f'<text x="{left - 4}" y="{sy(v) + 3:.1f}" font-size="10" '
-                   f'text-anchor="end">{_fmt(v)}</text>')
+                   f'text-anchor="end">{fmt(v)}</text>')
     out.append(f'<text x="{left}" y="{height - 6}" font-size="10">{n} run(s), oldest left; '
-               f'median {_e(unit)} per run; dashed: change points</text>')
+               f'median {esc(unit)} per run; dashed: change points</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -170,7 +170,7 @@ def cpu_freq_chart(doc: Mapping, title: str = "", width: int = 640, height: int 
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart cpufreq" width="{width}" '
             f'height="{height}" viewBox="0 0 {width} {height}" font-size="10">'),
            (f'<text x="{left}" y="14" font-size="12" font-weight="bold">'
-           f'{_e(title or "CPU frequency")}</text>'),
+           f'{esc(title or "CPU frequency")}</text>'),
            f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>']
     for sw in doc.get("mode_switches") or []:
         if isinstance(sw.get("t_s"), (int, float)):
@@ -182,9 +182,9 @@ def cpu_freq_chart(doc: Mapping, title: str = "", width: int = 640, height: int 
         coords = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in pts)
         out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" '
                    f'stroke-width="1.2"/><text x="{left + 4 + 70 * k}" y="{top + ph + 16}" '
-                   f'fill="{color}">cpu {_e(cpu)}</text>')
+                   f'fill="{color}">cpu {esc(cpu)}</text>')
     out.append(f'<text x="{left - 4}" y="{sy(hi / 1.1) + 3:.1f}" text-anchor="end">'
-               f'{_fmt(hi / 1.1)} GHz</text><text x="{left - 4}" y="{top + ph}" '
+               f'{fmt(hi / 1.1)} GHz</text><text x="{left - 4}" y="{top + ph}" '
                f'text-anchor="end">0</text>')
     out.append("</svg>")
     return "".join(out)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from harness.recorder import format_value
+from harness.history.store import history_db_for_run, samples_for, trend
+from harness.record.units import format_value
 from harness.report import charts
+from harness.report.timeseries import timeseries_svg
+from harness.runner.telemetry import TelemetryError, parse_telemetry
 
 VERDICT_ORDER = {"regressed": 0, "unknown": 1, "improved": 2, "same": 3}
 QUALITY_ROLES = ("source", "target", "output", "golden", "diff")
@@ -56,15 +59,13 @@ def comparison_rows(record: dict) -> list[dict]:
 
 
 def _db(run_dir: Path) -> Path | None:
-    from harness.baseline import history_db_for_run
     db = history_db_for_run(run_dir)
     return db if db.is_file() else None
 
 
 def _telemetry_doc(path: Path) -> dict | None:
     """A swaplab.timeseries/1-like document from one telemetry file (time = cumulative
-    frame time), for harness.timeseries_svg."""
-    from harness.telemetry import TelemetryError, parse_telemetry
+    frame time), for harness.report.timeseries."""
     try:
         tel = parse_telemetry(path.read_text(encoding="utf-8"), source=str(path))
     except (OSError, UnicodeDecodeError, TelemetryError):
@@ -86,10 +87,6 @@ def _telemetry_doc(path: Path) -> dict | None:
 
 
 def _timeline(record: dict, run_dir: Path, serial: str) -> list[dict]:
-    try:
-        from harness.timeseries_svg import timeseries_svg
-    except ImportError:
-        return []
     out = []
     for a in record.get("artifacts") or []:
         if a.get("device") != serial or not _inside(run_dir, a.get("path", "")):
@@ -130,7 +127,6 @@ def _overlays(record: dict, run_dir: Path, serial: str, db: Path | None) -> list
             continue  # A/B arms: shown pooled below
         b_samples = []
         if base and db is not None:
-            from harness.history import samples_for
             try:
                 b_samples = samples_for(db, base, serial, m["metric"], m.get("test"))
             except Exception:  # noqa: BLE001 - a missing baseline just means no overlay
@@ -159,7 +155,6 @@ def _overlays(record: dict, run_dir: Path, serial: str, db: Path | None) -> list
 def _trends(record: dict, serial: str, db: Path | None) -> list[dict]:
     if db is None:
         return []
-    from harness.history import trend
     comp = record.get("comparison") or {}
     highlight = [record.get("run_id"), comp.get("baseline_run")]
     seen, out = set(), []

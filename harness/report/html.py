@@ -11,11 +11,11 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from harness.recorder import format_value
+from harness.record.units import format_value
 from harness.report import svg
 from harness.report.base import SECTIONS
 from harness.report.devices import comparison_rows, device_views
-from harness.telemetry import STAGES
+from harness.runner.telemetry import STAGES
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

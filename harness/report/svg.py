@@ -19,11 +19,11 @@ STAGE_COLORS = {
 _FALLBACK = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
 
 
-def _e(text: object) -> str:
+def esc(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _fmt(v: float) -> str:
+def fmt(v: float) -> str:
     if v == 0:
         return "0"
     if abs(v) >= 100:
@@ -39,11 +39,11 @@ def svg_open(kind: str, width: int, height: int, label: str, title: str = "", *,
     bold title line, if any; the caller appends the rest and "</svg>"."""
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" width="{width}" '
             f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{_e(title or label)}">')]
+            f'aria-label="{esc(title or label)}">')]
     if title:
         cls = f' class="{title_class}"' if title_class else ""
         out.append(f'<text x="4" y="{title_y}"{cls} font-size="{title_size}" '
-                   f'font-weight="bold">{_e(title)}</text>')
+                   f'font-weight="bold">{esc(title)}</text>')
     return out
 
 
@@ -88,7 +88,7 @@ def stacked_bars(rows: Sequence[tuple[str, Mapping[str, float]]], unit: str = "m
     y = top
     for (label, parts), total in zip(rows, totals):
         out.append(f'<text x="{label_w - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end" '
-                   f'font-size="12">{_e(label)}</text>')
+                   f'font-size="12">{esc(label)}</text>')
         x = float(label_w)
         for i, s in enumerate(stages):
             v = max(parts.get(s, 0.0), 0.0)
@@ -97,23 +97,23 @@ def stacked_bars(rows: Sequence[tuple[str, Mapping[str, float]]], unit: str = "m
             w = v / vmax * plot_w
             color = STAGE_COLORS.get(s, _FALLBACK[i % len(_FALLBACK)])
             out.append(f'<rect x="{x:.2f}" y="{y}" width="{w:.2f}" height="{bar_h}" '
-                       f'fill="{color}"><title>{_e(s)}: {_fmt(v)} {_e(unit)}</title></rect>')
+                       f'fill="{color}"><title>{esc(s)}: {fmt(v)} {esc(unit)}</title></rect>')
             x += w
         out.append(f'<text x="{x + 4:.1f}" y="{y + bar_h * 0.7:.1f}" font-size="12">'
-                   f'{_fmt(total)} {_e(unit)}</text>')
+                   f'{fmt(total)} {esc(unit)}</text>')
         y += bar_h + gap
     # axis
     for t in nice_ticks(0, vmax):
         tx = label_w + t / vmax * plot_w
         out.append(f'<line x1="{tx:.1f}" y1="{top - 2}" x2="{tx:.1f}" y2="{y}" stroke="#ddd" '
                    f'stroke-width="1"/><text x="{tx:.1f}" y="{y + 14}" font-size="10" '
-                   f'text-anchor="middle">{_fmt(t)}</text>')
+                   f'text-anchor="middle">{fmt(t)}</text>')
     # legend
     lx, ly = 4.0, y + 30
     for i, s in enumerate(stages):
         color = STAGE_COLORS.get(s, _FALLBACK[i % len(_FALLBACK)])
         out.append(f'<rect x="{lx:.1f}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{lx + 13:.1f}" y="{ly}" font-size="11">{_e(s)}</text>')
+                   f'<text x="{lx + 13:.1f}" y="{ly}" font-size="11">{esc(s)}</text>')
         lx += 20 + 7 * len(s)
     out.append("</svg>")
     return "".join(out)
@@ -172,7 +172,7 @@ def histogram_cdf(samples: Sequence[float], unit: str = "ms", title: str = "",
             lo, hi = min(lo, v), max(hi, v)
             shown[name] = v
         else:  # far away (e.g. a generous target): say so instead of squashing the data
-            off_chart.append(f"{name} {_fmt(v)} {unit} (off chart)")
+            off_chart.append(f"{name} {fmt(v)} {unit} (off chart)")
     span = (hi - lo) or 1.0
 
     def sx(v: float) -> float:
@@ -185,8 +185,8 @@ def histogram_cdf(samples: Sequence[float], unit: str = "ms", title: str = "",
         x0, x1 = sx(edges[i]), sx(edges[i + 1])
         h = c / cmax * ph
         out.append(f'<rect x="{x0:.2f}" y="{top + ph - h:.2f}" width="{max(x1 - x0 - 1, 0.5):.2f}" '
-                   f'height="{h:.2f}" fill="#4e79a7" opacity="0.75"><title>{_fmt(edges[i])}-'
-                   f'{_fmt(edges[i + 1])} {_e(unit)}: {c}</title></rect>')
+                   f'height="{h:.2f}" fill="#4e79a7" opacity="0.75"><title>{fmt(edges[i])}-'
+                   f'{fmt(edges[i + 1])} {esc(unit)}: {c}</title></rect>')
     out.append(f'<polyline points="{cdf_points(values, sx, top, ph)}" fill="none" '
                f'stroke="#e15759" stroke-width="1.5" class="cdf"/>')
     for k, (name, v) in enumerate(shown.items()):
@@ -194,15 +194,15 @@ def histogram_cdf(samples: Sequence[float], unit: str = "ms", title: str = "",
         anchor, tx = ("end", x - 3) if x > left + pw * 0.8 else ("start", x + 3)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="#333" '
                    f'stroke-dasharray="4 3"/><text x="{tx:.1f}" y="{top + 11 + 12 * k}" '
-                   f'font-size="10" text-anchor="{anchor}">{_e(name)} {_fmt(v)}</text>')
+                   f'font-size="10" text-anchor="{anchor}">{esc(name)} {fmt(v)}</text>')
     if off_chart:
         out.append(f'<text x="{left + pw}" y="{height - 2}" font-size="10" text-anchor="end">'
-                   f'{_e("; ".join(off_chart))}</text>')
+                   f'{esc("; ".join(off_chart))}</text>')
     for t in nice_ticks(lo, hi):
         out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 14}" font-size="10" '
-                   f'text-anchor="middle">{_fmt(t)}</text>')
+                   f'text-anchor="middle">{fmt(t)}</text>')
     out.append(f'<text x="{left}" y="{height - 2}" font-size="11">'
-               f'{_e(unit)} (bars: frames, left axis; line: CDF, right axis)</text>')
+               f'{esc(unit)} (bars: frames, left axis; line: CDF, right axis)</text>')
     out.append(f'<text x="{left - 4}" y="{top + 8}" font-size="10" text-anchor="end">{cmax}</text>'
                f'<text x="{left - 4}" y="{top + ph}" font-size="10" text-anchor="end">0</text>'
                f'<text x="{left + pw + 4}" y="{top + 8}" font-size="10">100%</text>'

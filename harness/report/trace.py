@@ -14,11 +14,12 @@ chrome://tracing:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from harness.files import atomic_write_json
+from harness.report import register_reporter
 from harness.report.base import Reporter
-from harness.telemetry import STAGES, TelemetryError, parse_telemetry
+from harness.runner.telemetry import STAGES, TelemetryError, parse_telemetry
 
 TRACE_NAME = "trace.json"
 GAP_US = 1000.0  # between two runner invocations on one lane
@@ -122,10 +123,7 @@ def write_trace(record: dict, run_dir: Path | str) -> Path | None:
     if not any(e["ph"] == "X" for e in doc["traceEvents"]):
         return None
     path = Path(run_dir) / TRACE_NAME
-    tmp = path.with_name(f".{TRACE_NAME}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, doc, indent=None, separators=(",", ":"))
 
 
 class TraceReporter(Reporter):
@@ -136,14 +134,13 @@ class TraceReporter(Reporter):
 
 
 def register() -> None:
-    from harness.report import register_reporter
     register_reporter(TraceReporter())
 
 
 if __name__ == "__main__":  # python -m harness.report.trace RUN_DIR
     import sys
 
-    from harness.record import load_record
+    from harness.record.run_record import load_record
     out = write_trace(load_record(sys.argv[1]), sys.argv[1])
     print(out or "no telemetry in this run")
     print(json.dumps({"ok": out is not None}))

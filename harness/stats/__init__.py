@@ -2,9 +2,9 @@
 
 - :mod:`harness.stats.compare`     two-sample regression rule (block bootstrap + MWU)
 - :mod:`harness.stats.changepoint` step detection over a run history
-- :mod:`harness.stats.reference`   Perfherder / pytest-benchmark / asv rules (calibration)
+- :mod:`harness.stats.tool_rules`   Perfherder / pytest-benchmark / asv rules (calibration)
 - :mod:`harness.stats.gate`        CI gating: verdict rows + target verdicts -> lines, exit
-- :mod:`harness.stats.ab`          A/B interleaved measurements of one record -> verdict rows
+- :mod:`harness.stats.ab_arms`          A/B interleaved measurements of one record -> verdict rows
 """
 
 from .changepoint import ChangePoints, detect_steps
@@ -14,9 +14,9 @@ from .compare import (
     REGRESSED,
     SAME,
     UNKNOWN,
-    Comparison,
     RuleConfig,
     RunNoise,
+    SampleComparison,
     bootstrap_median_change,
     compare_interleaved,
     compare_samples,
@@ -30,10 +30,10 @@ __all__ = [
     "SAME",
     "UNKNOWN",
     "ChangePoints",
-    "Comparison",
     "GateResult",
     "RuleConfig",
     "RunNoise",
+    "SampleComparison",
     "bootstrap_median_change",
     "compare_interleaved",
     "compare_samples",

@@ -2,7 +2,7 @@
 
 Pure functions, no I/O (asv style). Input: the raw per-frame samples of one metric from a
 baseline run and a candidate run, plus which direction is better. Output: a
-:class:`Comparison` with the relative median change, a block-bootstrap confidence interval
+:class:`SampleComparison` with the relative median change, a block-bootstrap confidence interval
 for it, a Mann-Whitney U p-value, and a verdict: ``improved``, ``regressed``, ``same`` or
 ``unknown`` with a one-line reason.
 
@@ -39,18 +39,22 @@ import numpy as np
 from scipy import stats as _sps
 from scipy.stats import mstats as _mstats
 
+from .bootstrap import (
+    block_length,
+    block_medians,
+    bootstrap_median_change,
+    clean,
+)
+
 __all__ = [
     "DEFAULT_RULE",
-    "Comparison",
     "RuleConfig",
     "RunNoise",
-    "block_length",
-    "block_medians",
+    "SampleComparison",
     "bootstrap_median_change",
     "compare_interleaved",
     "compare_samples",
     "is_regression",
-    "lag1_autocorrelation",
 ]
 
 IMPROVED = "improved"
@@ -66,7 +70,7 @@ class RuleConfig:
 
     threshold      smallest relative change of the median that can be a regression or an
                    improvement (0.03 = 3%). Per metric / profile overrides are resolved by
-                   the caller (harness.history.threshold_for).
+                   the caller (harness.stats.thresholds.threshold_for).
     alpha          significance level of the Mann-Whitney U test on block medians.
     confidence     level of the bootstrap confidence interval of the median change; the
                    interval must exclude 0 for a non-"same" verdict.
@@ -127,7 +131,7 @@ class RunNoise:
 
 
 @dataclasses.dataclass(frozen=True)
-class Comparison:
+class SampleComparison:
     """Result of comparing a candidate sample set with a baseline sample set.
 
     change, ci_low, ci_high: relative change of the median, candidate vs baseline
@@ -182,143 +186,15 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
-def _clean(samples: Sequence[float] | np.ndarray) -> np.ndarray:
-    a = np.asarray(list(samples) if not isinstance(samples, np.ndarray) else samples, float)
-    return a[np.isfinite(a)]
-
-
-def lag1_autocorrelation(x: np.ndarray) -> float:
-    """Lag-1 autocorrelation of a series (robust-ish: ranks, so outliers do not dominate)."""
-    x = np.asarray(x, float)
-    if x.size < 4:
-        return 0.0
-    r = _sps.rankdata(x)
-    r = r - r.mean()
-    den = float(np.dot(r, r))
-    if den == 0.0:
-        return 0.0
-    return float(np.dot(r[:-1], r[1:]) / den)
-
-
-def block_length(x: np.ndarray, max_fraction: float = 0.125) -> int:
-    """Block length for the block bootstrap / block medians of one series.
-
-    From the lag-1 autocorrelation rho (of ranks): an AR(1)-like series has an integrated
-    autocorrelation time tau = (1 + rho) / (1 - rho); blocks of ~2 tau keep most of the
-    dependence inside a block. Slow drift raises rho and so the block length, which
-    widens the interval, as it should. Capped so that at least 1/max_fraction blocks remain.
-    """
-    n = int(np.asarray(x).size)
-    if n < 2:
-        return 1
-    rho = min(max(lag1_autocorrelation(x), 0.0), 0.95)
-    tau = (1.0 + rho) / (1.0 - rho)
-    b = math.ceil(2.0 * tau) if rho > 0.05 else 1
-    cap = max(1, int(n * max_fraction))
-    return max(1, min(b, cap))
-
-
-def block_medians(x: np.ndarray, b: int) -> np.ndarray:
-    """Medians of consecutive non-overlapping blocks of length b (a short last block is
-    merged into the previous one)."""
-    x = np.asarray(x, float)
-    n = x.size
-    if b <= 1 or n < 2 * b:
-        return x.copy() if b <= 1 else np.array([np.median(x)])
-    k = n // b
-    out = [np.median(x[i * b:(i + 1) * b]) for i in range(k - 1)]
-    out.append(np.median(x[(k - 1) * b:]))
-    return np.asarray(out)
-
-
-def _block_boot_medians(x: np.ndarray, b: int, resamples: int, rng: np.random.Generator
-                        ) -> np.ndarray:
-    """Moving-block-bootstrap replicates of the median of x (vectorised, batched)."""
-    n = x.size
-    b = max(1, min(b, n))
-    k = math.ceil(n / b)
-    offs = np.arange(b, dtype=np.int32)
-    out = np.empty(resamples)
-    batch = max(1, min(resamples, 4_000_000 // max(1, k * b)))
-    for lo in range(0, resamples, batch):
-        hi = min(resamples, lo + batch)
-        starts = rng.integers(0, n - b + 1, size=(hi - lo, k), dtype=np.int32)
-        if b == 1:
-            idx = starts
-        else:
-            idx = (starts[:, :, None] + offs).reshape(hi - lo, k * b)[:, :n]
-        out[lo:hi] = _row_medians(x[idx])
-    return out
-
-
-def _row_medians(a: np.ndarray) -> np.ndarray:
-    """Median of each row (same as np.median(a, axis=1), one partition pass)."""
-    n = a.shape[1]
-    h = n // 2
-    if n % 2:
-        return np.partition(a, h, axis=1)[:, h]
-    p = np.partition(a, (h - 1, h), axis=1)
-    return 0.5 * (p[:, h - 1] + p[:, h])
-
-
-def bootstrap_median_change(base: Sequence[float], cand: Sequence[float], *,
-                            confidence: float = 0.99, resamples: int = 2000,
-                            seed: int = 0, block: int | None = None,
-                            run_noise: float = 0.0, run_noise_df: int | None = None
-                            ) -> tuple[float, float, float]:
-    """(point, low, high): relative change of the median cand vs base and its percentile
-    confidence interval from a moving block bootstrap of each side (independently).
-
-    block None -> chosen per side with :func:`block_length`; 1 = the ordinary bootstrap.
-    run_noise: relative sd of one run's median across runs of unchanged code (what the
-    history shows). One pair of runs cannot see run-to-run differences (thermal state,
-    background load), so the log-ratio replicates get extra Gaussian noise to bring
-    their variance up to at least 2 * run_noise**2 (the variance of the difference of two
-    run medians). 0 = within-run noise only. run_noise_df: the noise was estimated with
-    that many degrees of freedom, so the extra noise has Student-t tails (None = known).
-    """
-    b_arr, c_arr = _clean(base), _clean(cand)
-    if b_arr.size == 0 or c_arr.size == 0:
-        raise ValueError("both sample sets must hold finite values")
-    mb, mc = float(np.median(b_arr)), float(np.median(c_arr))
-    if mb == 0.0:
-        raise ValueError("baseline median is 0: relative change undefined")
-    rng = np.random.default_rng(seed)
-    bb = block if block is not None else block_length(b_arr)
-    bc = block if block is not None else block_length(c_arr)
-    rb = _block_boot_medians(b_arr, bb, resamples, rng)
-    rc = _block_boot_medians(c_arr, bc, resamples, rng)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lr = np.log(rc / rb)
-    lr = lr[np.isfinite(lr)]
-    tail = (1.0 - confidence) / 2.0
-    # Small-sample correction: percentiles of a bootstrap act like normal quantiles, but
-    # the median is known from only k independent blocks. Stretch the replicates about
-    # their centre by t_{k-1} / z at the interval's tail (k = fewer blocks of the two).
-    k = min(math.ceil(b_arr.size / bb), math.ceil(c_arr.size / bc))
-    if k >= 2 and lr.size > 1:
-        stretch = float(_sps.t.ppf(1.0 - tail, k - 1) / _sps.norm.ppf(1.0 - tail))
-        centre = float(np.median(lr))
-        lr = centre + (lr - centre) * stretch
-    if run_noise and lr.size > 1:
-        extra2 = 2.0 * math.log1p(run_noise) ** 2 - float(lr.var())
-        if extra2 > 0:
-            draw = (rng.standard_t(run_noise_df, lr.size) if run_noise_df
-                    else rng.normal(0.0, 1.0, lr.size))
-            lr = lr + math.sqrt(extra2) * draw
-    lo, hi = np.quantile(lr, [tail, 1.0 - tail])
-    return mc / mb - 1.0, math.expm1(float(lo)), math.expm1(float(hi))
-
-
 def compare_samples(base: Sequence[float], cand: Sequence[float], direction: str = "lower",
                     rule: RuleConfig = DEFAULT_RULE, *, threshold: float | None = None,
-                    run_noise: float | RunNoise | None = None) -> Comparison:
+                    run_noise: float | RunNoise | None = None) -> SampleComparison:
     """Compare candidate samples with baseline samples of one metric.
 
     direction: "lower" (lower is better, e.g. latency_ms) or "higher" (e.g. fps).
     threshold: overrides rule.threshold (per-metric threshold).
     run_noise: relative sd of a run's median between runs of unchanged code: a
-      RunNoise estimated from history (harness.history.run_noise_for; its interval gets
+      RunNoise estimated from history (harness.history.store.run_noise_for; its interval gets
       t tails), a float taken as known, or None = rule.run_noise_prior.
 
     Verdict:
@@ -331,22 +207,22 @@ def compare_samples(base: Sequence[float], cand: Sequence[float], direction: str
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction must be 'lower' or 'higher', not {direction!r}")
     rule = rule.with_threshold(threshold)
-    b_arr, c_arr = _clean(base), _clean(cand)
+    b_arr, c_arr = clean(base), clean(cand)
     nb, nc = int(b_arr.size), int(c_arr.size)
     common = {"direction": direction, "n_base": nb, "n_cand": nc,
               "confidence": rule.confidence, "threshold": rule.threshold}
     if min(nb, nc) < rule.min_samples:
         which = "baseline" if nb < nc else "candidate"
-        return Comparison(UNKNOWN, f"need more samples: n={min(nb, nc)} < {rule.min_samples}"
+        return SampleComparison(UNKNOWN, f"need more samples: n={min(nb, nc)} < {rule.min_samples}"
                           f" ({which})", median_base=_med(b_arr), median_cand=_med(c_arr),
                           change=None, ci_low=None, ci_high=None, p_value=None, **common)
     mb, mc = float(np.median(b_arr)), float(np.median(c_arr))
     if mb <= 0.0 or mc < 0.0:
         # relative changes of a metric that is 0 or signed are meaningless; compare raw
         if mb == mc and np.array_equal(np.sort(b_arr), np.sort(c_arr)):
-            return Comparison(SAME, "identical samples", median_base=mb, median_cand=mc,
+            return SampleComparison(SAME, "identical samples", median_base=mb, median_cand=mc,
                               change=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, **common)
-        return Comparison(UNKNOWN, f"baseline median is {mb:g}: relative change undefined",
+        return SampleComparison(UNKNOWN, f"baseline median is {mb:g}: relative change undefined",
                           median_base=mb, median_cand=mc, change=None, ci_low=None,
                           ci_high=None, p_value=None, **common)
     blk = rule.block if rule.block is not None else max(block_length(b_arr),
@@ -359,7 +235,7 @@ def compare_samples(base: Sequence[float], cand: Sequence[float], direction: str
     common["block"] = blk
     if min(bm_b.size, bm_c.size) < rule.min_blocks:
         need = rule.min_blocks * blk
-        return Comparison(UNKNOWN, f"need more samples: {min(bm_b.size, bm_c.size)} blocks of "
+        return SampleComparison(UNKNOWN, f"need more samples: {min(bm_b.size, bm_c.size)} blocks of "
                           f"{blk} correlated frames < {rule.min_blocks} (n >= {need})",
                           median_base=mb, median_cand=mc, change=change, ci_low=lo,
                           ci_high=hi, p_value=None, **common)
@@ -378,7 +254,7 @@ def compare_samples(base: Sequence[float], cand: Sequence[float], direction: str
     else:
         reason = (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} wider than +-{rule.margin:.0%} "
                   f"(p={p:.2g}); need more samples or an A/B interleaved run")
-    return Comparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
+    return SampleComparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
                       ci_low=lo, ci_high=hi, p_value=p, **common)
 
 
@@ -416,7 +292,7 @@ def is_regression(base: Sequence[float], cand: Sequence[float], direction: str =
     (effect size, MWU on block medians) come first and the bootstrap only runs when they
     pass. For gating many metrics and for the calibration's many trials."""
     rule = rule.with_threshold(threshold)
-    b_arr, c_arr = _clean(base), _clean(cand)
+    b_arr, c_arr = clean(base), clean(cand)
     if min(b_arr.size, c_arr.size) < rule.min_samples:
         return False
     mb, mc = float(np.median(b_arr)), float(np.median(c_arr))
@@ -448,7 +324,7 @@ AB_TRIM = 0.2
 def compare_interleaved(base_rounds: Sequence[Sequence[float]],
                         cand_rounds: Sequence[Sequence[float]], direction: str = "lower",
                         rule: RuleConfig = DEFAULT_RULE, *, threshold: float | None = None
-                        ) -> Comparison:
+                        ) -> SampleComparison:
     """A/B interleaved comparison: round i ran the baseline build then the candidate build
     (or the other way round) on the same device, back to back.
 
@@ -467,7 +343,7 @@ def compare_interleaved(base_rounds: Sequence[Sequence[float]],
     rule = rule.with_threshold(threshold)
     if len(base_rounds) != len(cand_rounds):
         raise ValueError("base_rounds and cand_rounds must have the same number of rounds")
-    pairs = [(_clean(b), _clean(c)) for b, c in zip(base_rounds, cand_rounds)]
+    pairs = [(clean(b), clean(c)) for b, c in zip(base_rounds, cand_rounds)]
     pairs = [(b, c) for b, c in pairs if b.size and c.size]
     allb = np.concatenate([b for b, _ in pairs]) if pairs else np.array([])
     allc = np.concatenate([c for _, c in pairs]) if pairs else np.array([])
@@ -476,11 +352,11 @@ def compare_interleaved(base_rounds: Sequence[Sequence[float]],
     mb, mc = _med(allb), _med(allc)
     need = max(rule.min_blocks, 8)
     if len(pairs) < need:
-        return Comparison(UNKNOWN, f"need more rounds: {len(pairs)} < {need}",
+        return SampleComparison(UNKNOWN, f"need more rounds: {len(pairs)} < {need}",
                           median_base=mb, median_cand=mc, change=None, ci_low=None,
                           ci_high=None, p_value=None, **common)
     if any(np.median(b) <= 0 or np.median(c) <= 0 for b, c in pairs):
-        return Comparison(UNKNOWN, "non-positive medians: relative change undefined",
+        return SampleComparison(UNKNOWN, "non-positive medians: relative change undefined",
                           median_base=mb, median_cand=mc, change=None, ci_low=None,
                           ci_high=None, p_value=None, **common)
     d = np.array([math.log(np.median(c) / np.median(b)) for b, c in pairs])
@@ -504,5 +380,5 @@ def compare_interleaved(base_rounds: Sequence[Sequence[float]],
     else:
         reason = (f"inconclusive: CI {lo:+.1%}..{hi:+.1%} over {d.size} rounds; "
                   "need more rounds")
-    return Comparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
+    return SampleComparison(verdict, reason, median_base=mb, median_cand=mc, change=change,
                       ci_low=lo, ci_high=hi, p_value=p, **common)

@@ -35,6 +35,15 @@ class VerdictRow:
     p_value: float | None = None
     threshold: float | None = None
 
+    @classmethod
+    def from_samples(cls, c: Any, **where: Any) -> VerdictRow:
+        """A row from a two-sample result (harness.stats.compare.SampleComparison) and
+        where it was measured (device, profile, test, metric, unit, direction, runs)."""
+        return cls(verdict=c.verdict, reason=c.reason, n_base=c.n_base, n_cand=c.n_cand,
+                   median_base=c.median_base, median_cand=c.median_cand, change=c.change,
+                   ci_low=c.ci_low, ci_high=c.ci_high, confidence=c.confidence,
+                   p_value=c.p_value, threshold=c.threshold, **where)
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -103,7 +112,7 @@ def _target_line(m: Mapping) -> str:
 
 def gate(rows: Iterable[Any], measurements: Iterable[Mapping] = (), *,
          fail_on_unknown: bool = False) -> GateResult:
-    """rows: VerdictRow objects or their dicts (from harness.history.compare_runs);
+    """rows: VerdictRow objects or their dicts (from harness.history.compare.compare_runs);
     measurements: the candidate record's measurements (their "target" verdicts).
 
     One line per regression and per failed target; exit status 1 if there is any,

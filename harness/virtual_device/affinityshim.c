@@ -36,18 +36,15 @@ static void map_mask(size_t size, const cpu_set_t *in, cpu_set_t *out) {
         }
 }
 
-int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *mask) {
-    typedef int (*set_t)(pid_t, size_t, const cpu_set_t *);
-    set_t real = (set_t)dlsym(RTLD_NEXT, "sched_setaffinity");
-    cpu_set_t m;
-    map_mask(size, mask, &m);
-    return real(pid, sizeof m, &m);
-}
+/* One wrapper per libc entry point: map the mask, then call the real function. */
+#define MAPPED_SETAFFINITY(name, id_type)                                   \
+    int name(id_type id, size_t size, const cpu_set_t *mask) {              \
+        typedef int (*set_t)(id_type, size_t, const cpu_set_t *);           \
+        set_t real = (set_t)dlsym(RTLD_NEXT, #name);                        \
+        cpu_set_t m;                                                        \
+        map_mask(size, mask, &m);                                           \
+        return real(id, sizeof m, &m);                                      \
+    }
 
-int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *mask) {
-    typedef int (*set_t)(pthread_t, size_t, const cpu_set_t *);
-    set_t real = (set_t)dlsym(RTLD_NEXT, "pthread_setaffinity_np");
-    cpu_set_t m;
-    map_mask(size, mask, &m);
-    return real(t, sizeof m, &m);
-}
+MAPPED_SETAFFINITY(sched_setaffinity, pid_t)
+MAPPED_SETAFFINITY(pthread_setaffinity_np, pthread_t)

@@ -18,7 +18,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from .cli import make_device
+from harness.devices.android.device import make_client
+
+from .launch import make_device
 from .server import VirtualDevice
 
 
@@ -30,7 +32,7 @@ def find_adb(prefer: str | None = None) -> str | None:
     if os.environ.get("SWAPLAB_ADB"):
         cands.append(os.environ["SWAPLAB_ADB"])
     try:
-        import adbutils
+        import adbutils  # lazy: adbutils' bundled adb is only a fallback
 
         cands.append(str(Path(adbutils.__file__).parent / "binaries" / "adb"))
     except ImportError:
@@ -99,7 +101,6 @@ class AdbLab:
 
     def client(self):
         """adbutils client of the private server (never spawns a server of its own)."""
-        from harness.devices.android import make_client
 
         return make_client("127.0.0.1", self.port, socket_timeout=60)
 

@@ -1,5 +1,6 @@
 #include "telemetry.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -7,6 +8,8 @@
 #include <platform.h>  // ncnn: NCNN_VERSION_STRING
 
 #include "common.h"
+#include "pipeline.h"
+#include "thermal.h"
 
 #ifndef SWAPLAB_ABI
 #define SWAPLAB_ABI "unknown"
@@ -98,4 +101,101 @@ nlohmann::ordered_json build_info(int threads)
     b["omp_wait_policy"] = pol ? pol : "unset";
     b["build_type"] = SWAPLAB_BUILD_TYPE;
     return b;
+}
+
+// --- the JSON lines ----------------------------------------------------------------------
+
+using ojson = nlohmann::ordered_json;
+
+static ojson pts_json(const std::vector<cv::Point2f>& pts)
+{
+    ojson a = ojson::array();
+    for (const auto& p : pts)
+        a.push_back({p.x, p.y});
+    return a;
+}
+
+static ojson face_json(const Face& f, const Roi& roi, bool detected)
+{
+    ojson j;
+    if (detected)
+    {
+        ojson kp = ojson::array();
+        for (const auto& p : f.det.keypoints)
+            kp.push_back({p.x, p.y});
+        j["detection"] = {{"score", f.det.score},
+                          {"box", {f.det.box.x, f.det.box.y, f.det.box.x + f.det.box.width, f.det.box.y + f.det.box.height}},
+                          {"keypoints", kp}};
+    }
+    else
+        j["detection"] = nullptr;
+    j["roi"] = {{"cx", roi.cx}, {"cy", roi.cy}, {"width", roi.width}, {"height", roi.height}, {"rotation", roi.rotation}};
+    j["presence"] = f.presence;
+    j["lm68"] = pts_json(f.lm68);
+    ojson mesh = ojson::array();
+    for (const auto& p : f.mesh)
+        mesh.push_back({p.x, p.y, p.z});
+    j["mesh"] = mesh;
+    return j;
+}
+
+ojson frame_json(const FrameResult& r, long rss_kb, double temp_c)
+{
+    ojson rec;
+    rec["type"] = "frame";
+    rec["schema"] = kSchema;
+    rec["index"] = r.index;
+    rec["warmup"] = r.warmup;
+    rec["source_frame"] = r.source_frame;
+    rec["mode"] = r.mode;
+    rec["enhanced"] = r.enhanced;
+    rec["detected"] = r.detected;
+    if (r.has_blend_compare)
+        rec["blend_compare"] = {{"own_ns", r.blend_compare.own_ns}, {"opencv_ns", r.blend_compare.opencv_ns},
+                                {"psnr_db", r.blend_compare.psnr_db}};
+    rec["faces"] = r.faces;
+    ojson sn;
+    for (int s = 0; s < ST_COUNT; s++)
+        sn[kStages[s]] = r.stage_ns[s];
+    rec["stage_ns"] = sn;
+    rec["de_before"] = r.ok ? ojson(r.color.de_before) : ojson(nullptr);
+    rec["de_after"] = r.ok ? ojson(r.color.de_after) : ojson(nullptr);
+    rec["tone_compensated"] = r.ok ? ojson(r.color.tone_compensated) : ojson(nullptr);
+    rec["rss_kb"] = rss_kb >= 0 ? ojson(rss_kb) : ojson(nullptr);
+    rec["temp_c"] = std::isfinite(temp_c) ? ojson(temp_c) : ojson(nullptr);
+    return rec;
+}
+
+ojson mode_switch_json(const ModeSwitch& sw)
+{
+    return {{"type", "mode_switch"}, {"schema", kSchema}, {"index", sw.index}, {"from", sw.from},
+            {"to", sw.to}, {"temp_c", sw.temp_c}, {"reason", sw.reason}};
+}
+
+ojson summary_json(const RunSummary& s)
+{
+    const long peak = peak_rss_kb();
+    return {{"type", "summary"}, {"schema", kSchema}, {"build", build_info(s.threads)},
+            {"mode", s.mode}, {"blend", s.blend}, {"model_load_ms", s.model_load_ms},
+            {"source_ms", s.source_ms}, {"first_frame_ms", s.first_frame_ms},
+            {"peak_rss_kb", peak >= 0 ? ojson(peak) : ojson(nullptr)}, {"frames", s.frames},
+            {"warmup_frames", s.warmup_frames}, {"frames_without_face", s.frames_without_face},
+            {"frames_without_face_total", s.frames_without_face_total},
+            {"mode_switches", s.mode_switches}, {"final_mode", s.final_mode}, {"wall_ms", s.wall_ms}};
+}
+
+ojson source_landmarks_json(const std::string& mode, const Face& f, const Roi& roi)
+{
+    ojson j = {{"type", "source"}, {"mode", mode}};
+    j.update(face_json(f, roi, true));
+    return j;
+}
+
+ojson frame_landmarks_json(const FrameResult& r)
+{
+    ojson j = {{"type", "frame"}, {"index", r.index}, {"source_frame", r.source_frame},
+               {"mode", r.mode}, {"faces", r.faces}};
+    if (r.ok)
+        j.update(face_json(r.face, r.roi, r.detected));
+    return j;
 }

@@ -27,3 +27,31 @@ long peak_rss_kb();
 
 // {"compiler", "ncnn_version", "opencv_version", "abi", "isa", "threads", "omp_wait_policy", "build_type"}
 nlohmann::ordered_json build_info(int threads);
+
+// --- the JSON lines (runner/README.md): one function per record type -------------------
+struct FrameResult;
+struct ModeSwitch;
+struct Face;
+struct Roi;
+
+// {"type": "frame", ...}: what the frame cost per stage and found; rss_kb / temp_c < 0 or
+// NAN: null.
+nlohmann::ordered_json frame_json(const FrameResult& r, long rss_kb, double temp_c);
+
+// {"type": "mode_switch", ...}: the thermal fallback changed the mode before this frame.
+nlohmann::ordered_json mode_switch_json(const ModeSwitch& sw);
+
+struct RunSummary
+{
+    std::string mode, blend, final_mode;
+    int threads = 1, frames = 0, warmup_frames = 0, mode_switches = 0;
+    int frames_without_face = 0, frames_without_face_total = 0;
+    double model_load_ms = 0, source_ms = 0, first_frame_ms = 0, wall_ms = 0;
+};
+
+// {"type": "summary", ...}: the last line (build info, load and first-frame times, peak RSS).
+nlohmann::ordered_json summary_json(const RunSummary& s);
+
+// --dump-landmarks lines: the source face of a mode, and a frame's face (if any).
+nlohmann::ordered_json source_landmarks_json(const std::string& mode, const Face& f, const Roi& roi);
+nlohmann::ordered_json frame_landmarks_json(const FrameResult& r);

@@ -1,1 +1,0 @@
-"""Android specifics of SwapLab: output parsers, the on-device sampler, measurement gates."""

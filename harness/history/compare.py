@@ -1,0 +1,294 @@
+"""Comparison of runs: a candidate against a baseline run (between runs), the arms of an
+A/B interleaved run (inside one run), and the CI gate over both plus the absolute targets.
+
+One typed result, :class:`Comparison`; the run record keeps it as
+``record["comparison"]`` (:meth:`Comparison.as_record`):
+
+    {"baseline_spec": "main" | null, "baseline_run": "<run id>" | null,
+     "error": "<why the baseline could not be resolved>" | null,
+     "ab": true | false,             # verdicts of an A/B interleaved run
+     "rows": [VerdictRow.as_dict() + {"line": "..."}],
+     "gate": {"lines": [...], "exit_status": 0 | 1, "regressions": n, "target_failures": n},
+     "ab_hint": "<the command that decides an inconclusive comparison>" | null}
+
+Used by the plugin at session end (:func:`finish_run`) and by `swaplab report --compare` /
+`swaplab compare` (:func:`compare_specs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import REPO_ROOT
+from harness.history.baseline import BaselineError, resolve_baseline
+from harness.history.store import (
+    history_db_for_run,
+    import_record,
+    measurements_for,
+    opened,
+    run_info,
+    run_noise_for,
+    sync_runs,
+)
+from harness.profiles import ProfileError, load_profiles
+from harness.stats.ab_arms import ab_arm, compare_ab_measurements
+from harness.stats.compare import DEFAULT_RULE, RuleConfig, compare_samples
+from harness.stats.gate import GateResult, VerdictRow, gate
+from harness.stats.thresholds import threshold_for, thresholds_from_profiles
+
+__all__ = ["Comparison", "compare", "compare_runs", "compare_specs", "find_run_dir",
+           "finish_run", "gate_runs", "thresholds_for"]
+
+
+@dataclasses.dataclass
+class Comparison:
+    """The verdicts of one candidate run: against a baseline run and/or between the arms
+    of its A/B rounds, and the gate over them and the candidate's absolute targets."""
+
+    baseline_spec: str | None = None
+    baseline_run: str | None = None
+    #: why the baseline could not be resolved, or why the comparison failed
+    error: str | None = None
+    #: the verdicts include those of an A/B interleaved run
+    ab: bool = False
+    rows: list[VerdictRow] = dataclasses.field(default_factory=list)
+    gate: GateResult = dataclasses.field(
+        default_factory=lambda: GateResult([], 0, [], []))
+    #: when two runs could not decide: the A/B command that can
+    ab_hint: str | None = None
+
+    @property
+    def exit_status(self) -> int:
+        return self.gate.exit_status
+
+    @property
+    def gate_lines(self) -> list[str]:
+        return list(self.gate.lines)
+
+    def verdict_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.rows:
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+        return counts
+
+    def as_record(self) -> dict:
+        """The ``record["comparison"]`` layout (strict JSON: NaN / inf -> null)."""
+        return {"baseline_spec": self.baseline_spec, "baseline_run": self.baseline_run,
+                "error": self.error, "ab": self.ab,
+                "rows": [_finite({**r.as_dict(), "line": r.line()}) for r in self.rows],
+                "ab_hint": self.ab_hint,
+                "gate": {"lines": list(self.gate.lines), "exit_status": self.gate.exit_status,
+                         "regressions": len(self.gate.regressions),
+                         "target_failures": len(self.gate.target_failures)}}
+
+
+def thresholds_for(profiles: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Relative thresholds from the profiles' `[regression]` tables (Profile objects or
+    plain dicts)."""
+    data = {}
+    for name, p in (profiles or {}).items():
+        extra = getattr(p, "extra", None)
+        reg = (extra or {}).get("regression") if extra is not None else \
+            (p or {}).get("regression")
+        if reg:
+            data[name] = {"regression": dict(reg)}
+    return thresholds_from_profiles(data)
+
+
+def _finite(d: dict) -> dict:
+    """NaN / inf -> None: the record is strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in d.items()}
+
+
+def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: str,
+                 candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
+                 rule: RuleConfig | None = None, use_history: bool = True
+                 ) -> list[VerdictRow]:
+    """Per device x test x metric verdicts of candidate vs baseline, candidate order.
+
+    Measurements are matched on (device, test, metric); a candidate measurement without
+    an exact match falls back to the baseline's only measurement of the same device x
+    metric. Unmatched ones on either side get verdict "unknown" with the reason.
+    use_history: estimate each metric's between-run noise from the runs before the
+    candidate (run_noise_for); otherwise the rule's prior is used.
+    """
+    rule = rule or DEFAULT_RULE
+    with opened(db_path) as conn:
+        cand_info = run_info(conn, candidate_run_id)
+        if cand_info is None:
+            raise BaselineError(f"candidate run {candidate_run_id!r} is not in the history")
+        if run_info(conn, baseline_run_id) is None:
+            raise BaselineError(f"baseline run {baseline_run_id!r} is not in the history")
+        base = measurements_for(conn, baseline_run_id)
+        cand = measurements_for(conn, candidate_run_id)
+
+        def group(ms):
+            g: dict[tuple, list[dict]] = {}
+            for m in ms:
+                if ab_arm(m) != "baseline":  # another build: compared inside its own run
+                    g.setdefault((m["device"], m["test"], m["metric"]), []).append(m)
+            return g
+
+        gb, gc = group(base), group(cand)
+        by_dm: dict[tuple, list[tuple]] = {}
+        for k in gb:
+            by_dm.setdefault((k[0], k[2]), []).append(k)
+        used: set = set()
+        rows: list[VerdictRow] = []
+        for key, ms in gc.items():
+            device, test, metric = key
+            m0 = ms[0]
+            bkey = key if key in gb else None
+            if bkey is None and len(by_dm.get((device, metric), [])) == 1:
+                bkey = by_dm[(device, metric)][0]
+            common = {"device": device, "profile": m0.get("profile"), "test": test,
+                      "metric": metric, "unit": m0.get("unit"),
+                      "direction": m0.get("direction") or "lower",
+                      "baseline_run": baseline_run_id, "candidate_run": candidate_run_id}
+            c_s = [v for m in ms for v in (m["samples"] or [])]
+            if bkey is None:
+                rows.append(VerdictRow(verdict="unknown", reason="no baseline measurement",
+                                       n_cand=len(c_s), **common))
+                continue
+            used.add(bkey)
+            b_s = [v for m in gb[bkey] for v in (m["samples"] or [])]
+            thr = threshold_for(thresholds, m0.get("profile"), metric)
+            noise = None
+            if use_history:
+                noise = run_noise_for(conn, metric, device, bkey[1],
+                                      before=cand_info.get("started"),
+                                      exclude=(candidate_run_id,))
+            c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
+                                run_noise=noise)
+            rows.append(VerdictRow.from_samples(c, **common))
+        for key in gb:
+            if key in used or key in gc:
+                continue
+            m0 = gb[key][0]
+            rows.append(VerdictRow(
+                device=key[0], profile=m0.get("profile"), test=key[1], metric=key[2],
+                unit=m0.get("unit"), direction=m0.get("direction") or "lower",
+                baseline_run=baseline_run_id, candidate_run=candidate_run_id,
+                verdict="unknown", reason="not measured in the candidate run",
+                n_base=sum(m["n"] or 0 for m in gb[key])))
+        return rows
+
+
+def gate_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: str | None,
+              candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
+              rule: RuleConfig | None = None, fail_on_unknown: bool = False
+              ) -> tuple[list[VerdictRow], GateResult]:
+    """compare_runs (skipped when baseline_run_id is None) + the candidate's absolute
+    target verdicts -> (rows, GateResult with one line per failure and exit status)."""
+    with opened(db_path) as conn:
+        rows = (compare_runs(conn, baseline_run_id, candidate_run_id, thresholds=thresholds,
+                             rule=rule) if baseline_run_id else [])
+        ms = measurements_for(conn, candidate_run_id)
+    return rows, gate(rows, ms, fail_on_unknown=fail_on_unknown)
+
+
+def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None = None,
+            baseline_run_id: str | None = None, thresholds: Mapping[str, Any] | None = None,
+            git_cwd: str | os.PathLike | None = None,
+            fail_on_unknown: bool = False) -> Comparison:
+    """Gate the candidate (already imported into `db`) against a baseline given as a spec
+    (resolved with resolve_baseline, never the candidate itself) or a run id; neither:
+    absolute targets only. A/B-tagged measurements of the candidate are compared arm
+    against arm."""
+    out = Comparison(baseline_spec=baseline_spec, baseline_run=baseline_run_id)
+    if out.baseline_run is None and baseline_spec:
+        try:
+            out.baseline_run = resolve_baseline(db, baseline_spec, git_cwd,
+                                                exclude_run_id=candidate_run_id)
+        except BaselineError as e:
+            out.error = str(e)
+    rows, out.gate = gate_runs(db, out.baseline_run, candidate_run_id, thresholds=thresholds,
+                               fail_on_unknown=fail_on_unknown)
+    cand = measurements_for(db, candidate_run_id)
+    if any(ab_arm(m) for m in cand):
+        ab_rows = compare_ab_measurements(cand, run_id=candidate_run_id, thresholds=thresholds)
+        out.ab = True
+        rows = list(ab_rows) + list(rows)
+        out.gate = gate(rows, [m for m in cand if ab_arm(m) != "baseline"],
+                        fail_on_unknown=fail_on_unknown)
+    out.rows = list(rows)
+    out.ab_hint = None if out.ab else _ab_hint(db, out.baseline_run, rows)
+    return out
+
+
+def _ab_hint(db, base: str | None, rows: Sequence[VerdictRow]) -> str | None:
+    """When two separate runs could not decide (the run-to-run noise of the device is
+    larger than the change), the command that can: an A/B run against the baseline's
+    commit (docs/statistics.md, "A/B interleaved runs")."""
+    n = sum(1 for r in rows if r.verdict == "unknown" and r.reason.startswith("inconclusive"))
+    commit = (run_info(db, base) or {}).get("commit") if base else None
+    if not n or not commit:
+        return None
+    return (f"{n} verdict(s) inconclusive: the run-to-run noise is larger than the change. "
+            f"An A/B interleaved run decides: pytest suites/test_ab.py --ab-runner "
+            f"{commit[:12]}")
+
+
+def finish_run(run_dir: Path | str, *, db: Path | str | None = None,
+               baseline_spec: str | None = None, profiles: Mapping[str, Any] | None = None,
+               git_cwd: str | os.PathLike | None = None) -> Comparison:
+    """Import a run folder's record into the history and gate it; the comparison is
+    returned (the caller stores it in the record)."""
+    run_dir = Path(run_dir)
+    db = Path(db) if db is not None else history_db_for_run(run_dir)
+    run_id = import_record(db, run_dir)["run_id"]
+    return compare(db, run_id, baseline_spec=baseline_spec, thresholds=thresholds_for(profiles),
+                   git_cwd=git_cwd)
+
+
+def find_run_dir(spec: str, lab_out: Path) -> Path | None:
+    """A run folder from a folder, its record.json, or a run id under `<lab_out>/runs`."""
+    p = Path(spec)
+    if p.name == "record.json" and p.is_file():
+        p = p.parent
+    if (p / "record.json").is_file():
+        return p
+    cand = lab_out / "runs" / spec
+    if (cand / "record.json").is_file():
+        return cand
+    return None
+
+
+def _profile_thresholds(profiles_dir: Path) -> dict:
+    try:
+        return thresholds_for(load_profiles(profiles_dir))
+    except (ProfileError, OSError):
+        return {}
+
+
+def compare_specs(db: Path, lab_out: Path, base_spec: str, cand_spec: str,
+                  profiles_dir: Path, fail_on_unknown: bool = False
+                  ) -> tuple[Comparison, str]:
+    """Import what is needed, resolve both runs (folders, run ids, --baseline specs),
+    gate. Returns (comparison, candidate run id)."""
+    if (lab_out / "runs").is_dir():
+        sync_runs(db, lab_out / "runs")
+    cdir = find_run_dir(cand_spec, lab_out)
+    if cdir is not None:
+        cand = import_record(db, cdir)["run_id"]
+    elif run_info(db, cand_spec) is not None:
+        cand = cand_spec
+    else:
+        raise BaselineError(f"candidate {cand_spec!r}: no such run folder or run id")
+    bdir = find_run_dir(base_spec, lab_out)
+    base = import_record(db, bdir)["run_id"] if bdir is not None else \
+        resolve_baseline(db, base_spec, REPO_ROOT, exclude_run_id=cand)
+    if base == cand:
+        raise BaselineError("baseline and candidate are the same run")
+    comp = compare(db, cand, baseline_run_id=base,
+                   thresholds=_profile_thresholds(profiles_dir),
+                   fail_on_unknown=fail_on_unknown)
+    comp.baseline_spec = base_spec
+    return comp, cand

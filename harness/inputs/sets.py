@@ -1,0 +1,95 @@
+"""The images the suites feed the runner, pushed to each device once per session.
+
+Input sets (each lands in `inputs/<set>/` on the device):
+  source        the face to swap in: grace_hopper.jpg
+  frames        the target frames: astronaut.png (the runner loops over them)
+  lowlight      x0.2 brightness + noise     } variants of both portraits, made by
+  dark_gamma    gamma 2.2                   } harness.inputs.portraits.derive_variants
+  dark_extreme  x0.1 brightness then gamma 2.0 (mean luma < 1): without the Retinex pass
+                the detector finds nothing here
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from harness.inputs import portraits
+
+SOURCE_NAMES = ("grace_hopper.jpg", "source.jpg", "source.png")
+TARGET_NAMES = ("astronaut.png", "target.png", "target.jpg")
+#: low-light input sets: name -> test_images variant suffix (None: made here by `darken`)
+LOW_LIGHT_SETS: dict[str, str | None] = {
+    "lowlight": "lowlight",
+    "dark_gamma": "dark_gamma",
+    "dark_extreme": None,
+}
+#: (brightness scale, gamma) for `darken`: the sets without a portraits variant
+_DARKEN = {"lowlight": (0.2, 1.0), "dark_gamma": (1.0, 2.2), "dark_extreme": (0.1, 2.0)}
+
+
+def _pick(folder: Path, names: tuple[str, ...], exclude: set[Path]) -> Path:
+    for n in names:
+        if (folder / n).is_file():
+            return folder / n
+    imgs = sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p not in exclude)
+    if not imgs:
+        raise FileNotFoundError(f"no test images in {folder}")
+    return imgs[0]
+
+
+def darken(image, scale: float, gamma: float):
+    """Darken an 8-bit image: brightness scale, then gamma on [0, 1] (> 1 darkens)."""
+    x = image.astype(np.float32) / 255.0
+    y = np.clip(scale * x, 0.0, 1.0) ** gamma
+    return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def lab_inputs(models_dir: Path, cache: Path,
+               progress: Callable[[str], None] = print) -> dict[str, dict[str, Path]]:
+    images_dir = Path(models_dir) / "test_images"
+    if not images_dir.is_dir():
+        raise FileNotFoundError(f"model pack test images not found: {images_dir}")
+    source = _pick(images_dir, SOURCE_NAMES, set())
+    target = _pick(images_dir, TARGET_NAMES, {source})
+    sets: dict[str, dict[str, Path]] = {"source": {source.name: source},
+                                        "frames": {target.name: target}}
+    bases = [target, source]
+    generator = Path(portraits.__file__)
+    out = Path(cache) / f"low-light-{_digest([*bases, generator])}"
+    done = out / ".complete"
+    if not done.is_file():
+        progress(f"[swaplab] generating low-light input images in {out}")
+        out.mkdir(parents=True, exist_ok=True)
+        variants = portraits.derive_variants(out / "variants")
+        for set_name, suffix in LOW_LIGHT_SETS.items():
+            (out / set_name).mkdir(exist_ok=True)
+            for base in bases:
+                dest = out / set_name / f"{base.stem}_{set_name}.png"
+                v = variants.get(f"{base.stem}_{suffix}") if suffix else None
+                if v is not None:
+                    img = cv2.imread(str(v.path), cv2.IMREAD_COLOR)
+                else:
+                    img = cv2.imread(str(base), cv2.IMREAD_COLOR)
+                    if img is None:
+                        raise FileNotFoundError(f"cannot read test image {base}")
+                    img = darken(img, *_DARKEN[set_name])
+                if not cv2.imwrite(str(dest), img):
+                    raise OSError(f"cannot write {dest}")
+        done.write_text("ok\n")
+    for set_name in LOW_LIGHT_SETS:
+        sets[set_name] = {p.name: p for p in sorted((out / set_name).glob("*.png"))}
+    return sets

@@ -1,0 +1,252 @@
+"""Throttle detection and the check of the runner's thermal fallback. Pure, no I/O.
+
+A run is *thermally affected* when any of these happens (each gives events and marks the
+frames it covers):
+
+* `thermal_status`: Android's thermal status (dumpsys thermalservice) above NONE (0);
+* `freq_drop`: a CPU cluster's highest current frequency falls more than
+  `freq_drop_fraction` below the highest it showed earlier in the run, while it is busy
+  (at or below half its peak a cluster is taken as idle, not throttled; clusters: CPUs grouped by the highest frequency they reach; only the clusters the
+  runner is pinned to when `cpus` is given);
+* `slowdown`: the rolling median (window `window` frames) of a mode's frame time exceeds
+  its baseline (median of the first `baseline_frames` frames of that mode) by more than
+  `slowdown_fraction`.
+
+Frames are placed on the samples' clock by their end time (`harness.power.metrics.frame_times`,
+sample times relative to the first sample); a frame takes the state of the latest sample
+at or before its end.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from harness.power.metrics import LADDER
+from harness.stats.descriptive import percentile
+
+STATUS_NAMES = ("NONE", "LIGHT", "MODERATE", "SEVERE", "CRITICAL", "EMERGENCY", "SHUTDOWN")
+
+
+@dataclasses.dataclass
+class ThrottleResult:
+    affected: bool
+    reasons: list[str]                      # one line per kind seen, for the report
+    events: list[dict]                      # {"t_s", "kind", "detail"} (first of each run)
+    first_throttle_s: float | None          # time of the first event (s from start)
+    frame_flags: list[list[str]]            # per frame: kinds affecting it ([] = clean)
+
+    @property
+    def affected_frames(self) -> int:
+        return sum(1 for f in self.frame_flags if f)
+
+    def as_dict(self) -> dict:
+        return {"affected": self.affected, "reasons": self.reasons, "events": self.events,
+                "first_throttle_s": self.first_throttle_s,
+                "affected_frames": self.affected_frames, "frames": len(self.frame_flags)}
+
+
+def clusters_of(samples: Sequence[Mapping]) -> dict[int, list[int]]:
+    """CPUs grouped by the highest frequency each reached (a stand-in for the cluster
+    topology when it is not known): {cluster number: [cpus]}, slowest cluster first."""
+    peak: dict[int, int] = {}
+    for s in samples:
+        for cpu, khz in (s.get("cpu_khz") or {}).items():
+            peak[int(cpu)] = max(peak.get(int(cpu), 0), int(khz))
+    groups: dict[int, list[int]] = {}
+    for cpu, p in sorted(peak.items()):
+        groups.setdefault(p, []).append(cpu)
+    return {i: cpus for i, (_, cpus) in enumerate(sorted(groups.items()))}
+
+
+def _status_events(samples, t0) -> list[tuple[float, str]]:
+    out = []
+    for s in samples:
+        st = s.get("thermal_status")
+        if isinstance(st, int) and st > 0:
+            name = STATUS_NAMES[st] if st < len(STATUS_NAMES) else str(st)
+            out.append((s["t_s"] - t0, f"thermal status {name} ({st})"))
+    return out
+
+
+def _freq_events(samples, t0, cpus, frac, idle_fraction=0.5) -> list[tuple[float, str]]:
+    clusters = clusters_of(samples)
+    out = []
+    for ci, members in clusters.items():
+        if cpus is not None and not set(members) & set(cpus):
+            continue
+        running = 0
+        for s in samples:
+            vals = [s["cpu_khz"][c] for c in members if c in (s.get("cpu_khz") or {})]
+            if not vals:
+                continue
+            top = max(vals)
+            # at or below idle_fraction of its peak the cluster idles: not a throttle
+            if running and running * idle_fraction < top < running * (1 - frac):
+                out.append((s["t_s"] - t0, (f"cluster {ci} (cpus {_cpus(members)}) max "
+                            f"frequency {top / 1000:.0f} MHz, {(1 - top / running) * 100:.0f}% "
+                            f"below its {running / 1000:.0f} MHz")))
+            running = max(running, top)
+    return out
+
+
+def _cpus(members: Sequence[int]) -> str:
+    return f"{members[0]}-{members[-1]}" if members == list(range(members[0], members[-1] + 1)) \
+        else ",".join(map(str, members))
+
+
+def _slowdown_flags(frames, frac, window, baseline_frames) -> list[bool]:
+    flags = [False] * len(frames)
+    by_mode: dict[str, list[int]] = {}
+    for i, f in enumerate(frames):
+        if not f.get("warmup"):
+            by_mode.setdefault(f["mode"], []).append(i)
+    for idx in by_mode.values():
+        ms = [frames[i]["stage_ns"]["total"] / 1e6 for i in idx]
+        if len(ms) < baseline_frames + 1:
+            continue
+        base = percentile(sorted(ms[:baseline_frames]), 50)
+        if base <= 0:
+            continue
+        for k in range(baseline_frames, len(ms)):
+            win = ms[max(0, k - window + 1):k + 1]
+            if percentile(sorted(win), 50) > base * (1 + frac):
+                flags[idx[k]] = True
+    return flags
+
+
+def detect(samples: Sequence[Mapping], frames: Sequence[Mapping], frame_end_s: Sequence[float],
+           *, slowdown_fraction: float = 0.15, freq_drop_fraction: float = 0.10,
+           window: int = 5, baseline_frames: int = 5, cpus: Sequence[int] | None = None
+           ) -> ThrottleResult:
+    """Throttle events of a run and the frames they affect (see the module doc).
+
+    `frames`: telemetry frame dicts (warm-up included); `frame_end_s`: their end times
+    in s from the start of the sampling (harness.power.metrics.frame_times)."""
+    if len(frames) != len(frame_end_s):
+        raise ValueError("frames and frame_end_s differ in length")
+    samples = sorted(samples, key=lambda s: s["t_s"])
+    t0 = samples[0]["t_s"] if samples else 0.0
+    status_ev = _status_events(samples, t0)
+    freq_ev = _freq_events(samples, t0, cpus, freq_drop_fraction)
+    slow = _slowdown_flags(frames, slowdown_fraction, window, baseline_frames)
+
+    # state per sample -> per frame
+    times = [s["t_s"] - t0 for s in samples]
+    hot_at = {t for t, _ in status_ev}
+    freq_at = {t for t, _ in freq_ev}
+    flags: list[list[str]] = []
+    for i, f in enumerate(frames):
+        kinds = []
+        k = bisect.bisect_right(times, frame_end_s[i]) - 1
+        if k >= 0:
+            if times[k] in hot_at:
+                kinds.append("thermal_status")
+            if times[k] in freq_at:
+                kinds.append("freq_drop")
+        if slow[i]:
+            kinds.append("slowdown")
+        flags.append(kinds)
+
+    events: list[dict] = []
+    for kind, evs in (("thermal_status", status_ev), ("freq_drop", freq_ev)):
+        if evs:
+            events.append({"t_s": round(evs[0][0], 3), "kind": kind, "detail": evs[0][1],
+                           "samples": len(evs)})
+    slow_idx = [i for i, s in enumerate(slow) if s]
+    if slow_idx:
+        i = slow_idx[0]
+        events.append({"t_s": round(frame_end_s[i], 3), "kind": "slowdown",
+                       "detail": f"frame {frames[i]['index']} ({frames[i]['mode']}): rolling "
+                                 f"median frame time more than {slowdown_fraction * 100:.0f}% "
+                                 "above the mode's first frames", "samples": len(slow_idx)})
+    events.sort(key=lambda e: e["t_s"])
+    reasons = [f"{e['kind']} from {e['t_s']:.1f} s: {e['detail']}" for e in events]
+    return ThrottleResult(bool(events), reasons, events,
+                          events[0]["t_s"] if events else None, flags)
+
+
+# --- thermal fallback -----------------------------------------------------------------
+
+@dataclasses.dataclass
+class FallbackCheck:
+    ok: bool
+    problems: list[str]
+    steps_down: int
+    steps_up: int
+    max_temp_c: float | None
+    cooled_below: bool          # a check read a temperature below limit - hysteresis
+    reached_limit: bool         # a check read a temperature above the limit
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_fallback(frames: Sequence[Mapping], switches: Sequence[Mapping], *, limit_c: float,
+                   hysteresis_c: float, check_every: int, start_mode: str = "base",
+                   ladder: Sequence[str] = LADDER) -> FallbackCheck:
+    """Replay the rule of `swap_runner --mode auto` over the frames' temperature readings
+    and compare with the logged switches: at every check (index % check_every == 0) with
+    a temperature, one step down when above `limit_c`, one step up when below
+    `limit_c - hysteresis_c`; every switch logged with from/to/temp/reason; frames run
+    in the mode in force."""
+    problems: list[str] = []
+    by_index = {}
+    for sw in switches:
+        if sw["index"] in by_index:
+            problems.append(f"two switches logged at frame {sw['index']}")
+        by_index[sw["index"]] = sw
+    cur = start_mode
+    down = up = 0
+    temps = [f["temp_c"] for f in frames if isinstance(f.get("temp_c"), (int, float))]
+    cooled = reached = False
+    seen_idx = set()
+    for f in frames:
+        i = f["index"]
+        t = f.get("temp_c")
+        sw = by_index.get(i)
+        expected = None
+        if i % check_every == 0 and isinstance(t, (int, float)):
+            pos = ladder.index(cur)
+            if t > limit_c:
+                reached = True
+                if pos > 0:
+                    expected = (ladder[pos - 1], "above_limit")
+            elif t < limit_c - hysteresis_c:
+                if reached or down:
+                    cooled = True
+                if pos < len(ladder) - 1:
+                    expected = (ladder[pos + 1], "below_limit_minus_hysteresis")
+        if sw is not None:
+            seen_idx.add(i)
+            if sw.get("from") != cur:
+                problems.append(f"frame {i}: switch logged from {sw.get('from')!r} but the mode "
+                                f"in force was {cur!r}")
+            if expected is None:
+                problems.append(f"frame {i}: switch {sw.get('from')}->{sw.get('to')} at "
+                                f"{sw.get('temp_c')} C not expected (limit {limit_c:g} C, "
+                                f"hysteresis {hysteresis_c:g} C, check every {check_every})")
+            elif (sw.get("to"), sw.get("reason")) != expected:
+                problems.append(f"frame {i}: logged {sw.get('to')!r}/{sw.get('reason')!r}, "
+                                f"expected {expected[0]!r}/{expected[1]!r} at {t} C")
+            if sw.get("temp_c") is None:
+                problems.append(f"frame {i}: switch logged without temp_c")
+            if sw.get("to") in ladder:
+                if ladder.index(sw["to"]) < ladder.index(cur):
+                    down += 1
+                else:
+                    up += 1
+                cur = sw["to"]
+        elif expected is not None:
+            problems.append(f"frame {i}: {t} C should have switched {cur}->{expected[0]} "
+                            f"({expected[1]}), no switch logged")
+        if f.get("mode") != cur:
+            problems.append(f"frame {i}: ran in {f.get('mode')!r}, mode in force {cur!r}")
+    for i in by_index:
+        if i not in seen_idx:
+            problems.append(f"switch at index {i} has no frame")
+    if len(problems) > 20:
+        problems = problems[:20] + [f"... and {len(problems) - 20} more"]
+    return FallbackCheck(not problems, problems, down, up, max(temps) if temps else None,
+                         cooled, reached)

@@ -1,0 +1,123 @@
+"""`swaplab virtual-device start --profile NAME [--port P] [--abi x86_64|arm64-v8a]
+[--fault SPEC ...] [--root DIR]`: run a virtual Android device until Ctrl-C.
+
+`swaplab virtual-device ...` (harness/cli/) delegates to `main(argv)`;
+`python -m harness.virtual_device` runs it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+import threading
+import tomllib
+from pathlib import Path
+
+from harness.profiles import VIRTUAL_ABIS
+
+from .faults import FaultSpecError, parse_faults
+from .server import VirtualDevice
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def load_virtual_profile(profile: str, profiles_dir: Path | None = None) -> dict:
+    """Read a profile's [virtual] section: {"name", "abi", "properties", "sensors"}.
+
+    `profile` is a name in device_profiles/ or a path to a .toml file."""
+    p = Path(profile)
+    if not (p.suffix == ".toml" and p.exists()):
+        p = (profiles_dir or REPO / "device_profiles") / f"{profile}.toml"
+    if not p.exists():
+        avail = sorted(x.stem for x in p.parent.glob("*.toml")) if p.parent.exists() else []
+        raise ProfileError(f"no device profile {profile!r} ({p}); available: {avail or 'none'}")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ProfileError(f"{p}: invalid TOML: {e}") from None
+    virt = data.get("virtual")
+    if not isinstance(virt, dict):
+        raise ProfileError(f"{p}: profile {data.get('name', p.stem)!r} has no [virtual] section")
+    props = virt.get("properties", {})
+    if not isinstance(props, dict):
+        raise ProfileError(f"{p}: [virtual.properties] must be a table")
+    abi = str(virt.get("abi", "x86_64"))
+    if abi not in VIRTUAL_ABIS:
+        raise ProfileError(f"{p}: [virtual] abi must be one of {VIRTUAL_ABIS}, got {abi!r}")
+    props = {str(k): str(v) for k, v in props.items()}
+    name = str(data.get("name", p.stem))
+    props.setdefault("ro.swaplab.virtual.profile", name)
+    return {"name": name, "abi": abi, "properties": props,
+            "sensors": dict(virt.get("sensors", {}))}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="swaplab virtual-device",
+                                 description="A virtual Android device speaking the adb protocol")
+    sub = ap.add_subparsers(dest="action", required=True)
+    st = sub.add_parser("start", help="start a virtual device (runs until Ctrl-C)")
+    st.add_argument("--profile", required=True, help="profile name or .toml path")
+    st.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = free port)")
+    st.add_argument("--abi", choices=VIRTUAL_ABIS, help="override the profile's [virtual] abi")
+    st.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                    help="fault injection, see harness/virtual_device/faults.py")
+    st.add_argument("--root", type=Path, help="sandbox folder (default: a temp folder)")
+    st.add_argument("--profiles-dir", type=Path)
+    st.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
+def make_device(profile: str, port: int = 0, abi: str | None = None, faults=(),
+                root: Path | None = None, profiles_dir: Path | None = None,
+                tick_s: float = 0.5) -> VirtualDevice:
+    prof = load_virtual_profile(profile, profiles_dir)
+    abi = abi or prof["abi"]
+    props = dict(prof["properties"])
+    props["ro.product.cpu.abi"] = abi
+    props["ro.product.cpu.abilist"] = abi
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix=f"swaplab-vdev-{prof['name']}-"))
+    return VirtualDevice(root, props, abi=abi, port=port, faults=parse_faults(list(faults)),
+                         sim_config=prof["sensors"], tick_s=tick_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        dev = make_device(args.profile, args.port, args.abi, args.fault, args.root,
+                          args.profiles_dir)
+    except (ProfileError, FaultSpecError) as e:
+        print(f"swaplab virtual-device: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        dev.start_in_thread()
+    except OSError as e:
+        print(f"swaplab virtual-device: error: cannot listen on 127.0.0.1:{args.port}: {e}",
+              file=sys.stderr)
+        return 2
+    print(f"virtual device {dev.serial} (profile {args.profile}, abi {dev.abi}, "
+          f"SIMULATED sensors) root {dev.sandbox.root}", flush=True)
+    if dev.faults.describe():
+        print(f"faults: {', '.join(dev.faults.describe())}", flush=True)
+    print(f"connect with: adb connect {dev.serial}", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    while not done.wait(1):
+        if dev.gone and dev.faults.drop_after_s is not None:
+            pass
+    dev.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

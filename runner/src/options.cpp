@@ -1,0 +1,156 @@
+// Command line of swap_runner: parsing and validation, one clear error per bad flag.
+#include "options.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+
+#include <sched.h>
+
+#include "common.h"
+
+namespace {
+
+const char* const kUsage =
+    "usage: swap_runner --models DIR --source IMG --target PATH [--mode tiny|small|base|auto]\n"
+    "  [--warmup N] [--frames N] [--threads N] [--cpu-affinity LIST] [--out DIR] [--save-every N]\n"
+    "  [--out-format jpg|png] [--telemetry PATH] [--blend poisson|opencv] [--blend-compare]\n"
+    "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
+    "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
+    "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n";
+
+RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi)
+{
+    char* end = nullptr;
+    errno = 0;
+    long x = strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end || errno || x < lo || x > hi)
+        throw usage(flag + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+    return (int)x;
+}
+
+double parse_num(const std::string& flag, const std::string& v)
+{
+    char* end = nullptr;
+    double x = strtod(v.c_str(), &end);
+    if (v.empty() || *end || !std::isfinite(x))
+        throw usage(flag + ": expected a number, got '" + v + "'");
+    return x;
+}
+
+std::string parse_choice(const std::string& flag, const std::string& v, std::initializer_list<const char*> choices)
+{
+    std::string all;
+    for (const char* c : choices)
+    {
+        if (v == c)
+            return v;
+        all += std::string(all.empty() ? "" : "|") + c;
+    }
+    throw usage(flag + ": expected " + all + ", got '" + v + "'");
+}
+
+} // namespace
+
+Options parse_args(int argc, char** argv)
+{
+    Options o;
+    bool have_models = false, have_source = false, have_target = false;
+    for (int i = 1; i < argc; i++)
+    {
+        std::string a = argv[i], v;
+        if (a == "--version") { o.version = true; continue; }
+        if (a == "--blend-compare") { o.blend_compare = true; continue; }
+        if (a == "-h" || a == "--help")
+        {
+            fputs(kUsage, stdout);
+            exit(0);
+        }
+        if (a.rfind("--", 0) != 0)
+            throw usage("unexpected argument '" + a + "'");
+        size_t eq = a.find('=');
+        if (eq != std::string::npos)
+        {
+            v = a.substr(eq + 1);
+            a = a.substr(0, eq);
+        }
+        else
+        {
+            if (i + 1 >= argc)
+                throw usage(a + ": missing value");
+            v = argv[++i];
+        }
+        if (a == "--models") { o.models = v; have_models = true; }
+        else if (a == "--source") { o.source = v; have_source = true; }
+        else if (a == "--target") { o.target = v; have_target = true; }
+        else if (a == "--mode") o.mode = parse_choice(a, v, {"tiny", "small", "base", "auto"});
+        else if (a == "--warmup") o.warmup = parse_int(a, v, 0, 1000000);
+        else if (a == "--frames") o.frames = parse_int(a, v, 0, 100000000);
+        else if (a == "--threads") o.threads = parse_int(a, v, 1, 256);
+        else if (a == "--cpu-affinity") o.cpu_affinity = v;
+        else if (a == "--out") o.out = v;
+        else if (a == "--save-every") o.save_every = parse_int(a, v, 0, 100000000);
+        else if (a == "--out-format") o.out_format = parse_choice(a, v, {"jpg", "png"});
+        else if (a == "--telemetry") o.telemetry = v;
+        else if (a == "--blend") o.blend = parse_choice(a, v, {"poisson", "opencv"});
+        else if (a == "--enhance") o.enhance = parse_choice(a, v, {"auto", "on", "off"});
+        else if (a == "--low-light-threshold") o.low_light = parse_num(a, v);
+        else if (a == "--align") o.align = parse_choice(a, v, {"similarity", "affine"});
+        else if (a == "--thermal-source") o.thermal_source = v;
+        else if (a == "--thermal-check-every") o.thermal_every = parse_int(a, v, 1, 100000000);
+        else if (a == "--thermal-limit-c") o.thermal_limit = parse_num(a, v);
+        else if (a == "--thermal-hysteresis-c") o.thermal_hyst = parse_num(a, v);
+        else if (a == "--dump-landmarks") o.dump_landmarks = v;
+        else throw usage("unknown flag " + a);
+    }
+    if (o.version)
+        return o;
+    if (!have_models) throw usage("--models: required");
+    if (!have_source) throw usage("--source: required");
+    if (!have_target) throw usage("--target: required");
+    if (o.save_every > 0 && o.out.empty())
+        throw usage("--save-every: needs --out DIR");
+    if (o.thermal_hyst < 0)
+        throw usage("--thermal-hysteresis-c: must be >= 0");
+    return o;
+}
+
+// "4-7" or "0,2" or "0-1,4"
+void set_affinity(const std::string& list)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    size_t pos = 0;
+    while (pos <= list.size())
+    {
+        size_t e = list.find(',', pos);
+        if (e == std::string::npos) e = list.size();
+        std::string part = list.substr(pos, e - pos);
+        size_t dash = part.find('-');
+        int lo, hi;
+        try
+        {
+            if (dash == std::string::npos) lo = hi = parse_int("--cpu-affinity", part, 0, CPU_SETSIZE - 1);
+            else
+            {
+                lo = parse_int("--cpu-affinity", part.substr(0, dash), 0, CPU_SETSIZE - 1);
+                hi = parse_int("--cpu-affinity", part.substr(dash + 1), 0, CPU_SETSIZE - 1);
+            }
+        }
+        catch (const RunnerError&)
+        {
+            throw usage("--cpu-affinity: bad CPU list '" + list + "' (expected e.g. 4-7 or 0,2)");
+        }
+        if (hi < lo)
+            throw usage("--cpu-affinity: bad CPU range '" + part + "'");
+        for (int c = lo; c <= hi; c++)
+            CPU_SET(c, &set);
+        pos = e + 1;
+    }
+    if (sched_setaffinity(0, sizeof(set), &set) != 0)
+        throw usage("--cpu-affinity " + list + ": " + strerror(errno));
+}

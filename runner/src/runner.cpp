@@ -1,0 +1,224 @@
+// swap_runner's core: swaps one source face into target frames along the mobile pipeline and
+// reports what every stage cost (JSON lines, runner/README.md). One function per step of a
+// run; the frame itself is pipeline.cpp, the JSON telemetry.cpp.
+#include "swaplab.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <opencv2/core.hpp>
+
+#include "common.h"
+#include "frames.h"
+#include "models.h"
+#include "options.h"
+#include "pipeline.h"
+#include "telemetry.h"
+#include "thermal.h"
+
+namespace {
+
+using ModeMap = std::map<std::string, ModeRuntime>;
+
+// Inputs first (cheap checks, clear errors before any model work).
+void open_inputs(const Options& o, cv::Mat& source_img, FrameSource& frames)
+{
+    if (!read_image(o.source, source_img))
+        throw RunnerError(EXIT_INPUT, "--source " + o.source + ": cannot read image (missing, corrupt or unsupported)");
+    frames.open(o.target);
+    if (!o.out.empty())
+    {
+        mkdir(o.out.c_str(), 0755);
+        struct stat st;
+        if (stat(o.out.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            throw RunnerError(EXIT_USAGE, "--out " + o.out + ": cannot create folder");
+    }
+}
+
+// Models: auto mode may visit every mode, so load them all up front (no hiccup at a switch).
+ModeMap load_modes(const Options& o, ModelPack& pack)
+{
+    pack.load_manifest(o.models);
+    std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
+                                                      : std::vector<std::string>{o.mode};
+    pack.load_nets(names, o.threads);
+    ModeMap modes;
+    for (const std::string& mn : names)
+    {
+        ModeRuntime& m = modes[mn];
+        m.cfg = pack.modes.at(mn);
+        m.detector.init(&pack.get(m.cfg.detector));
+        m.mesh.model = &pack.get(m.cfg.landmarks);
+        if (!m.cfg.segmentation.empty())
+        {
+            m.seg.model = &pack.get(m.cfg.segmentation);
+            m.has_seg = true;
+        }
+    }
+    return modes;
+}
+
+void find_source_faces(const Options& o, ModeMap& modes, const cv::Mat& source_img,
+                       const ModelPack& pack, FILE* dump)
+{
+    for (auto& [mn, m] : modes)
+    {
+        Roi roi;
+        if (!find_source_face(m, source_img, pack.lm68_from_mesh, roi))
+            throw RunnerError(EXIT_INPUT, "--source " + o.source + ": no face found in the source image");
+        if (dump)
+            fprintf(dump, "%s\n", source_landmarks_json(mn, m.source, roi).dump().c_str());
+    }
+}
+
+FrameSettings frame_settings(const Options& o, const ModelPack& pack, const cv::Mat& source_img)
+{
+    FrameSettings s;
+    s.warmup = o.warmup;
+    s.enhance = o.enhance;
+    s.low_light = o.low_light;
+    s.affine = o.align == "affine";
+    s.blend = o.blend;
+    s.blend_compare = o.blend_compare;
+    s.lm68_from_mesh = &pack.lm68_from_mesh;
+    s.source_img = &source_img;
+    return s;
+}
+
+void save_output(const Options& o, const FrameResult& r)
+{
+    if (o.save_every <= 0 || r.index % o.save_every != 0)
+        return;
+    std::string p = o.out + "/out_" + std::to_string(r.index) + "." + o.out_format;
+    if (!write_image(p, r.output))
+        throw RunnerError(EXIT_USAGE, "--out " + p + ": cannot write image");
+}
+
+// The frame loop: warm-up + measured frames, the thermal fallback before each.
+void run_frames(const Options& o, ModeMap& modes, FrameSource& frames, const FrameSettings& fs,
+                ThermalFallback& thermal, TelemetryWriter& tw, FILE* dump, RunSummary& sum)
+{
+    FrameState state;
+    for (int index = 0; index < o.warmup + o.frames; index++)
+    {
+        ModeSwitch sw;
+        if (thermal.check(index, sw))
+        {
+            tw.write(mode_switch_json(sw));
+            sum.mode_switches++;
+            state.have_prev = false;  // the new mode starts with a fresh detection
+        }
+        FrameResult r = process_frame(frames, modes.at(thermal.mode()), thermal.mode(), index, fs, state);
+        if (!r.ok)
+        {
+            sum.frames_without_face_total++;
+            if (!r.warmup)
+                sum.frames_without_face++;
+        }
+        if (index == 0)
+            sum.first_frame_ms = r.stage_ns[ST_TOTAL] / 1e6;
+        tw.write(frame_json(r, rss_kb(), thermal.temp_c()));
+        if (dump)
+            fprintf(dump, "%s\n", frame_landmarks_json(r).dump().c_str());
+        save_output(o, r);
+    }
+}
+
+int run(int argc, char** argv)
+{
+    const int64_t t_start = now_ns();
+    Options o = parse_args(argc, argv);
+    if (o.version)
+    {
+        printf("%s\n", build_info(o.threads).dump().c_str());
+        return 0;
+    }
+    if (!o.cpu_affinity.empty())
+        set_affinity(o.cpu_affinity);
+    cv::setNumThreads(o.threads);
+
+    cv::Mat source_img;
+    FrameSource frames;
+    open_inputs(o, source_img, frames);
+    ThermalFallback thermal(o.thermal_source, o.mode, o.thermal_every, o.thermal_limit, o.thermal_hyst);
+    TelemetryWriter tw;
+    tw.open(o.telemetry);
+    FILE* dump = nullptr;
+    if (!o.dump_landmarks.empty() && !(dump = fopen(o.dump_landmarks.c_str(), "w")))
+        throw RunnerError(EXIT_USAGE, "--dump-landmarks " + o.dump_landmarks + ": cannot open for writing");
+
+    RunSummary sum;
+    const int64_t t_load = now_ns();
+    ModelPack pack;
+    ModeMap modes = load_modes(o, pack);
+    sum.model_load_ms = (now_ns() - t_load) / 1e6;
+    const int64_t t_src = now_ns();
+    find_source_faces(o, modes, source_img, pack, dump);
+    sum.source_ms = (now_ns() - t_src) / 1e6;
+
+    run_frames(o, modes, frames, frame_settings(o, pack, source_img), thermal, tw, dump, sum);
+
+    sum.mode = o.mode;
+    sum.blend = o.blend;
+    sum.threads = o.threads;
+    sum.frames = o.frames;
+    sum.warmup_frames = o.warmup;
+    sum.final_mode = thermal.mode();
+    sum.wall_ms = (now_ns() - t_start) / 1e6;
+    tw.write(summary_json(sum));
+    tw.close();
+    if (dump)
+        fclose(dump);
+    return 0;
+}
+
+std::string one_line(std::string s)
+{
+    for (char& c : s)
+        if (c == '\n' || c == '\r')
+            c = ' ';
+    return s;
+}
+
+} // namespace
+
+int swaplab_run(int argc, char** argv)
+{
+    // libgomp reads OMP_WAIT_POLICY once, when it is loaded (before main). Its default
+    // spin-wait collapses on shared CPUs (10 ms -> 800 ms seen), so when the caller did not
+    // choose, re-exec ourselves with PASSIVE. Under qemu-user (no binfmt) exec fails; then we
+    // carry on and report the policy as "unset". (No /proc on iOS: the exec fails there too.)
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("SWAPLAB_NO_REEXEC"))
+    {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        setenv("SWAPLAB_NO_REEXEC", "1", 1);
+        execv("/proc/self/exe", argv);
+        unsetenv("OMP_WAIT_POLICY");
+    }
+    try
+    {
+        return run(argc, argv);
+    }
+    catch (const RunnerError& e)
+    {
+        fprintf(stderr, "swap_runner: error: %s\n", one_line(e.what()).c_str());
+        return e.code;
+    }
+    catch (const cv::Exception& e)
+    {
+        fprintf(stderr, "swap_runner: error: internal OpenCV error: %s\n", one_line(e.what()).c_str());
+        return 1;
+    }
+    catch (const std::exception& e)
+    {
+        fprintf(stderr, "swap_runner: error: internal error: %s\n", one_line(e.what()).c_str());
+        return 1;
+    }
+}
