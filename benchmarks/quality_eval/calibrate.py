@@ -3,8 +3,8 @@ evaluation set and on the defects planted in them.
 
     python benchmarks/quality_eval/calibrate.py [--runner PATH]
 
-Runs the x86_64 runner (small mode, --enhance off, one frame) on every pair of build.PAIRS,
-scores each output and each planted defect, and prints one markdown table per score:
+Scores the recorded runner swaps of build.PAIRS (or, with --runner, fresh ones of that
+build: small mode, --enhance off, one frame) and each planted defect, and prints one markdown table per score:
 good median / worst, the defect's mildest value, the threshold, and the misses.
 """
 
@@ -41,11 +41,14 @@ SCORES = {
 }
 
 
-def swap_case(runner: Path, source: str, target: str, tmp: Path) -> dict:
+def swap_case(runner: Path | None, source: str, target: str, tmp: Path) -> dict:
+    """One pair: the recorded swap (runner None) or a fresh one by `runner`."""
     src, tgt = load_rgb(build.face_path(source)), load_rgb(build.face_path(target))
-    frames = build.run_runner(runner, build.face_path(source), build.face_path(target),
-                              tmp / f"{source}__{target}")
-    out = load_rgb(frames[0])
+    if runner is None:
+        out = load_rgb(build.swap_path(source, target))
+    else:
+        out = load_rgb(build.run_runner(runner, build.face_path(source),
+                                        build.face_path(target), tmp / f"{source}__{target}")[0])
     sl, tl = reference_landmarks(src), reference_landmarks(tgt)
     return {"source": src, "target": tgt, "output": out, "sl": sl, "tl": tl,
             "expected": F.expected_landmarks(sl, tl),
@@ -80,14 +83,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runner", type=Path)
     a = ap.parse_args(argv)
-    runner = a.runner
-    if runner is None:
-        from harness.runner.invoke import build_runner
-        runner = build_runner("x86_64", progress=lambda msg: None)
+    runner = a.runner        # None: the recorded swaps
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for s, t in build.PAIRS:
-            c = swap_case(Path(runner), s, t, Path(tmp))
+            c = swap_case(runner, s, t, Path(tmp))
             for name, (tgt, out) in variants(c).items():
                 label = ", ".join(build.LABELS[s, t]) or "good"
                 rows.append((f"{s}->{t}", label, name, face_scores(c, tgt, out)))
