@@ -198,7 +198,10 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
 
     if (!r.ok)
     {
-        // No face: the frame passes through unchanged (not even enhanced) and is counted.
+        // No face: the frame passes through unchanged (not even enhanced) and is counted;
+        // `enhanced` says what the output got, so false here even if detection saw the
+        // enhanced frame.
+        r.enhanced = false;
         track.have_prev = false;
         r.faces = 0;
         r.output = frame;
