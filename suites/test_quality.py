@@ -4,8 +4,10 @@ For each direction (the lab's source face onto its target frame, and the reverse
 runner runs on the device in the profile's mode with output frames saved; the frames are
 pulled and scored on the host (harness.quality): colour consistency (CIEDE2000), seam
 visibility, pose fidelity (NME), background preservation (SSIM, PSNR) and identity
-transfer. Every score goes into the record as a measurement; each must meet its
-threshold (harness/quality/thresholds.py, overridden by the profile's [quality] table).
+transfer, and the face checks of docs/quality.md "Face scores" (whole-face colour, doubled
+brows, background leak, pose points). Every score goes into the record as a measurement;
+each must meet its threshold (harness/quality/thresholds.py, overridden by the profile's
+[quality] table).
 
 Each output is also compared with its golden frame (suites/golden/, README there): a
 drift beyond the perceptual thresholds is a visual regression. Source, target, output,
@@ -32,6 +34,7 @@ from harness.quality import (
     thresholds_for_profile,
     write_quality_images,
 )
+from harness.quality.score_output import THRESHOLD_KEYS, face_checks
 
 DIRECTIONS = ("forward", "reverse")
 #: frames scored per run (the runner loops over one target image: all frames are alike)
@@ -78,32 +81,32 @@ def test_blend_quality(direction, swap, swap_runner, lab, device, profile, recor
             f"{who}: output frame {path.name} is {output.shape[1]}x{output.shape[0]}, "
             f"target {tgt_name} is {target.shape[1]}x{target.shape[0]}")
         out_l = reference_landmarks(output, mode, roi_image=target)
-        all_scores.append((path, output, score_blend(
-            source, target, output, tgt_l, source_landmarks=src_l, output_landmarks=out_l,
-            thresholds=thresholds)))
+        blend = score_blend(source, target, output, tgt_l, source_landmarks=src_l,
+                            output_landmarks=out_l, thresholds=thresholds)
+        face = face_checks(source, target, output, tgt_l, src_l, out_l, thresholds)
+        all_scores.append((path, output, blend, blend.all() + face))
 
     variant = f"{direction}: {src_name} -> {tgt_name}, mode={mode}"
     failures: list[str] = []
-    first = all_scores[0][2]
-    for i, score in enumerate(first.all()):
-        values = [s.all()[i].value for _, _, s in all_scores]
+    for i, score in enumerate(all_scores[0][3]):
+        values = [every[i].value for *_, every in all_scores]
         scored = [v for v in values if v is not None]
         worst = (max(scored) if score.direction == "lower" else min(scored)) if scored else None
-        verdicts = [s.all()[i].passed for _, _, s in all_scores]
+        verdicts = [every[i].passed for *_, every in all_scores]
         verdict = None if all(v is None for v in verdicts) else \
             ("fail" if any(v is False for v in verdicts) else "pass")
         recorder.measure(score.metric, scored, unit="db" if score.unit == "dB" else "",
                          direction=score.direction, check_target=False, variant=variant,
                          threshold={"key": _threshold_key(score.name), "value": score.threshold,
                                     "statistic": "worst frame", "verdict": verdict},
-                         detail=all_scores[0][2].all()[i].detail)
+                         detail=all_scores[0][3][i].detail)
         if verdict == "fail":
             op = "<=" if score.direction == "lower" else ">="
             failures.append(f"{who}: {score.metric} [{variant}] = {worst:.4g}, "
                             f"threshold {op} {score.threshold:g}")
 
     # golden frame + images for the report
-    path, output, score = all_scores[0]
+    path, output, score, _ = all_scores[0]
     gpath = golden_path(mode, src_name, tgt_name)
     comparison = None
     if os.environ.get("SWAPLAB_UPDATE_GOLDEN") == "1":
@@ -147,4 +150,4 @@ def _threshold_key(name: str) -> str:
     return {"colour": "colour_de_max", "seam": "seam_ratio_max", "pose": "pose_nme_max",
             "background_ssim": "background_ssim_min",
             "background_psnr": "background_psnr_min_db",
-            "identity": "identity_margin_min"}[name]
+            "identity": "identity_margin_min", **THRESHOLD_KEYS}[name]

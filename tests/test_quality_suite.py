@@ -97,12 +97,16 @@ def test_quality_suite_good_blend_records_and_passes(tmp_path, fast_profiles):
     for metric in ("quality_de_ciede2000", "quality_seam_ratio", "quality_pose_nme",
                    "quality_background_ssim", "quality_background_psnr_db",
                    "quality_identity_margin", "quality_golden_ssim", "quality_golden_de_p95",
-                   "quality_golden_changed_ratio"):
+                   "quality_golden_changed_ratio", "quality_face_colour_de",
+                   "quality_doubled_brows", "quality_leak_ratio", "quality_pose_points_nme"):
         for direction in ("forward", "reverse"):
             assert (metric, direction) in metrics, (metric, direction)
     m = next(m for m in record["measurements"] if m["metric"] == "quality_pose_nme")
     assert m["direction"] == "lower" and m["extra"]["threshold"]["verdict"] == "pass"
     assert len(m["samples"]) == 2
+    m = next(m for m in record["measurements"] if m["metric"] == "quality_face_colour_de")
+    assert m["extra"]["threshold"] == {"key": "face_colour_de_max", "value": 6.0,
+                                       "statistic": "worst frame", "verdict": "pass"}
     # goldens written, report images present
     assert sorted(p.name for p in golden.rglob("*.jpg")) == [
         "astronaut__grace_hopper.jpg", "grace_hopper__astronaut.jpg"]

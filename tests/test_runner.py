@@ -240,6 +240,13 @@ def test_no_face_frame_passes_through(runner_bin, images, tmp_path):
     for f in frames:
         _check_frame(f)
     assert recs[-1]["frames_without_face"] == 2
+    # with the Retinex pass forced on, a frame without a face is not reported as enhanced:
+    # its output is the input, untouched
+    r = run(runner_bin, "--models", MODELS, "--source", images["source"], "--target", images["seq"],
+            "--warmup", "0", "--frames", "2", "--enhance", "on", "--telemetry", "-")
+    assert r.returncode == 0, r.stderr
+    on = [x for x in lines(r.stdout) if x["type"] == "frame"]
+    assert [(f["faces"], f["enhanced"]) for f in on] == [(1, True), (0, False)]
     noface = cv2.imread(str(images["noface"]))
     for i in (1, 3):
         o = cv2.imread(str(out / f"out_{i}.png"))

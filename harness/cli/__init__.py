@@ -9,6 +9,9 @@ and run(args).
                                     run; with --compare, compare RUN against OTHER first
   swaplab compare BASELINE CANDIDATE
                                     verdict lines; exit 1 on a regression / failed target
+  swaplab score --source S --target T --output O [--json]
+                                    every quality score of one swapped frame; exit 1 on a
+                                    failure, 2 on an unreadable input
   swaplab lab [pytest args]         run the suites (same as `pytest suites`)
   swaplab virtual-device start --profile NAME [--port P] [--abi ABI] [--fault SPEC ...]
                                     run SwapLab's virtual Android device until Ctrl-C
@@ -24,11 +27,12 @@ import sys
 import pytest
 
 from harness import REPO_ROOT
-from harness.cli import compare, devices, profiles, report
+from harness.cli import compare, devices, profiles, report, score
 from harness.virtual_device import launch
 
 #: subcommands with their own options, in --help order
-COMMANDS = {"devices": devices, "profiles": profiles, "report": report, "compare": compare}
+COMMANDS = {"devices": devices, "profiles": profiles, "report": report, "compare": compare,
+            "score": score}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,11 @@
                          thresholds=thresholds_for_profile(profile))
     scores.passed, scores.failures(), scores.as_dict()
 
-Modules: scores (the five scores), thresholds (the one place thresholds live), geometry
+Modules: scores (the blend scores), face_scores (whole-face colour, doubled brows, target
+structure, leak, pose points), temporal (jitter, flicker), faces (the right faces
+swapped), retinex (the runner's low-light pass, for the enhanced reference), regions (face
+regions from landmarks), planted (defects planted in good swaps), score_output (the logic
+of `swaplab score`, harness/cli/score.py), thresholds (the one place thresholds live), geometry
 (landmarks, masks, rings), identity (face embedding / fallback descriptor), golden
 (golden comparison, diff heat map, side-by-side panel), report_images (files for the
 report), landmarks (reference-pipeline landmarks), synthetic (good and broken reference

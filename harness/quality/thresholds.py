@@ -36,6 +36,22 @@ class QualityThresholds:
     #: d(output, target) - d(output, source) in the identity space (embedding distance);
     #: > 0 means the output face is nearer the source.
     identity_margin_min: float = 0.0
+    #: CIEDE2000 of the whole face interior's robust skin colour, output vs target.
+    face_colour_de_max: float = 6.0
+    #: Doubled brows: the smaller of "target's brows kept" and "source's brows shown" (NCC).
+    doubled_brows_max: float = 0.5
+    #: NCC(output, target) - NCC(output, warped source) around the eyes (glasses left).
+    target_structure_max: float = 0.0
+    #: Worst boundary sector's share of pixels that are new non-skin (background leak).
+    leak_ratio_max: float = 0.37
+    #: Eye centres, nose root and tip, output vs target, mean distance / IOD.
+    pose_points_nme_max: float = 0.033
+    #: Temporal: largest deviation of the pose points from their median over the frames, px.
+    jitter_max_px: float = 0.5
+    #: Temporal: largest share of face pixels changing between two frames beyond the target.
+    flicker_max: float = 0.05
+    #: Right faces: target faces left unswapped that the face policy asked for.
+    missed_faces_max: float = 0.0
     #: Golden comparison: SSIM of luminance over the face box, output vs golden frame.
     golden_ssim_min: float = 0.95
     #: Golden comparison: 95th percentile of the per-pixel CIEDE2000 over the face box.

@@ -108,7 +108,10 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, Laps
 
     r.output = work.clone();
     cv::Mat target_roi = r.output(box);
+    // The face region: the target's hull where the warped source shows its own face (a
+    // narrower source face would otherwise bring its background in as a strip on a cheek).
     cv::Mat hull = hull_mask(r.face.lm68, box);
+    cv::bitwise_and(hull, warped_hull_mask(m.source.lm68, M, box), hull);
     r.color = color_correct(warped, target_roi, hull);
     laps.lap(ST_COLOR);
 
@@ -195,7 +198,10 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
 
     if (!r.ok)
     {
-        // No face: the frame passes through unchanged (not even enhanced) and is counted.
+        // No face: the frame passes through unchanged (not even enhanced) and is counted;
+        // `enhanced` says what the output got, so false here even if detection saw the
+        // enhanced frame.
+        r.enhanced = false;
         track.have_prev = false;
         r.faces = 0;
         r.output = frame;

@@ -133,6 +133,13 @@ cv::Mat hull_mask(const std::vector<cv::Point2f>& pts, cv::Rect roi)
     return mask;
 }
 
+cv::Mat warped_hull_mask(const std::vector<cv::Point2f>& src_pts, const cv::Mat& M, cv::Rect roi)
+{
+    std::vector<cv::Point2f> moved;
+    cv::transform(src_pts, moved, M);
+    return hull_mask(moved, roi);
+}
+
 void blend_mask(const cv::Mat& hull, const cv::Mat& person, cv::Mat& mask, cv::Mat& feather)
 {
     // Face size ~ sqrt(hull area): erosion and feather widths scale with it, so a small face

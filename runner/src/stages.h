@@ -25,6 +25,11 @@ void warp_face(const cv::Mat& src, const cv::Mat& M, cv::Rect roi, cv::Mat& warp
 // Convex hull of `pts` (frame coords) filled in roi coordinates (CV_8U, 0/255).
 cv::Mat hull_mask(const std::vector<cv::Point2f>& pts, cv::Rect roi);
 
+// The source's own face region where the warp puts it: the hull of its 68 points mapped by
+// the 2x3 transform M, in `roi` coordinates. Outside it the warped image shows the source's
+// background, ears or hair, which must never be pasted.
+cv::Mat warped_hull_mask(const std::vector<cv::Point2f>& src_pts, const cv::Mat& M, cv::Rect roi);
+
 // Blend mask from the hull: eroded by a margin adapted to the face size so the Poisson
 // boundary sits inside the face; in base mode intersected with the person mask (`person`,
 // CV_32F roi-sized probability, empty = none) so occluders are kept. `feather` (CV_32F

