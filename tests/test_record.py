@@ -1,6 +1,7 @@
 """The run record: atomic writes, interrupted detection, and a run killed mid-way keeps
 what it measured."""
 
+import itertools
 import json
 import os
 import signal
@@ -135,7 +136,7 @@ def test_a_result_appends_one_line_and_leaves_record_json_alone(tmp_path):
     # record.json untouched while running: each result costs one appended line, not a rewrite
     assert (os.stat(rec.path).st_ino, os.stat(rec.path).st_mtime_ns) == (stat.st_ino,
                                                                           stat.st_mtime_ns)
-    steps = {b - a for a, b in zip(sizes, sizes[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(sizes)}
     assert len(steps) == 1  # the same bytes per result, the 50th as the 1st
     assert len(rec.journal_path.read_text().splitlines()) == 51
     assert [m["metric"] for m in load_record(rec.run_dir)["measurements"]] == \
