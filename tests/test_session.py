@@ -43,7 +43,7 @@ def test_artifacts_dir_is_named_safely(tmp_path):
 
 def test_a_failed_comparison_keeps_the_run(tmp_path, monkeypatch):
     lab = _session(tmp_path, baseline="main")
-    lab.record  # the run exists
+    assert lab.record.run_dir.is_dir()  # the run exists
 
     def broken(*_a, **_kw):
         raise RuntimeError("disk full")

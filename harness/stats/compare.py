@@ -48,9 +48,9 @@ from .bootstrap import (
 
 __all__ = [
     "DEFAULT_RULE",
-    "SampleComparison",
     "RuleConfig",
     "RunNoise",
+    "SampleComparison",
     "bootstrap_median_change",
     "compare_interleaved",
     "compare_samples",
