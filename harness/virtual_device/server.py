@@ -3,7 +3,9 @@ Android device. The real adb binary (`adb connect 127.0.0.1:PORT`) and adbutils 
 unchanged.
 
 Implemented (and advertised in the CNXN banner, nothing else):
-  * CNXN without AUTH, version 0x01000001, zero checksums, max payload 256 KiB
+  * CNXN answered with AUTH TOKEN; CNXN only after the host signs the token with a trusted
+    RSA key or offers a trusted public key (adbauth.py); version 0x01000001, zero
+    checksums, max payload 256 KiB
   * OPEN / OKAY / WRTE / CLSE streams; one WRTE in flight per stream until its OKAY
     (no `delayed_ack`)
   * services: `shell:CMD` (v1: stdout+stderr merged, no exit code), `shell,v2,...:CMD`
@@ -30,6 +32,7 @@ import threading
 from pathlib import Path
 
 from . import protocol as P
+from .adbauth import AuthKeyError, TrustedKeys, user_adb_key_path
 from .faults import Faults
 from .sandbox import Sandbox
 from .simulation import SensorSimulation
@@ -48,14 +51,31 @@ log = logging.getLogger("swaplab.virtual_device")
 FEATURES = ("shell_v2", "fixed_push_mkdir")
 
 
+def trusted_keys_for(given: TrustedKeys | list[Path | str] | None) -> TrustedKeys:
+    """The keys a device accepts: the given ones, else the adb key of the user who started
+    it (~/.android/adbkey.pub; none -> nobody gets in, and the log says why)."""
+    if isinstance(given, TrustedKeys):
+        return given
+    if given is None:
+        own = user_adb_key_path()
+        if not own.is_file():
+            log.warning("no %s: the virtual device trusts no adb key (give --trusted-keys, "
+                        "or start an adb server once to make the key)", own)
+            return TrustedKeys()
+        given = [own]
+    return TrustedKeys.from_files(given)
+
+
 class VirtualDevice:
     """One virtual Android device listening on 127.0.0.1:port."""
 
     def __init__(self, root: Path, properties: dict[str, str], abi: str = "x86_64",
                  port: int = 0, host: str = "127.0.0.1", faults: Faults | None = None,
-                 sim_config: dict | None = None, tick_s: float = 0.5):
+                 sim_config: dict | None = None, tick_s: float = 0.5,
+                 trusted_keys: TrustedKeys | list[Path | str] | None = None):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the virtual device only listens on the loopback interface")
+        self.trusted_keys = trusted_keys_for(trusted_keys)
         self.faults = faults or Faults()
         props = dict(properties)
         props.setdefault("ro.product.cpu.abi", abi)

@@ -79,10 +79,17 @@ class AdbLab:
                               stdin=None if input is not None else subprocess.DEVNULL,
                               check=check)
 
+    @property
+    def adb_key_pub(self) -> Path:
+        """The public key this lab's adb server signs with (adb makes it at start-server)."""
+        return self.home / ".android" / "adbkey.pub"
+
     def start(self) -> AdbLab:
         r = self.adb("start-server", timeout=60)
         if r.returncode != 0:
             raise RuntimeError(f"adb start-server on port {self.port} failed: {r.stderr!r}")
+        if not self.adb_key_pub.is_file():
+            raise RuntimeError(f"adb start-server made no key {self.adb_key_pub}")
         return self
 
     def stop(self) -> None:
@@ -121,6 +128,8 @@ class AdbLab:
     def virtual_device(self, profile: str = "snapdragon6", faults=(), abi: str | None = None,
                        connect: bool = True, tick_s: float = 0.5, **kw) -> VirtualDevice:
         root = self.tmp / f"vdev{len(self.devices)}"
+        # the device trusts this lab's adb server (its key, made at start-server)
+        kw.setdefault("trusted_keys", [self.adb_key_pub])
         dev = make_device(profile, 0, abi, list(faults), root, tick_s=tick_s, **kw)
         dev.start_in_thread()
         self.devices.append(dev)
