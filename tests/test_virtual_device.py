@@ -286,7 +286,8 @@ def test_cli_starts_device_until_sigterm(tmp_path, profile):
     port = free_port()
     lab = AdbLab(tmp_path / "lab").start()  # its adb key is the one the device trusts
     p = subprocess.Popen([sys.executable, "-m", "harness.virtual_device", "start", "--profile",
-                          profile, "--port", str(port), "--root", str(tmp_path / "root"),
+                          profile, "--port", str(port), "--root",
+                          str(lab.device_roots() / "root"),
                           "--fault", "battery=50", "--trusted-keys", str(lab.adb_key_pub)],
                          cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)

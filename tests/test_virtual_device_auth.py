@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -116,7 +117,9 @@ def test_auth_handshake_as_adbd_does_it(tmp_path, profile):
     bad = rsa.generate_private_key(65537, 2048)
     keys = tmp_path / "adb_keys"
     keys.write_text(adbauth.encode_public_key(good.public_key(), "me@host") + "\n")
-    dev = make_device(profile, 0, None, [], tmp_path / "root", trusted_keys=[keys])
+    roots = Path(tempfile.mkdtemp(prefix="swaplab-vdevs-"))
+    roots.chmod(0o711)  # device programs run as another account
+    dev = make_device(profile, 0, None, [], roots / "root", trusted_keys=[keys])
     dev.start_in_thread()
     try:
         host = ScriptedHost(dev.port)
@@ -149,6 +152,7 @@ def test_auth_handshake_as_adbd_does_it(tmp_path, profile):
         assert other.recv()[0] == P.A_CNXN
     finally:
         dev.stop()
+        shutil.rmtree(roots, ignore_errors=True)
 
 
 def test_public_key_format_and_trusted_keys_file_errors(tmp_path, monkeypatch):
@@ -162,3 +166,78 @@ def test_public_key_format_and_trusted_keys_file_errors(tmp_path, monkeypatch):
         adbauth.TrustedKeys.from_files([bad])
     monkeypatch.setenv("ANDROID_USER_HOME", str(tmp_path / "dot-android"))
     assert adbauth.user_adb_key_path() == tmp_path / "dot-android" / "adbkey.pub"
+
+
+PRIV_PROFILE = PROFILE.replace('"ro.product.model" = "SwapLab Virtual Auth"',
+                               '"ro.product.model" = "SwapLab Virtual Auth"\n'
+                               '"ro.product.device" = "dev$(touch @MARK@)`touch @MARK@`"')
+
+
+def test_device_programs_run_unprivileged_and_profile_strings_are_not_code(tmp_path):
+    """`adb shell id` is never uid 0; `$(...)` in ro.product.device (the prompt of an
+    interactive shell) is not run; a link a device program makes does not let the
+    device's file service (which runs as the starter) read or write outside."""
+    import os
+    import pty
+    import select
+
+    if find_adb() is None:
+        pytest.skip("no adb binary")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root only")
+    secret.chmod(0o600)
+    with AdbLab(tmp_path / "lab") as lab:
+        # where the profile's $(touch ...) would succeed whoever runs it
+        open_dir = lab.device_roots() / "open"
+        open_dir.mkdir()
+        open_dir.chmod(0o777)
+        mark = open_dir / "pwned"
+        profile = tmp_path / "vpriv.toml"
+        profile.write_text(PRIV_PROFILE.replace("@MARK@", str(mark)))
+        vd = lab.virtual_device(str(profile))
+        s = lambda *a, **k: lab.adb("-s", vd.serial, *a, **k)  # noqa: E731
+        r = s("shell", "id -u")
+        assert r.returncode == 0 and r.stdout.strip() != b"", r.stderr
+        if os.geteuid() == 0:
+            assert int(r.stdout.strip()) != 0, "device programs run as root"
+            assert int(r.stdout.strip()) == vd.account.uid
+        else:
+            assert int(r.stdout.strip()) == os.geteuid()
+        # a program on the device can write its own folders, not the host's root files
+        assert s("shell", "echo x > /data/local/tmp/f && cat /data/local/tmp/f").stdout == b"x\n"
+        # a link out of the sandbox: pull and push through it are refused
+        assert s("shell", f"ln -s {secret} /data/local/tmp/link").returncode == 0
+        s("pull", "/data/local/tmp/link", str(tmp_path / "got"))
+        got = tmp_path / "got"
+        pulled = [got] if got.is_file() else list(got.rglob("*")) if got.exists() else []
+        assert not any(p.is_file() and "root only" in p.read_text() for p in pulled)
+        with pytest.raises(Exception, match="Permission denied"):  # RECV itself, no STAT
+            lab.client().device(vd.serial).sync.pull("/data/local/tmp/link", tmp_path / "got2")
+        assert "root only" not in ((tmp_path / "got2").read_text()
+                                   if (tmp_path / "got2").is_file() else "")
+        assert s("shell", f"ln -s {tmp_path} /data/local/tmp/dirlink").returncode == 0
+        payload = tmp_path / "payload"
+        payload.write_text("evil")
+        r = s("push", str(payload), "/data/local/tmp/dirlink/planted")
+        assert r.returncode != 0 and not (tmp_path / "planted").exists()
+        # an interactive shell (pty) shows the prompt; the profile's $(...) is not run
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(lab.adb_path, [lab.adb_path, "-P", str(lab.port), "-s", vd.serial,
+                                     "shell"], lab.env)
+        out = b""
+        deadline = time.monotonic() + 3
+        sent = False
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+            if b":/ $ " in out and not sent:
+                os.write(fd, b"exit 0\n")
+                sent = True
+        os.waitpid(pid, 0)
+        os.close(fd)
+        assert b"dev__touch_" in out, out  # the name, made plain
+        assert not mark.exists(), "a profile string was run by the shell"

@@ -88,6 +88,7 @@ def make_device(profile: str, port: int = 0, abi: str | None = None, faults=(),
     props["ro.product.cpu.abilist"] = abi
     if root is None:
         root = Path(tempfile.mkdtemp(prefix=f"swaplab-vdev-{prof['name']}-"))
+        root.chmod(0o711)  # device programs run as another account (privileges.py)
     return VirtualDevice(root, props, abi=abi, port=port, faults=parse_faults(list(faults)),
                          sim_config=prof["sensors"], tick_s=tick_s, trusted_keys=trusted_keys)
 

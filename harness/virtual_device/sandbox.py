@@ -96,6 +96,12 @@ except OSError as e:
 '''
 
 
+def _device_python() -> str:
+    """A Python the device's unprivileged account can run (the lab's own may sit in a home
+    folder only its owner enters): the system's python3 when there is one."""
+    return shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
 class Sandbox:
     def __init__(self, root: Path, properties: dict[str, str], abi: str, device_cpus: int = 8):
         self.root = Path(root).resolve()
@@ -123,7 +129,7 @@ class Sandbox:
         tools = {"getprop": GETPROP, "setprop": SETPROP, "dumpsys": DUMPSYS, "taskset": TASKSET}
         for name, text in tools.items():
             p = r / ".swaplab/bin" / name
-            p.write_text(text.replace("@ROOT@", str(r)).replace("@PYTHON@", sys.executable))
+            p.write_text(text.replace("@ROOT@", str(r)).replace("@PYTHON@", _device_python()))
             p.chmod(0o755)
         shims = r / ".swaplab"
         try:

@@ -25,6 +25,7 @@ import fcntl
 import logging
 import os
 import pty
+import re
 import signal
 import struct
 import termios
@@ -32,8 +33,9 @@ import threading
 from pathlib import Path
 
 from . import protocol as P
-from .adbauth import AuthKeyError, TrustedKeys, user_adb_key_path
+from .adbauth import TrustedKeys, user_adb_key_path
 from .faults import Faults
+from .privileges import device_account, hand_over, inside, prepare_root
 from .sandbox import Sandbox
 from .simulation import SensorSimulation
 from .transport import (
@@ -49,6 +51,12 @@ from .transport import (
 log = logging.getLogger("swaplab.virtual_device")
 
 FEATURES = ("shell_v2", "fixed_push_mkdir")
+
+
+def prompt(device_name: str) -> str:
+    """The interactive shell's PS1. The shell expands PS1 ($(...), backquotes, $VAR), so
+    the profile's ro.product.device goes in only as plain characters, never as code."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", device_name)[:64] + ":/ $ "
 
 
 def trusted_keys_for(given: TrustedKeys | list[Path | str] | None) -> TrustedKeys:
@@ -93,6 +101,9 @@ class VirtualDevice:
         self.port = port
         self.sandbox = Sandbox(Path(root), props, abi)
         self.sandbox.setup()
+        # device programs never run as root (privileges.py)
+        self.account = device_account()
+        prepare_root(self.sandbox.root, self.account)
         f = self.faults
         self.sim = SensorSimulation(self.sandbox.root, sim_config, hot_c=f.hot_c,
                                     battery_pct=f.battery_pct, charging=f.charging,
@@ -154,9 +165,12 @@ class VirtualDevice:
         sb = self.sandbox
         argv = ["/bin/sh", "-c", sb.translate_command(command)] if command else ["/bin/sh", "-i"]
         master = None
+        drop = self.account.spawn_kwargs() if self.account else {}
         if use_pty:
             master, slave = pty.openpty()
-            env = dict(sb.env(), PS1=f"{self.properties['ro.product.device']}:/ $ ",
+            if self.account:
+                os.fchown(slave, self.account.uid, -1)  # the shell owns its terminal
+            env = dict(sb.env(), PS1=prompt(self.properties.get("ro.product.device", "")),
                        TERM="xterm")
 
             def controlling_tty() -> None:  # runs in the child after setsid()
@@ -165,13 +179,13 @@ class VirtualDevice:
 
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(sb.root),
-                env=env, start_new_session=True, preexec_fn=controlling_tty)
+                env=env, start_new_session=True, preexec_fn=controlling_tty, **drop)
             os.close(slave)
         else:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE if v2 else asyncio.subprocess.STDOUT,
-                cwd=str(sb.root), env=sb.env(), start_new_session=True)
+                cwd=str(sb.root), env=sb.env(), start_new_session=True, **drop)
         sid = proc.pid
         conn.procs.add(sid)
         self.sim.track_session(sid)
@@ -317,6 +331,8 @@ class VirtualDevice:
         host = self.sandbox.to_host(path)
         out = bytearray()
         try:
+            if not inside(self.sandbox.root, host):
+                raise PermissionError(13, "Permission denied")
             names = [".", ".."] + sorted(os.listdir(host))
         except OSError:
             names = []
@@ -334,6 +350,8 @@ class VirtualDevice:
     async def _sync_recv(self, stream: Stream, path: str) -> None:
         host = self.sandbox.to_host(path)
         try:
+            if not inside(self.sandbox.root, host):  # a link a device program made
+                raise PermissionError(13, "Permission denied")
             f = open(host, "rb")  # noqa: SIM115, ASYNC230 - small sandbox files
         except OSError as e:
             await self._sync_fail(stream, f"open failed: {e.strerror}")
@@ -363,7 +381,14 @@ class VirtualDevice:
         tmp = host.with_name(f".{host.name}.swaplab-tmp")
         f = None
         try:
+            missing = [d for d in [host.parent, *host.parent.parents]
+                       if not d.exists() and d.is_relative_to(self.sandbox.root)]
             host.parent.mkdir(parents=True, exist_ok=True)
+            for d in reversed(missing):
+                hand_over(d, self.account)
+            if not inside(self.sandbox.root, host.parent) or (
+                    host.is_symlink() and not inside(self.sandbox.root, host)):
+                raise PermissionError(13, "Permission denied")
             if host.is_dir():
                 raise IsADirectoryError(21, "Is a directory")
             f = open(tmp, "wb")  # noqa: SIM115, ASYNC230
@@ -410,7 +435,8 @@ class VirtualDevice:
             self.events.append(f"push of {path} failed: {error}")
             await self._sync_fail(stream, error)
             return True
-        os.chmod(tmp, mode & 0o7777 or 0o644)
+        hand_over(tmp, self.account)
+        os.chmod(tmp, mode & 0o777 or 0o644)  # never set-uid/gid, whoever pushes
         if mtime:
             os.utime(tmp, (mtime, mtime))
         os.replace(tmp, host)

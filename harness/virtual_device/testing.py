@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +71,16 @@ class AdbLab:
         self.env.update({"HOME": str(self.home), "ANDROID_ADB_SERVER_PORT": str(self.port),
                          "ANDROID_USER_HOME": str(self.home / ".android")})
         self.devices: list[VirtualDevice] = []
+        self._device_roots: Path | None = None
+
+    def device_roots(self) -> Path:
+        """Where the devices' sandboxes go: a folder others may enter (not list), since
+        device programs run as an unprivileged account (privileges.py) and pytest's
+        tmp_path is private to its user."""
+        if self._device_roots is None:
+            self._device_roots = Path(tempfile.mkdtemp(prefix="swaplab-vdevs-"))
+            self._device_roots.chmod(0o711)
+        return self._device_roots
 
     # --- adb ----------------------------------------------------------------------
     def adb(self, *args: str, timeout: float = 60, input: bytes | None = None,
@@ -99,6 +110,8 @@ class AdbLab:
             self.adb("kill-server", timeout=20)
         except subprocess.TimeoutExpired:
             pass
+        if self._device_roots is not None:
+            shutil.rmtree(self._device_roots, ignore_errors=True)
 
     def __enter__(self) -> AdbLab:  # noqa: PYI034
         return self.start()
@@ -127,7 +140,7 @@ class AdbLab:
     # --- virtual devices ----------------------------------------------------------
     def virtual_device(self, profile: str = "snapdragon6", faults=(), abi: str | None = None,
                        connect: bool = True, tick_s: float = 0.5, **kw) -> VirtualDevice:
-        root = self.tmp / f"vdev{len(self.devices)}"
+        root = self.device_roots() / f"vdev{len(self.devices)}"
         # the device trusts this lab's adb server (its key, made at start-server)
         kw.setdefault("trusted_keys", [self.adb_key_pub])
         dev = make_device(profile, 0, abi, list(faults), root, tick_s=tick_s, **kw)
