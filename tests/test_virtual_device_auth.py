@@ -195,7 +195,7 @@ def test_device_programs_run_unprivileged_and_profile_strings_are_not_code(tmp_p
         profile = tmp_path / "vpriv.toml"
         profile.write_text(PRIV_PROFILE.replace("@MARK@", str(mark)))
         vd = lab.virtual_device(str(profile))
-        s = lambda *a, **k: lab.adb("-s", vd.serial, *a, **k)  # noqa: E731
+        s = lambda *a, **k: lab.adb("-s", vd.serial, *a, **k)
         r = s("shell", "id -u")
         assert r.returncode == 0 and r.stdout.strip() != b"", r.stderr
         if os.geteuid() == 0:
