@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.record.run_record import RunRecord  # noqa: E402
-from harness.stats.descriptive import summarize  # noqa: E402
+from harness.record.run_record import RunRecord
+from harness.stats.descriptive import summarize
 
 
 def measurement(i: int, rng: random.Random) -> dict:
