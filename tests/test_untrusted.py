@@ -124,3 +124,22 @@ def test_invalid_manifest_names_the_file(tmp_path):
         with pytest.raises(ModelPackError) as e:
             load_pack(root, verify=False)
         assert str(e.value).startswith(f"{target}: "), (name, str(e.value))
+
+
+def test_compare_lines_from_crafted_records_reach_the_terminal_escaped(tmp_path, capsys):
+    from helpers.records import make_run
+
+    lab = tmp_path / "lab"
+    runs = [make_run(lab, seed=1, evil=False), make_run(lab, scale=1.2, seed=3, evil=False)]
+    for run in runs:  # a record edited on disk: the device serial carries escapes
+        for name, sep in (("record.json", ": "), ("record.journal", ":")):
+            p = run / name
+            p.write_text(p.read_text().replace(f'"device"{sep}"local"',
+                                               f'"device"{sep}"lo\\u001b]0;pwned\\u0007cal"'))
+    assert main(["compare", str(runs[0]), str(runs[1]), "--lab-out", str(lab)]) == 1
+    captured = capsys.readouterr()
+    assert "lo\\x1b]0;pwned\\x07cal" in captured.out
+    assert "\x1b" not in captured.out + captured.err and "\x07" not in captured.out
+    assert main(["report", "no\x1b[2Jsuch-run", "--lab-out", str(lab)]) == 1
+    err = capsys.readouterr().err
+    assert "no\\x1b[2Jsuch-run" in err and "\x1b" not in err

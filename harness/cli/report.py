@@ -19,6 +19,7 @@ from harness.history.store import history_db_for_run, sync_runs
 from harness.record.run_record import RunRecord, load_record, recover_record
 from harness.report import write_reports
 from harness.report.chromium import ChromiumError, check_report
+from harness.terminal import printable
 
 HELP = "render the report of a run (optionally compared with another run)"
 
@@ -77,7 +78,7 @@ def _store_comparison(args: argparse.Namespace, run_dir: Path) -> int:
     data.pop("effective_status", None)
     RunRecord(run_dir, data).set_field("comparison", comp.as_record())
     for line in comp.gate_lines:
-        print(line)
+        print(printable(line))
     return 0
 
 
@@ -88,7 +89,7 @@ def _screenshot(path: Path, shot: Path) -> int:
     except ChromiumError as e:
         return error(str(e))
     for line in check.console_errors:
-        print(f"console: {line}", file=sys.stderr)
+        print(printable(f"console: {line}"), file=sys.stderr)
     print(shot)
     if check.console_errors:
         return error(f"{len(check.console_errors)} console error(s) in {path}")
