@@ -241,3 +241,18 @@ def test_device_programs_run_unprivileged_and_profile_strings_are_not_code(tmp_p
         os.close(fd)
         assert b"dev__touch_" in out, out  # the name, made plain
         assert not mark.exists(), "a profile string was run by the shell"
+
+
+def test_a_root_nobody_can_enter_is_a_clear_error(tmp_path, profile, capsys):
+    import os
+
+    from harness.virtual_device.launch import main as vdev_main
+
+    if os.geteuid() != 0:
+        pytest.skip("only root drops device programs to another account")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert vdev_main(["start", "--profile", profile, "--root", str(private / "root")]) == 2
+    err = capsys.readouterr().err
+    assert f"virtual device root {private / 'root'}: " in err
+    assert "(mode 700) does not let 'nobody' (who device programs run as) through" in err

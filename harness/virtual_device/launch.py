@@ -20,6 +20,7 @@ from harness.profiles import VIRTUAL_ABIS
 
 from .adbauth import AuthKeyError
 from .faults import FaultSpecError, parse_faults
+from .privileges import PrivilegeError
 from .server import VirtualDevice
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dev = make_device(args.profile, args.port, args.abi, args.fault, args.root,
                           args.profiles_dir, trusted_keys=args.trusted_keys)
-    except (ProfileError, FaultSpecError, AuthKeyError) as e:
+    except (ProfileError, FaultSpecError, AuthKeyError, PrivilegeError) as e:
         print(f"swaplab virtual-device: error: {e}", file=sys.stderr)
         return 2
     try:
