@@ -4,7 +4,6 @@ virtual device, a harness in a child process."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import struct
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ AUTH_RSAPUBLICKEY = 3
 TOKEN_SIZE = 20
 KEY_BITS = 2048
 _WORDS = KEY_BITS // 32
+log = logging.getLogger("swaplab.virtual_device")
 _STRUCT = struct.Struct(f"<II{KEY_BITS // 8}s{KEY_BITS // 8}sI")
 
 
@@ -142,3 +144,18 @@ def user_adb_key_path(home: str | None = None) -> Path:
     if home is None and os.environ.get("ANDROID_USER_HOME"):
         return Path(os.environ["ANDROID_USER_HOME"]) / "adbkey.pub"
     return Path(home or os.path.expanduser("~")) / ".android" / "adbkey.pub"
+
+
+def trusted_keys_for(given: TrustedKeys | list[Path | str] | None) -> TrustedKeys:
+    """The keys a device accepts: the given ones, else the adb key of the user who started
+    it (~/.android/adbkey.pub; none -> nobody gets in, and the log says why)."""
+    if isinstance(given, TrustedKeys):
+        return given
+    if given is None:
+        own = user_adb_key_path()
+        if not own.is_file():
+            log.warning("no %s: the virtual device trusts no adb key (give --trusted-keys, "
+                        "or start an adb server once to make the key)", own)
+            return TrustedKeys()
+        given = [own]
+    return TrustedKeys.from_files(given)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pwd
+import re
 import stat
 from pathlib import Path
 
@@ -68,6 +69,14 @@ def hand_over(path: Path, account: DeviceAccount | None) -> None:
         os.lchown(path, account.uid, account.gid)
 
 
+def make_folders(folder: Path, root: Path, account: DeviceAccount | None) -> None:
+    """mkdir -p for a push, the new folders handed to the account."""
+    missing = [d for d in [folder, *folder.parents] if not d.exists() and d.is_relative_to(root)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in reversed(missing):
+        hand_over(d, account)
+
+
 def prepare_root(root: Path, account: DeviceAccount | None) -> None:
     """The device's writable folders belong to the account; the rest stays read-only."""
     if account is None:
@@ -89,3 +98,9 @@ def inside(root: Path, host_path: Path) -> bool:
         return Path(os.path.realpath(host_path)).is_relative_to(Path(root).resolve())
     except (OSError, ValueError):
         return False
+
+
+def prompt(device_name: str) -> str:
+    """The interactive shell's PS1. The shell expands PS1 ($(...), backquotes, $VAR), so
+    the profile's ro.product.device goes in only as plain characters, never as code."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", device_name)[:64] + ":/ $ "

@@ -3,9 +3,8 @@ Android device. The real adb binary (`adb connect 127.0.0.1:PORT`) and adbutils 
 unchanged.
 
 Implemented (and advertised in the CNXN banner, nothing else):
-  * CNXN answered with AUTH TOKEN; CNXN only after the host signs the token with a trusted
-    RSA key or offers a trusted public key (adbauth.py); version 0x01000001, zero
-    checksums, max payload 256 KiB
+  * CNXN -> AUTH TOKEN; CNXN once a trusted RSA key signs it or is offered (adbauth.py);
+    version 0x01000001, zero checksums, max payload 256 KiB
   * OPEN / OKAY / WRTE / CLSE streams; one WRTE in flight per stream until its OKAY
     (no `delayed_ack`)
   * services: `shell:CMD` (v1: stdout+stderr merged, no exit code), `shell,v2,...:CMD`
@@ -25,7 +24,6 @@ import fcntl
 import logging
 import os
 import pty
-import re
 import signal
 import struct
 import termios
@@ -33,9 +31,9 @@ import threading
 from pathlib import Path
 
 from . import protocol as P
-from .adbauth import TrustedKeys, user_adb_key_path
+from .adbauth import TrustedKeys, trusted_keys_for
 from .faults import Faults
-from .privileges import device_account, hand_over, inside, prepare_root
+from .privileges import device_account, hand_over, inside, make_folders, prepare_root, prompt
 from .sandbox import Sandbox
 from .simulation import SensorSimulation
 from .transport import (
@@ -51,27 +49,6 @@ from .transport import (
 log = logging.getLogger("swaplab.virtual_device")
 
 FEATURES = ("shell_v2", "fixed_push_mkdir")
-
-
-def prompt(device_name: str) -> str:
-    """The interactive shell's PS1. The shell expands PS1 ($(...), backquotes, $VAR), so
-    the profile's ro.product.device goes in only as plain characters, never as code."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", device_name)[:64] + ":/ $ "
-
-
-def trusted_keys_for(given: TrustedKeys | list[Path | str] | None) -> TrustedKeys:
-    """The keys a device accepts: the given ones, else the adb key of the user who started
-    it (~/.android/adbkey.pub; none -> nobody gets in, and the log says why)."""
-    if isinstance(given, TrustedKeys):
-        return given
-    if given is None:
-        own = user_adb_key_path()
-        if not own.is_file():
-            log.warning("no %s: the virtual device trusts no adb key (give --trusted-keys, "
-                        "or start an adb server once to make the key)", own)
-            return TrustedKeys()
-        given = [own]
-    return TrustedKeys.from_files(given)
 
 
 class VirtualDevice:
@@ -101,8 +78,7 @@ class VirtualDevice:
         self.port = port
         self.sandbox = Sandbox(Path(root), props, abi)
         self.sandbox.setup()
-        # device programs never run as root (privileges.py)
-        self.account = device_account()
+        self.account = device_account()  # device programs never run as root
         prepare_root(self.sandbox.root, self.account)
         f = self.faults
         self.sim = SensorSimulation(self.sandbox.root, sim_config, hot_c=f.hot_c,
@@ -168,8 +144,8 @@ class VirtualDevice:
         drop = self.account.spawn_kwargs() if self.account else {}
         if use_pty:
             master, slave = pty.openpty()
-            if self.account:
-                os.fchown(slave, self.account.uid, -1)  # the shell owns its terminal
+            if self.account:  # the shell owns its terminal
+                os.fchown(slave, self.account.uid, -1)
             env = dict(sb.env(), PS1=prompt(self.properties.get("ro.product.device", "")),
                        TERM="xterm")
 
@@ -381,11 +357,7 @@ class VirtualDevice:
         tmp = host.with_name(f".{host.name}.swaplab-tmp")
         f = None
         try:
-            missing = [d for d in [host.parent, *host.parent.parents]
-                       if not d.exists() and d.is_relative_to(self.sandbox.root)]
-            host.parent.mkdir(parents=True, exist_ok=True)
-            for d in reversed(missing):
-                hand_over(d, self.account)
+            make_folders(host.parent, self.sandbox.root, self.account)
             if not inside(self.sandbox.root, host.parent) or (
                     host.is_symlink() and not inside(self.sandbox.root, host)):
                 raise PermissionError(13, "Permission denied")

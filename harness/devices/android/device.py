@@ -21,9 +21,7 @@ sampler read the runner's VmHWM. A dropped device raises DeviceDisconnected nami
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
 import logging
 import os
 import re
@@ -31,7 +29,6 @@ import shlex
 import socket
 import stat as _stat
 import struct
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -411,13 +408,13 @@ class AndroidDevice(Device):
         `harness.devices.android.sampler.parse_samples` turns it into samples. It runs on a
         lease this process renews every lease_s / 3 until stop(): if this process dies
         (SIGKILL included), the sampler ends by itself within lease_s."""
-        lease = f"{self.workdir}/sampler-{os.getpid()}-{next(_SAMPLER_IDS)}.lease"
+        lease = f"{self.workdir}/sampler-{os.getpid()}-{next(AS.LEASE_IDS)}.lease"
         self.shell2(f"mkdir -p {shlex.quote(self.workdir)} && "
                     + AS.renew_lease_command(lease, lease_s))
         script = AS.sampler_script(interval_s, f"{self.workdir}/{watch_pid_file}",
                                    lease_file=lease)
         proc = self.start(["sh", "-c", script], in_workdir=False)
-        return SamplerBackground(proc, lease, lease_s)
+        return AS.LeasedSampler(proc, lease, lease_s)
 
     def run_with_sampler(self, argv: Sequence[str], timeout_s: float,
                          env: Mapping[str, str] | None = None, cpu_list: str | None = None,
@@ -472,39 +469,6 @@ class AndroidDevice(Device):
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "zone"
-
-
-_SAMPLER_IDS = itertools.count(1)
-
-
-class SamplerBackground:
-    """The on-device sampler and the thread that renews its lease until stop()."""
-
-    def __init__(self, proc: AndroidBackground, lease: str, lease_s: float):
-        self.proc = proc
-        self.lease = lease
-        self._stop = threading.Event()
-        renew = AS.renew_lease_command(lease, lease_s)
-
-        def keep_alive() -> None:
-            while not self._stop.wait(lease_s / 3):
-                try:
-                    proc.device.shell2(renew, timeout_s=max(lease_s / 3, 5))
-                except DeviceError:
-                    pass  # a missed renewal: the next one, or the lease ends the sampler
-
-        self._thread = threading.Thread(target=keep_alive, name="swaplab-sampler-lease",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> RunResult:
-        self._stop.set()
-        self._thread.join(timeout=30)
-        try:
-            return self.proc.stop(timeout_s)
-        finally:
-            with contextlib.suppress(DeviceError):
-                self.proc.device.shell2(f"rm -f {shlex.quote(self.lease)}")
 
 
 class AndroidBackground(BackgroundProcess):

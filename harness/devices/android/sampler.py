@@ -28,8 +28,13 @@ still read. A sample the sampler was stopped in the middle of has no `E` and is 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
 import shlex
+import threading
+
+from harness.devices.base import DeviceError, RunResult
 
 from . import parsers as P
 
@@ -38,6 +43,7 @@ BATTERY = "/sys/class/power_supply/battery"
 CPUS = "/sys/devices/system/cpu"
 BATTERY_FILES = ("current_now", "voltage_now", "capacity", "status")
 LEASE_S = 30  # a sampler nobody renews ends this long after the last renewal
+LEASE_IDS = itertools.count(1)
 
 _ZONE = re.compile(r"/thermal_zone(\d+)/(type|temp)$")
 _BATT = re.compile(r"/power_supply/battery/(\w+)$")
@@ -225,3 +231,34 @@ def summarise(samples: list[dict]) -> dict:
             "power_avg_w": sum(powers) / len(powers) if powers else None,
             "vmhwm_max_kb": max(hwm) if hwm else None,
             "unknown": reasons}
+
+
+class LeasedSampler:
+    """The on-device sampler (a background process of an AndroidDevice) and the thread
+    that renews its lease until stop()."""
+
+    def __init__(self, proc, lease: str, lease_s: float):
+        self.proc = proc
+        self.lease = lease
+        self._stop = threading.Event()
+        renew = renew_lease_command(lease, lease_s)
+
+        def keep_alive() -> None:
+            while not self._stop.wait(lease_s / 3):
+                try:
+                    proc.device.shell2(renew, timeout_s=max(lease_s / 3, 5))
+                except DeviceError:
+                    pass  # a missed renewal: the next one, or the lease ends the sampler
+
+        self._thread = threading.Thread(target=keep_alive, name="swaplab-sampler-lease",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> RunResult:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        try:
+            return self.proc.stop(timeout_s)
+        finally:
+            with contextlib.suppress(DeviceError):
+                self.proc.device.shell2(f"rm -f {shlex.quote(self.lease)}")
