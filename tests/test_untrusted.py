@@ -143,3 +143,17 @@ def test_compare_lines_from_crafted_records_reach_the_terminal_escaped(tmp_path,
     assert main(["report", "no\x1b[2Jsuch-run", "--lab-out", str(lab)]) == 1
     err = capsys.readouterr().err
     assert "no\\x1b[2Jsuch-run" in err and "\x1b" not in err
+
+
+def test_progress_lines_are_made_printable(capsys):
+    """The plugin's progress writer (every "[swaplab] SERIAL: ..." line) escapes control
+    characters; newlines between lines of one message stay."""
+    from types import SimpleNamespace
+
+    from harness.plugin import _writer
+
+    config = SimpleNamespace(pluginmanager=SimpleNamespace(getplugin=lambda _name: None))
+    _writer(config)(f"[swaplab] evil{ESCAPES}: syncing\nsecond line")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x9b" not in out
+    assert "evil\\x1b]0;pwned" in out and out.endswith("syncing\nsecond line\n")
