@@ -34,6 +34,7 @@ from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
 from harness.history.compare import Comparison
 from harness.profiles import ProfileError
 from harness.session import LabSession
+from harness.terminal import printable
 
 _NO_MATCH_KEY = pytest.StashKey[list]()
 _DEVICE_OF_KEY = pytest.StashKey[dict]()
@@ -95,6 +96,7 @@ def _writer(config: pytest.Config):
         capman = config.pluginmanager.getplugin("capturemanager")
         tr = config.pluginmanager.getplugin("terminalreporter")
         cm = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
+        msg = printable(msg, keep_newlines=True)  # progress lines carry device strings
         with cm:
             if tr is not None:
                 tr.write_line(msg)

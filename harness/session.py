@@ -25,6 +25,7 @@ from harness.record.health import HealthMonitor
 from harness.record.run_record import RunRecord, update_latest, utc_now
 from harness.report import write_reports
 from harness.runner.invoke import prepare
+from harness.terminal import printable
 
 UNMATCHED = Profile(name="(no profile)", marker="", description="no profile matched",
                     platform="linux", match={}, targets={}, run=RunSettings(), virtual={},
@@ -120,7 +121,7 @@ class LabSession:
             lines.append(f"{d.serial} [{d.kind}, {d.name}, {d.abi}] -> {prof}")
         for backend, note in sorted(self.discover().notes.items()):
             lines.append(f"backend {backend}: {note}")
-        return lines
+        return [printable(line) for line in lines]  # device strings reach a terminal
 
     # --- record ------------------------------------------------------------------------
     @property

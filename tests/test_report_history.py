@@ -175,7 +175,7 @@ def test_full_report_with_comparison(tmp_path):
     # every untrusted string is escaped: device name, properties, file names
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert QUOTED not in html
-    assert "it&#39;s &#34;q&#34; &lt;b&gt;.png" in html
+    assert "quality/local-forward/it%27s%20%22q%22%20%3Cb%3E.png" in html  # a URL, encoded
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "<script" not in html.lower()  # offline, no scripts at all
     for svg in re.findall(r"<svg.*?</svg>", html, re.DOTALL):

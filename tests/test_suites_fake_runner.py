@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers.lab import REPO, run_pytest_subprocess, write_fake_runner
+from helpers.lab import REPO, device_python, run_pytest_subprocess, write_fake_runner
 
 pytestmark = pytest.mark.usefixtures("local_only")
 MY_SUITES = [str(REPO / "suites" / f"test_{n}.py")
@@ -46,7 +46,8 @@ def install_stand_in_runner(tmp_path) -> Path:
     """The stand-in runner at tmp_path/swap_runner, and a pytest plugin `fake_build`
     (tmp_path/fake_build.py; load it with -p fake_build and tmp_path on PYTHONPATH) that
     makes the harness use it instead of building the real one."""
-    runner = write_fake_runner(tmp_path / "swap_runner", FAKE_RUNNER_BODY)
+    # stdlib only, so it also runs on a virtual device (as nobody)
+    runner = write_fake_runner(tmp_path / "swap_runner", FAKE_RUNNER_BODY, device_python())
     (tmp_path / "fake_build.py").write_text(PLUGIN.format(runner=str(runner)))
     return runner
 

@@ -70,3 +70,108 @@ def test_cold_start_is_load_plus_source_plus_first_frame():
     assert run.cold_start_ms == pytest.approx(55.0)
     with pytest.raises(TelemetryError, match="source_ms"):
         parse_telemetry(lines(frame(0, True), frame(1), dict(s, source_ms="5")))
+
+
+# --- untrusted input: only TelemetryError may come out, naming source and line ----------
+
+@pytest.mark.parametrize("bad_line, needle", [
+    ('{"type": "frame", "index": ' + "9" * 5000 + "}", ":2: integer out of 64-bit range"),
+    ('{"type": "frame", "index": 1e999}', ":2: number out of range"),
+    ('{"type": "frame", "index": NaN}', ":2: NaN is not a number"),
+    ('{"type": "frame", "index": -Infinity}', ":2: -Infinity is not a number"),
+    ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", ":2: nested deeper than 32 levels"),
+    ('{"a": "' + "[" * 100_000 + '"}', ":2: schema None"),  # brackets inside a string are text
+])
+def test_hostile_lines_raise_the_schema_error(bad_line, needle):
+    text = lines(frame(0, True)) + bad_line + "\n" + lines(summary(0, 1))
+    with pytest.raises(TelemetryError) as e:
+        parse_telemetry(text, "dev:t.jsonl")
+    assert f"dev:t.jsonl{needle}" in str(e.value)
+    assert len(str(e.value)) < 300  # the hostile line is quoted, not dumped
+
+
+def test_huge_stage_time_is_refused_not_an_overflow_later():
+    bad = frame(1)
+    bad["stage_ns"]["total"] = 2**64
+    with pytest.raises(TelemetryError, match=r"dev:t.jsonl:2: integer out of 64-bit range"):
+        parse_telemetry(lines(frame(0, True), bad, summary(1, 1)), "dev:t.jsonl")
+
+
+def test_non_utf8_bytes_name_the_line():
+    data = lines(frame(0, True), frame(1)).encode() + b'{"type": "summary\xff"}\n'
+    with pytest.raises(TelemetryError, match=r"dev:t.jsonl:3: not UTF-8 \(byte 0xff"):
+        parse_telemetry(data, "dev:t.jsonl")
+    # a lone surrogate (stdout decoded with surrogateescape) is refused the same way
+    text = data.decode("utf-8", "surrogateescape")
+    with pytest.raises(TelemetryError, match=r"dev:t.jsonl:3: not UTF-8 text"):
+        parse_telemetry(text, "dev:t.jsonl")
+
+
+def test_line_separators_inside_strings_do_not_split_lines():
+    s = dict(summary(1, 1), blend="poisson\u2028\x85")
+    t = parse_telemetry(lines(frame(0, True), frame(1), s).replace("\\u2028", "\u2028"))
+    assert t.summary["blend"] == "poisson\u2028\x85"
+
+
+def _parse_and_use(text):
+    """Parse, then use every derived value: a valid-looking result must not blow up later."""
+    try:
+        t = parse_telemetry(text, "fuzz:t.jsonl")
+    except TelemetryError as e:
+        assert "fuzz:t.jsonl" in str(e)
+        return
+    t.stage_ms(include_warmup=True), t.detection_rate(), t.rss_mb()
+
+
+def test_fuzz_arbitrary_text_and_bytes():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(st.text(), st.binary()))
+    def run(data):
+        _parse_and_use(data)
+
+    run()
+
+
+def test_fuzz_structured_mutations():
+    """Valid telemetry with any field replaced by any JSON-ish value, including the hostile
+    ones (huge ints, floats out of range, NaN literals, deep nesting)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
+                       st.sampled_from(["9" * 400, "1e999", "NaN", "-Infinity", "[" * 3000]))
+    values = st.recursive(leaves, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                          st.dictionaries(st.text(max_size=4),
+                                                                          inner, max_size=3)),
+                          max_leaves=10)
+    raw_literals = {"9" * 400, "1e999", "NaN", "-Infinity", "[" * 3000}
+
+    def encode(v):
+        if isinstance(v, str) and v in raw_literals:
+            return v  # spliced in raw, as a device could write it
+        if isinstance(v, list):
+            return "[" + ",".join(encode(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ",".join(f"{json.dumps(k)}:{encode(x)}" for k, x in v.items()) + "}"
+        return json.dumps(v)  # floats: NaN/Infinity literals as Python writes them
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(0, 3), st.sampled_from(["index", "warmup", "faces", "stage_ns", "mode",
+                                               "rss_kb", "frames", "peak_rss_kb", "build",
+                                               "model_load_ms", "type", "schema",
+                                               "stage_ns.total", "stage_ns.blend"]),
+           values)
+    def run(which, key, value):
+        objs = [frame(0, True), frame(1), frame(2), summary(2, 1)]
+        obj = objs[which]
+        if key.startswith("stage_ns.") and "stage_ns" in obj:
+            obj["stage_ns"][key.split(".")[1]] = value
+        else:
+            obj[key] = value
+        text = "\n".join(encode(o) for o in objs) + "\n"
+        _parse_and_use(text)
+
+    run()

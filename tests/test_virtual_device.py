@@ -243,15 +243,17 @@ def test_cli_starts_device_until_sigterm(tmp_path, profile):
     from harness.virtual_device.testing import free_port
 
     port = free_port()
+    lab = AdbLab(tmp_path / "lab").start()  # its adb key is the one the device trusts
     p = subprocess.Popen([sys.executable, "-m", "harness.virtual_device", "start", "--profile",
-                          profile, "--port", str(port), "--root", str(tmp_path / "root"),
-                          "--fault", "battery=50"],
+                          profile, "--port", str(port), "--root",
+                          str(lab.device_roots() / "root"),
+                          "--fault", "battery=50", "--trusted-keys", str(lab.adb_key_pub)],
                          cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     try:
         line = p.stdout.readline()
         assert f"virtual device 127.0.0.1:{port}" in line and "SIMULATED" in line
-        with AdbLab(tmp_path / "lab") as lab:
+        with lab:
             lab.connect(f"127.0.0.1:{port}")
             r = lab.adb("-s", f"127.0.0.1:{port}", "shell", "cat /sys/class/power_supply/battery/capacity")
             assert r.stdout.strip() == b"50"

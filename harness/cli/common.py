@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.terminal import printable
 
 
 def add_lab_out_args(p: argparse.ArgumentParser) -> None:
@@ -19,5 +20,5 @@ def add_lab_out_args(p: argparse.ArgumentParser) -> None:
 
 def error(msg: str) -> int:
     """Print `swaplab: error: MSG` to stderr; the exit status 1."""
-    print(f"swaplab: error: {msg}", file=sys.stderr)
+    print(printable(f"swaplab: error: {msg}", keep_newlines=True), file=sys.stderr)
     return 1

@@ -17,6 +17,7 @@ from harness.cli.common import add_lab_out_args, error
 from harness.history.baseline import BaselineError
 from harness.history.compare import compare_specs
 from harness.history.store import HISTORY_NAME
+from harness.terminal import printable
 
 HELP = "compare two runs: verdict lines, exit 1 on a regression"
 
@@ -38,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
                                 args.profiles_dir, fail_on_unknown=args.fail_on_unknown)
     except (BaselineError, ValueError, OSError) as e:
         return error(str(e))
-    for r in comp.rows:
-        print(r.line())
+    for r in comp.rows:  # serials and names come from records on disk: untrusted
+        print(printable(r.line()))
     print(f"# baseline {comp.baseline_run}: " + (", ".join(
         f"{n} {v}" for v, n in sorted(comp.verdict_counts().items())) or "nothing to compare"))
     if comp.exit_status:
         print(f"# gate FAILED: {len(comp.gate.regressions)} regression(s), "
               f"{len(comp.gate.target_failures)} failed target(s)")
         for line in comp.gate_lines:
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
     return int(comp.exit_status)

@@ -10,6 +10,7 @@ from pathlib import Path
 from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions
 from harness.session import LabSession
+from harness.terminal import printable
 
 HELP = "list devices and the profile each matches"
 
@@ -36,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
         d = a.device
         prof = f"{a.profile.name} (marker {a.profile.marker}; {a.reason})" if a.profile \
             else "no matching profile"
-        print(f"{d.serial}\t{d.kind}\t{d.name}\t{d.abi}\t{prof}")
+        # device strings are untrusted: each field escaped, so a tab or ESC cannot forge one
+        print("\t".join(printable(f) for f in (d.serial, d.kind, d.name, d.abi, prof)))
     for backend, note in sorted(lab.discover().notes.items()):
-        print(f"# backend {backend}: {note}", file=sys.stderr)
+        print(printable(f"# backend {backend}: {note}"), file=sys.stderr)
     if not assignments:
         print("no devices found", file=sys.stderr)
         return 1

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 from harness.cli.common import add_lab_out_args, error
-from harness.files import atomic_write_json
 from harness.history.baseline import BaselineError
 from harness.history.compare import compare_specs, find_run_dir
 from harness.history.store import history_db_for_run, sync_runs
-from harness.record.run_record import load_record
+from harness.record.run_record import RunRecord, load_record, recover_record
 from harness.report import write_reports
 from harness.report.chromium import ChromiumError, check_report
+from harness.terminal import printable
 
 HELP = "render the report of a run (optionally compared with another run)"
 
@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     if run_dir is None:
         return error(f"{args.run_dir}/record.json not found (nor a run id under "
                      f"{args.lab_out}/runs)")
+    try:  # a run killed half-way: its record.json from the journal, for every reader
+        recover_record(run_dir)
+    except (ValueError, OSError) as e:
+        return error(str(e))
     try:  # trends need the history: bring it up to date with the run folders
         sync_runs(history_db_for_run(run_dir), run_dir.resolve().parent)
     except Exception as e:  # noqa: BLE001 - a report without trends is still a report
@@ -72,10 +76,9 @@ def _store_comparison(args: argparse.Namespace, run_dir: Path) -> int:
     except (ValueError, OSError) as e:
         return error(str(e))
     data.pop("effective_status", None)
-    data["comparison"] = comp.as_record()
-    atomic_write_json(run_dir / "record.json", data)
+    RunRecord(run_dir, data).set_field("comparison", comp.as_record())
     for line in comp.gate_lines:
-        print(line)
+        print(printable(line))
     return 0
 
 
@@ -86,7 +89,7 @@ def _screenshot(path: Path, shot: Path) -> int:
     except ChromiumError as e:
         return error(str(e))
     for line in check.console_errors:
-        print(f"console: {line}", file=sys.stderr)
+        print(printable(f"console: {line}"), file=sys.stderr)
     print(shot)
     if check.console_errors:
         return error(f"{len(check.console_errors)} console error(s) in {path}")

@@ -174,10 +174,15 @@ def load_pack(root: str | pathlib.Path | None = None, verify: bool = True) -> Mo
     if not mpath.is_file():
         raise ModelPackError(f"{mpath}: manifest missing")
     try:
-        manifest = json.loads(mpath.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ModelPackError(f"{mpath}: not valid JSON ({e})") from None
-    _validate(manifest, mpath)
+    try:
+        _validate(manifest, mpath)
+    except (TypeError, KeyError, AttributeError, ValueError, IndexError) as e:
+        # a value of the wrong shape deep inside (a model that is a list, a mode that is a
+        # string...): still an error that names the file
+        raise ModelPackError(f"{mpath}: invalid manifest ({type(e).__name__}: {e})") from None
     pack = ModelPack(root, manifest)
     if verify:
         pack.verify()

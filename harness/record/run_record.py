@@ -1,8 +1,17 @@
 """The run record: `reports/runs/<run-id>/record.json`, schema "swaplab.record/1".
 
-Rewritten atomically (temp file in the same folder, fsync, os.replace) after every
-result, so a run killed half-way keeps everything it measured. A record left with status
-"running" whose process is gone reads as "interrupted" (`effective_status`).
+Every change is one line appended to the run's journal (`record.journal`, JSON lines,
+fsync'd): O(1) per result, however large the run. record.json, the file readers use
+(history import, the report, `swaplab report`), is produced from the journal, atomically,
+when the run is created and when it finishes (and on every change after that).
+`load_record` replays the journal when it holds more than record.json, so a run killed
+half-way (SIGKILL, a crash, a full disk) keeps everything it measured. A record left with
+status "running" whose process is gone reads as "interrupted" (`effective_status`).
+
+Journal lines: the first is {"journal": JOURNAL_SCHEMA, "record": <initial record>}, then
+one {"op": NAME, "args": {...}} per change, applied by `apply_change` (the one definition
+of what each change does, used live and on replay). A last line cut short by a crash is
+ignored; a failed append is cut back, so the journal never holds half a line.
 """
 
 from __future__ import annotations
@@ -21,6 +30,12 @@ from harness.files import atomic_write_json
 
 SCHEMA = "swaplab.record/1"
 RECORD_NAME = "record.json"
+JOURNAL_NAME = "record.journal"
+JOURNAL_SCHEMA = "swaplab.record-journal/1"
+
+
+class RecordWriteError(OSError):
+    """A change could not be made durable; the record on disk keeps everything before it."""
 
 
 def utc_now() -> str:
@@ -40,14 +55,45 @@ def _proc_start_ticks(pid: int) -> str | None:
         return None
 
 
+def apply_change(data: dict, op: str, args: dict) -> None:
+    """Apply one journal change to a record dict (live and on replay)."""
+    if op == "set_environment":
+        data["environment"][args["key"]] = args["value"]
+    elif op == "add_runner_build":
+        data["environment"].setdefault("runner_builds", {})[args["abi"]] = args["build"]
+    elif op == "add_device":
+        data["devices"].setdefault(args["serial"], {}).update(args["info"])
+    elif op == "add_measurement":
+        data["measurements"].append(args["measurement"])
+    elif op == "add_test":
+        data["tests"].append(args["test"])
+    elif op == "add_artifact":
+        data["artifacts"].append(args["artifact"])
+    elif op == "set_field":
+        data[args["key"]] = args["value"]
+    elif op == "finish":
+        data["status"] = args["status"]
+        data["finished"] = args["finished"]
+    else:
+        raise ValueError(f"unknown record change {op!r}")
+
+
+def _json_line(obj: dict) -> bytes:
+    # strict JSON: a NaN would make the whole record unreadable for strict readers
+    return (json.dumps(obj, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
 class RunRecord:
-    """One run's record, saved after every change. Thread-safe."""
+    """One run's record; every change is appended to the journal at once. Thread-safe."""
 
     def __init__(self, run_dir: Path, data: dict) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / RECORD_NAME
+        self.journal_path = self.run_dir / JOURNAL_NAME
         self._data = data
         self._lock = threading.RLock()
+        self._journal_fd: int | None = None
+        self._finished = data.get("status", "running") != "running"
 
     # --- creation / loading ------------------------------------------------------------
     @classmethod
@@ -72,7 +118,9 @@ class RunRecord:
             "artifacts": [],
         }
         rec = cls(run_dir, data)
-        rec.save()
+        with rec._lock:
+            rec._open_journal()
+            rec.save()
         return rec
 
     @property
@@ -86,71 +134,157 @@ class RunRecord:
             return copy.deepcopy(self._data)
 
     def save(self) -> None:
+        """Write record.json from the current content (atomic; O(size), so only at the
+        start and end of a run, never per result)."""
         with self._lock:
             atomic_write_json(self.path, self._data)
 
-    # --- updates (each one saves) ------------------------------------------------------
-    def set_environment(self, key: str, value: Any) -> None:
+    def close(self) -> None:
         with self._lock:
-            self._data["environment"][key] = value
-            self.save()
+            if self._journal_fd is not None:
+                os.close(self._journal_fd)
+                self._journal_fd = None
+
+    # --- the journal -------------------------------------------------------------------
+    def _open_journal(self) -> int:
+        """Open the journal for appending; a record that has none yet (made from a dict,
+        or written by an older SwapLab) starts one with its full current content."""
+        if self._journal_fd is None:
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                         0o644)
+            try:
+                if os.fstat(fd).st_size == 0:
+                    self._append(fd, _json_line({"journal": JOURNAL_SCHEMA,
+                                                 "record": self._data}))
+            except BaseException:
+                os.close(fd)
+                raise
+            self._journal_fd = fd
+        return self._journal_fd
+
+    def _append(self, fd: int, line: bytes) -> None:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as e:
+            # cut back what was written of this line: the journal ends with a whole line
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass  # the reader ignores a last line that is not whole JSON
+            raise RecordWriteError(e.errno, f"{self.journal_path}: cannot append to the run "
+                                   f"record ({e.strerror}); everything before is kept") from None
+
+    def _change(self, op: str, **args: Any) -> None:
+        with self._lock:
+            line = _json_line({"op": op, "args": args})  # invalid values fail here, unrecorded
+            self._append(self._open_journal(), line)
+            apply_change(self._data, op, args)
+            if self._finished:
+                self.save()
+
+    # --- updates (each one appended to the journal) ------------------------------------
+    def set_environment(self, key: str, value: Any) -> None:
+        self._change("set_environment", key=key, value=value)
 
     def add_runner_build(self, abi: str, build: dict) -> None:
-        with self._lock:
-            self._data["environment"].setdefault("runner_builds", {})[abi] = build
-            self.save()
+        self._change("add_runner_build", abi=abi, build=build)
 
     def add_device(self, serial: str, info: dict) -> None:
-        with self._lock:
-            self._data["devices"].setdefault(serial, {}).update(info)
-            self.save()
+        self._change("add_device", serial=serial, info=info)
 
     def add_measurement(self, measurement: dict) -> None:
-        with self._lock:
-            self._data["measurements"].append(measurement)
-            self.save()
+        self._change("add_measurement", measurement=measurement)
 
     def add_test(self, nodeid: str, device: str | None, outcome: str, duration_s: float,
                  message: str = "") -> None:
-        with self._lock:
-            self._data["tests"].append({"nodeid": nodeid, "device": device, "outcome": outcome,
-                                        "duration_s": round(duration_s, 4), "message": message})
-            self.save()
+        self._change("add_test", test={"nodeid": nodeid, "device": device, "outcome": outcome,
+                                       "duration_s": round(duration_s, 4), "message": message})
 
     def add_artifact(self, device: str | None, test: str | None, kind: str, path: Path | str,
                      **extra: Any) -> None:
         rel = Path(path)
         if rel.is_absolute():
             rel = rel.relative_to(self.run_dir)
-        with self._lock:
-            self._data["artifacts"].append({"device": device, "test": test, "kind": kind,
-                                            "path": rel.as_posix(), **extra})
-            self.save()
+        self._change("add_artifact", artifact={"device": device, "test": test, "kind": kind,
+                                               "path": rel.as_posix(), **extra})
 
     def set_field(self, key: str, value: Any) -> None:
-        """Set a top-level field (e.g. "comparison") and save."""
-        with self._lock:
-            self._data[key] = value
-            self.save()
+        """Set a top-level field (e.g. "comparison")."""
+        self._change("set_field", key=key, value=value)
 
     def finish(self, status: str = "finished") -> None:
+        """Close the run: status and time into the journal, then record.json from it."""
         with self._lock:
-            self._data["status"] = status
-            self._data["finished"] = utc_now()
+            self._change("finish", status=status, finished=utc_now())
+            self._finished = True
             self.save()
+
+
+def replay_journal(path: Path | str) -> dict | None:
+    """The record a journal describes (None when there is no journal). Stops at the first
+    line that is not a whole change (a write cut short by a crash)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with f:
+        head = f.readline()
+        try:
+            first = json.loads(head)
+            data = first["record"]
+            if first.get("journal") != JOURNAL_SCHEMA or not isinstance(data, dict):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{path}: not a SwapLab record journal ({JOURNAL_SCHEMA})") from None
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                entry = json.loads(raw)
+                apply_change(data, entry["op"], entry["args"])
+            except (ValueError, KeyError, TypeError):
+                break
+    return data
 
 
 def load_record(path: Path | str) -> dict:
-    """Read a record (a run folder or its record.json); adds "effective_status"."""
+    """Read a record (a run folder, its record.json or its journal); adds
+    "effective_status". The journal is the truth while a run is going and after a crash:
+    when it exists, the record is rebuilt from it (record.json may lag behind it)."""
     path = Path(path)
-    if path.is_dir():
-        path = path / RECORD_NAME
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    run_dir = path if path.is_dir() else path.parent
+    data = replay_journal(run_dir / JOURNAL_NAME)
+    if data is None:
+        path = run_dir / RECORD_NAME
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    else:
+        path = run_dir / JOURNAL_NAME
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a SwapLab run record (schema {SCHEMA})")
     data["effective_status"] = effective_status(data)
     return data
+
+
+def recover_record(run_dir: Path | str) -> bool:
+    """Rewrite record.json from the journal when the journal is newer (a run killed before
+    it finished); True when it did. Readers of record.json then see all that was measured."""
+    run_dir = Path(run_dir)
+    journal, record = run_dir / JOURNAL_NAME, run_dir / RECORD_NAME
+    try:
+        if record.exists() and record.stat().st_mtime_ns >= journal.stat().st_mtime_ns:
+            return False
+    except FileNotFoundError:
+        return False  # no journal: record.json is all there is
+    data = replay_journal(journal)
+    if data is None:
+        return False
+    atomic_write_json(record, data)
+    return True
 
 
 def effective_status(data: dict) -> str:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from harness.history.store import history_db_for_run, samples_for, trend
 from harness.record.units import format_value
 from harness.report import charts
+from harness.report.links import artifact_file, artifact_href
 from harness.report.timeseries import timeseries_svg
 from harness.runner.telemetry import TelemetryError, parse_telemetry
 
@@ -27,11 +28,6 @@ MAX_TRENDS = 8
 
 def _short(nodeid: str) -> str:
     return str(nodeid or "").split("::")[-1]
-
-
-def _inside(run_dir: Path, rel: str) -> bool:
-    p = Path(rel or "")
-    return bool(rel) and not p.is_absolute() and ".." not in p.parts and (run_dir / p).is_file()
 
 
 def _pct(v) -> str:
@@ -89,15 +85,15 @@ def _telemetry_doc(path: Path) -> dict | None:
 def _timeline(record: dict, run_dir: Path, serial: str) -> list[dict]:
     out = []
     for a in record.get("artifacts") or []:
-        if a.get("device") != serial or not _inside(run_dir, a.get("path", "")):
+        if a.get("device") != serial or not artifact_file(run_dir, a.get("path")):
             continue
         test = _short(a.get("test"))
         if a.get("kind") == "telemetry" and test.startswith(("test_latency", "test_mode")):
-            doc = _telemetry_doc(run_dir / a["path"])
+            doc = _telemetry_doc(artifact_file(run_dir, a["path"]))
             title = f"{test} · {a.get('label') or ''} · per-frame latency"
         elif a.get("kind") == "samples" and a.get("timeseries"):
             try:
-                doc = json.loads((run_dir / a["path"]).read_text(encoding="utf-8"))
+                doc = json.loads(artifact_file(run_dir, a["path"]).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
             title = f"{test} · {a.get('label') or ''} · latency, power, temperature, mode"
@@ -186,12 +182,12 @@ def _quality(record: dict, run_dir: Path, serial: str) -> list[dict]:
     for a in record.get("artifacts") or []:
         if a.get("kind") != "quality_image" or a.get("device") != serial:
             continue
-        if not _inside(run_dir, a.get("path", "")):
+        if not artifact_file(run_dir, a.get("path", "")):
             continue
         key = (a.get("test"), a.get("variant"))
         g = groups.setdefault(key, {"test": _short(a.get("test")),
                                     "variant": a.get("variant") or "", "images": {}})
-        g["images"][a.get("role") or "image"] = a["path"]
+        g["images"][a.get("role") or "image"] = artifact_href(run_dir, a["path"])
     out = []
     for g in groups.values():
         imgs = g["images"]
@@ -207,10 +203,11 @@ def _quality(record: dict, run_dir: Path, serial: str) -> list[dict]:
 
 
 def _raw_files(record: dict, run_dir: Path, serial: str) -> list[dict]:
-    return [{"path": a["path"], "kind": a.get("kind"), "label": a.get("label") or ""}
+    return [{"path": a["path"], "href": artifact_href(run_dir, a["path"]), "kind": a.get("kind"),
+             "label": a.get("label") or ""}
             for a in record.get("artifacts") or []
             if a.get("device") == serial and a.get("kind") in ("telemetry", "samples")
-            and _inside(run_dir, a.get("path", ""))]
+            and artifact_file(run_dir, a.get("path", ""))]
 
 
 def device_views(record: dict, run_dir: Path | str, verdict_rows: list[dict]) -> list[dict]:

@@ -15,6 +15,7 @@ from harness.record.units import format_value
 from harness.report import svg
 from harness.report.base import SECTIONS
 from harness.report.devices import comparison_rows, device_views
+from harness.report.links import artifact_href
 from harness.runner.telemetry import STAGES
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -102,12 +103,10 @@ def images(record: dict, run_dir: Path) -> list[dict]:
     for a in record.get("artifacts", []):
         if a.get("kind") not in ("output_frame", "screenshot"):
             continue
-        rel = a.get("path", "")
-        if ".." in Path(rel).parts or Path(rel).is_absolute():
+        href = artifact_href(run_dir, a.get("path"))
+        if href is None:
             continue  # only files inside the run folder
-        if not (Path(run_dir) / rel).is_file():
-            continue
-        out.append({"path": rel, "device": a.get("device") or "",
+        out.append({"path": href, "device": a.get("device") or "",
                     "caption": " · ".join(str(x) for x in (a.get("device"), a.get("mode"),
                                                          a.get("label")) if x)})
     return out
@@ -146,7 +145,9 @@ def render_html(record: dict, run_dir: Path) -> str:
         stage_svg=Markup(stage_chart(record)), latency=latency_charts(record),
         images=images(record, Path(run_dir)), environment=env,
         devices=record.get("devices", {}), sections=sections,
-        artifacts=[a for a in record.get("artifacts", []) if a.get("kind") == "telemetry"],
+        artifacts=[{"path": a["path"], "href": artifact_href(run_dir, a.get("path"))}
+                   for a in record.get("artifacts", [])
+                   if a.get("kind") == "telemetry" and artifact_href(run_dir, a.get("path"))],
         comparison=record.get("comparison") or {}, comparison_rows=comparison_rows(record),
         device_views=_with_stages(device_views(record, Path(run_dir), rows), record),
         has_trace=any(a.get("kind") == "telemetry" for a in record.get("artifacts", [])),

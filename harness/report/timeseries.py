@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 from harness.report.base import register_section
+from harness.report.links import artifact_file
 from harness.report.svg import esc, fmt
 
 MODES = ("tiny", "small", "base")
@@ -150,11 +150,11 @@ def _load_docs(record: dict, run_dir) -> list[tuple[dict, dict]]:
     for a in record.get("artifacts", []):
         if a.get("kind") != "samples" or not a.get("timeseries"):
             continue
-        rel = Path(a.get("path", ""))
-        if rel.is_absolute() or ".." in rel.parts:
+        path = artifact_file(run_dir, a.get("path"))
+        if path is None:
             continue  # only files inside the run folder
         try:
-            doc = json.loads((Path(run_dir) / rel).read_text(encoding="utf-8"))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(doc, dict) and doc.get("schema") == "swaplab.timeseries/1":

@@ -19,18 +19,12 @@ from pathlib import Path
 from harness.files import atomic_write_json
 from harness.report import register_reporter
 from harness.report.base import Reporter
+from harness.report.links import artifact_file
 from harness.runner.telemetry import STAGES, TelemetryError, parse_telemetry
 
 TRACE_NAME = "trace.json"
 GAP_US = 1000.0  # between two runner invocations on one lane
 
-
-def _inside(run_dir: Path, rel: str) -> Path | None:
-    p = Path(rel)
-    if p.is_absolute() or ".." in p.parts:
-        return None
-    full = Path(run_dir) / p
-    return full if full.is_file() else None
 
 
 def build_trace(record: dict, run_dir: Path | str) -> dict:
@@ -46,7 +40,7 @@ def build_trace(record: dict, run_dir: Path | str) -> dict:
     for a in record.get("artifacts") or []:
         if a.get("kind") != "telemetry":
             continue
-        path = _inside(run_dir, a.get("path", ""))
+        path = artifact_file(run_dir, a.get("path", ""))
         if path is None:
             skipped.append(str(a.get("path")))
             continue

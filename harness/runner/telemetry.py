@@ -2,7 +2,9 @@
 
 `parse_telemetry(text, source=...)` returns a `Telemetry` with the frames (warm-up and
 measured), mode switches and the summary; any violation raises TelemetryError naming
-the source (device and file) and the line number.
+the source (device and file) and the line number. The text comes from a device, so it is
+untrusted: nothing else may come out (no OverflowError from a huge number, RecursionError
+from deep nesting, NaN/Infinity literals, non-UTF-8 bytes).
 """
 
 from __future__ import annotations
@@ -19,6 +21,84 @@ STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", 
 
 class TelemetryError(ValueError):
     pass
+
+
+# Integers are 64-bit in the runner (ns, kB, counts); anything longer is not telemetry and
+# would overflow float conversions downstream (stage_ms, rss_mb).
+_MAX_INT = 2**63 - 1
+_MAX_INT_DIGITS = 20
+# The schema nests two levels (frame -> stage_ns, summary -> build); this is generous and
+# far below the interpreter's recursion limit.
+_MAX_DEPTH = 32
+_SHOWN = 80  # characters of a bad value or line quoted in an error
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+class _BadValue(ValueError):
+    """A JSON value the schema never allows (raised from inside json.loads)."""
+
+
+def _parse_constant(name: str) -> Any:
+    raise _BadValue(f"{name} is not a number in telemetry")
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS or abs(int(digits)) > _MAX_INT:
+        raise _BadValue(f"integer out of 64-bit range ({digits[:24]}...)")
+    return int(digits)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BadValue(f"number out of range ({text[:24]})")
+    return value
+
+
+def _depth_ok(line: str) -> bool:
+    """Nesting depth of brackets outside strings stays under _MAX_DEPTH (checked before
+    json.loads, whose recursion would otherwise raise RecursionError)."""
+    depth = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _load_line(line: str, where: str) -> Any:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TelemetryError(f"{where}: not UTF-8 text: {_shown(line)}") from None
+    if not _depth_ok(line):
+        raise TelemetryError(f"{where}: nested deeper than {_MAX_DEPTH} levels")
+    try:
+        return json.loads(line, parse_constant=_parse_constant, parse_int=_parse_int,
+                          parse_float=_parse_float)
+    except _BadValue as e:
+        raise TelemetryError(f"{where}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise TelemetryError(f"{where}: not JSON ({e.msg}): {_shown(line)}") from None
+    except (ValueError, RecursionError) as e:  # belt and braces: never leak another type
+        raise TelemetryError(f"{where}: not JSON ({type(e).__name__}): {_shown(line)}") from None
 
 
 @dataclasses.dataclass
@@ -52,7 +132,7 @@ class Telemetry:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_INT
 
 
 def _is_num(v: Any) -> bool:
@@ -99,31 +179,44 @@ def _check(obj: dict, fields: dict, optional: dict, where: str) -> None:
         if key not in obj:
             raise TelemetryError(f"{where}: missing field {key!r} ({kind})")
         if not ok(obj[key]):
-            raise TelemetryError(f"{where}: field {key!r}: expected {kind}, got {obj[key]!r}")
+            raise TelemetryError(f"{where}: field {key!r}: expected {kind}, "
+                                 f"got {_shown(obj[key])}")
     for key, (kind, ok) in optional.items():
         if key in obj and not ok(obj[key]):
-            raise TelemetryError(f"{where}: field {key!r}: expected {kind}, got {obj[key]!r}")
+            raise TelemetryError(f"{where}: field {key!r}: expected {kind}, "
+                                 f"got {_shown(obj[key])}")
 
 
-def parse_telemetry(text: str, source: str = "<telemetry>") -> Telemetry:
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        lineno = data.count(b"\n", 0, e.start) + 1
+        raise TelemetryError(f"{source}:{lineno}: not UTF-8 (byte {data[e.start]:#04x} "
+                             f"at offset {e.start})") from None
+
+
+def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry:
     """Validate every line; `source` names device and file in errors ("local:telemetry.jsonl")."""
+    if isinstance(text, bytes):
+        text = _decode(text, source)
     frames: list[dict] = []
     switches: list[dict] = []
     summary: dict | None = None
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # JSON lines end at "\n" only: str.splitlines() would also split inside a string at
+    # U+2028, U+0085 and friends, which JSON allows unescaped.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         where = f"{source}:{lineno}"
         if summary is not None:
             raise TelemetryError(f"{where}: line after the summary line")
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise TelemetryError(f"{where}: not JSON ({e.msg}): {line[:80]!r}") from None
+        obj = _load_line(line, where)
         if not isinstance(obj, dict):
             raise TelemetryError(f"{where}: expected a JSON object")
         if obj.get("schema") != SCHEMA:
-            raise TelemetryError(f"{where}: schema {obj.get('schema')!r}, expected {SCHEMA!r}")
+            raise TelemetryError(f"{where}: schema {_shown(obj.get('schema'))}, "
+                                 f"expected {SCHEMA!r}")
         kind = obj.get("type")
         if kind == "frame":
             _check(obj, _FRAME_FIELDS, _FRAME_OPTIONAL, where)
@@ -132,7 +225,7 @@ def parse_telemetry(text: str, source: str = "<telemetry>") -> Telemetry:
                 v = stages.get(s)
                 if not (_is_int(v) and v >= 0):
                     raise TelemetryError(
-                        f"{where}: stage_ns.{s}: expected integer >= 0, got {v!r}")
+                        f"{where}: stage_ns.{s}: expected integer >= 0, got {_shown(v)}")
             frames.append(obj)
         elif kind == "mode_switch":
             for key in ("index", "from", "to"):
@@ -143,7 +236,7 @@ def parse_telemetry(text: str, source: str = "<telemetry>") -> Telemetry:
             _check(obj, _SUMMARY_FIELDS, _SUMMARY_OPTIONAL, where)
             summary = obj
         else:
-            raise TelemetryError(f"{where}: unknown type {kind!r}")
+            raise TelemetryError(f"{where}: unknown type {_shown(kind)}")
     if summary is None:
         raise TelemetryError(f"{source}: no summary line (runner killed or output cut?)")
     measured = sum(1 for f in frames if not f["warmup"])

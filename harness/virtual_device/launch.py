@@ -18,7 +18,9 @@ from pathlib import Path
 
 from harness.profiles import VIRTUAL_ABIS
 
+from .adbauth import AuthKeyError
 from .faults import FaultSpecError, parse_faults
+from .privileges import PrivilegeError
 from .profile import ProfileError, load_virtual_profile
 from .server import VirtualDevice
 
@@ -38,13 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--usbmux", metavar="SOCK|HOST:PORT",
                     help="serve a virtual iPhone (usbmuxd + lockdownd) at this Unix socket or "
                          "TCP address instead of an adb device (harness/virtual_device/ios/)")
+    st.add_argument("--trusted-keys", type=Path, action="append", default=None, metavar="FILE",
+                    help="adb public keys to accept (adbkey.pub format, one per line; "
+                         "repeatable; default: ~/.android/adbkey.pub of the user starting it)")
     st.add_argument("-v", "--verbose", action="store_true")
     return ap
 
 
 def make_device(profile: str, port: int = 0, abi: str | None = None, faults=(),
                 root: Path | None = None, profiles_dir: Path | None = None,
-                tick_s: float = 0.5) -> VirtualDevice:
+                tick_s: float = 0.5, trusted_keys=None) -> VirtualDevice:
     prof = load_virtual_profile(profile, profiles_dir)
     abi = abi or prof["abi"]
     props = dict(prof["properties"])
@@ -52,8 +57,9 @@ def make_device(profile: str, port: int = 0, abi: str | None = None, faults=(),
     props["ro.product.cpu.abilist"] = abi
     if root is None:
         root = Path(tempfile.mkdtemp(prefix=f"swaplab-vdev-{prof['name']}-"))
+        root.chmod(0o711)  # device programs run as another account (privileges.py)
     return VirtualDevice(root, props, abi=abi, port=port, faults=parse_faults(list(faults)),
-                         sim_config=prof["sensors"], tick_s=tick_s)
+                         sim_config=prof["sensors"], tick_s=tick_s, trusted_keys=trusted_keys)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_ios(args)
     try:
         dev = make_device(args.profile, args.port, args.abi, args.fault, args.root,
-                          args.profiles_dir)
-    except (ProfileError, FaultSpecError) as e:
+                          args.profiles_dir, trusted_keys=args.trusted_keys)
+    except (ProfileError, FaultSpecError, AuthKeyError, PrivilegeError) as e:
         print(f"swaplab virtual-device: error: {e}", file=sys.stderr)
         return 2
     try:
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
           f"SIMULATED sensors) root {dev.sandbox.root}", flush=True)
     if dev.faults.describe():
         print(f"faults: {', '.join(dev.faults.describe())}", flush=True)
+    print(f"trusted adb keys: {', '.join(dev.trusted_keys.sources) or 'none'}", flush=True)
     print(f"connect with: adb connect {dev.serial}", flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

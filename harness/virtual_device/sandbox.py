@@ -101,6 +101,12 @@ except OSError as e:
 '''
 
 
+def _device_python() -> str:
+    """A Python the device's unprivileged account can run (the lab's own may sit in a home
+    folder only its owner enters): the system's python3 when there is one."""
+    return shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
 class Sandbox:
     def __init__(self, root: Path, properties: dict[str, str], abi: str, device_cpus: int = 8,
                  qemu_cpu: str = QEMU_CPU):
@@ -128,7 +134,7 @@ class Sandbox:
         tools = {"getprop": GETPROP, "setprop": SETPROP, "dumpsys": DUMPSYS, "taskset": TASKSET}
         for name, text in tools.items():
             p = r / ".swaplab/bin" / name
-            p.write_text(text.replace("@ROOT@", str(r)).replace("@PYTHON@", sys.executable))
+            p.write_text(text.replace("@ROOT@", str(r)).replace("@PYTHON@", _device_python()))
             p.chmod(0o755)
         # Device programs start as on a phone: static ELF files only, device CPU numbers
         # mapped onto the host's (execshim.c). Built for both ABIs.

@@ -3,7 +3,8 @@ Android device. The real adb binary (`adb connect 127.0.0.1:PORT`) and adbutils 
 unchanged.
 
 Implemented (and advertised in the CNXN banner, nothing else):
-  * CNXN without AUTH, version 0x01000001, zero checksums, max payload 256 KiB
+  * CNXN -> AUTH TOKEN; CNXN once a trusted RSA key signs it or is offered (adbauth.py);
+    version 0x01000001, zero checksums, max payload 256 KiB
   * OPEN / OKAY / WRTE / CLSE streams; one WRTE in flight per stream until its OKAY
     (no `delayed_ack`)
   * services: `shell:CMD` (v1: stdout+stderr merged, no exit code), `shell,v2,...:CMD`
@@ -30,7 +31,9 @@ import threading
 from pathlib import Path
 
 from . import protocol as P
+from .adbauth import TrustedKeys, trusted_keys_for
 from .faults import Faults
+from .privileges import device_account, hand_over, inside, make_folders, prepare_root, prompt
 from .sandbox import Sandbox
 from .simulation import SensorSimulation
 from .transport import (
@@ -53,9 +56,11 @@ class VirtualDevice:
 
     def __init__(self, root: Path, properties: dict[str, str], abi: str = "x86_64",
                  port: int = 0, host: str = "127.0.0.1", faults: Faults | None = None,
-                 sim_config: dict | None = None, tick_s: float = 0.5):
+                 sim_config: dict | None = None, tick_s: float = 0.5,
+                 trusted_keys: TrustedKeys | list[Path | str] | None = None):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the virtual device only listens on the loopback interface")
+        self.trusted_keys = trusted_keys_for(trusted_keys)
         self.faults = faults or Faults()
         props = dict(properties)
         props.setdefault("ro.product.cpu.abi", abi)
@@ -73,6 +78,8 @@ class VirtualDevice:
         self.port = port
         self.sandbox = Sandbox(Path(root), props, abi)
         self.sandbox.setup()
+        self.account = device_account()  # device programs never run as root
+        prepare_root(self.sandbox.root, self.account)
         f = self.faults
         self.sim = SensorSimulation(self.sandbox.root, sim_config, hot_c=f.hot_c,
                                     battery_pct=f.battery_pct, charging=f.charging,
@@ -134,9 +141,12 @@ class VirtualDevice:
         sb = self.sandbox
         argv = ["/bin/sh", "-c", sb.translate_command(command)] if command else ["/bin/sh", "-i"]
         master = None
+        drop = self.account.spawn_kwargs() if self.account else {}
         if use_pty:
             master, slave = pty.openpty()
-            env = dict(sb.env(), PS1=f"{self.properties['ro.product.device']}:/ $ ",
+            if self.account:  # the shell owns its terminal
+                os.fchown(slave, self.account.uid, -1)
+            env = dict(sb.env(), PS1=prompt(self.properties.get("ro.product.device", "")),
                        TERM="xterm")
 
             def controlling_tty() -> None:  # runs in the child after setsid()
@@ -145,13 +155,13 @@ class VirtualDevice:
 
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(sb.root),
-                env=env, start_new_session=True, preexec_fn=controlling_tty)
+                env=env, start_new_session=True, preexec_fn=controlling_tty, **drop)
             os.close(slave)
         else:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE if v2 else asyncio.subprocess.STDOUT,
-                cwd=str(sb.root), env=sb.env(), start_new_session=True)
+                cwd=str(sb.root), env=sb.env(), start_new_session=True, **drop)
         sid = proc.pid
         conn.procs.add(sid)
         self.sim.track_session(sid)
@@ -297,6 +307,8 @@ class VirtualDevice:
         host = self.sandbox.to_host(path)
         out = bytearray()
         try:
+            if not inside(self.sandbox.root, host):
+                raise PermissionError(13, "Permission denied")
             names = [".", ".."] + sorted(os.listdir(host))
         except OSError:
             names = []
@@ -314,6 +326,8 @@ class VirtualDevice:
     async def _sync_recv(self, stream: Stream, path: str) -> None:
         host = self.sandbox.to_host(path)
         try:
+            if not inside(self.sandbox.root, host):  # a link a device program made
+                raise PermissionError(13, "Permission denied")
             f = open(host, "rb")  # noqa: SIM115, ASYNC230 - small sandbox files
         except OSError as e:
             await self._sync_fail(stream, f"open failed: {e.strerror}")
@@ -343,7 +357,10 @@ class VirtualDevice:
         tmp = host.with_name(f".{host.name}.swaplab-tmp")
         f = None
         try:
-            host.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(host.parent, self.sandbox.root, self.account)
+            if not inside(self.sandbox.root, host.parent) or (
+                    host.is_symlink() and not inside(self.sandbox.root, host)):
+                raise PermissionError(13, "Permission denied")
             if host.is_dir():
                 raise IsADirectoryError(21, "Is a directory")
             f = open(tmp, "wb")  # noqa: SIM115, ASYNC230
@@ -390,7 +407,8 @@ class VirtualDevice:
             self.events.append(f"push of {path} failed: {error}")
             await self._sync_fail(stream, error)
             return True
-        os.chmod(tmp, mode & 0o7777 or 0o644)
+        hand_over(tmp, self.account)
+        os.chmod(tmp, mode & 0o777 or 0o644)  # never set-uid/gid, whoever pushes
         if mtime:
             os.utime(tmp, (mtime, mtime))
         os.replace(tmp, host)

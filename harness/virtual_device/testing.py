@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +71,16 @@ class AdbLab:
         self.env.update({"HOME": str(self.home), "ANDROID_ADB_SERVER_PORT": str(self.port),
                          "ANDROID_USER_HOME": str(self.home / ".android")})
         self.devices: list[VirtualDevice] = []
+        self._device_roots: Path | None = None
+
+    def device_roots(self) -> Path:
+        """Where the devices' sandboxes go: a folder others may enter (not list), since
+        device programs run as an unprivileged account (privileges.py) and pytest's
+        tmp_path is private to its user."""
+        if self._device_roots is None:
+            self._device_roots = Path(tempfile.mkdtemp(prefix="swaplab-vdevs-"))
+            self._device_roots.chmod(0o711)
+        return self._device_roots
 
     # --- adb ----------------------------------------------------------------------
     def adb(self, *args: str, timeout: float = 60, input: bytes | None = None,
@@ -79,10 +90,17 @@ class AdbLab:
                               stdin=None if input is not None else subprocess.DEVNULL,
                               check=check)
 
+    @property
+    def adb_key_pub(self) -> Path:
+        """The public key this lab's adb server signs with (adb makes it at start-server)."""
+        return self.home / ".android" / "adbkey.pub"
+
     def start(self) -> AdbLab:
         r = self.adb("start-server", timeout=60)
         if r.returncode != 0:
             raise RuntimeError(f"adb start-server on port {self.port} failed: {r.stderr!r}")
+        if not self.adb_key_pub.is_file():
+            raise RuntimeError(f"adb start-server made no key {self.adb_key_pub}")
         return self
 
     def stop(self) -> None:
@@ -92,6 +110,8 @@ class AdbLab:
             self.adb("kill-server", timeout=20)
         except subprocess.TimeoutExpired:
             pass
+        if self._device_roots is not None:
+            shutil.rmtree(self._device_roots, ignore_errors=True)
 
     def __enter__(self) -> AdbLab:  # noqa: PYI034
         return self.start()
@@ -120,7 +140,9 @@ class AdbLab:
     # --- virtual devices ----------------------------------------------------------
     def virtual_device(self, profile: str = "snapdragon6", faults=(), abi: str | None = None,
                        connect: bool = True, tick_s: float = 0.5, **kw) -> VirtualDevice:
-        root = self.tmp / f"vdev{len(self.devices)}"
+        root = self.device_roots() / f"vdev{len(self.devices)}"
+        # the device trusts this lab's adb server (its key, made at start-server)
+        kw.setdefault("trusted_keys", [self.adb_key_pub])
         dev = make_device(profile, 0, abi, list(faults), root, tick_s=tick_s, **kw)
         dev.start_in_thread()
         self.devices.append(dev)

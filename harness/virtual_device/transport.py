@@ -14,9 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import adbauth
 from . import protocol as P
 
 log = logging.getLogger("swaplab.virtual_device")
+
+
+# adbd slows down and then drops a host that keeps failing; a connection that failed this
+# many signatures is closed
+MAX_FAILED_SIGNATURES = 16
 
 
 class StreamClosed(Exception):
@@ -105,6 +111,10 @@ class Connection:
         self.wlock = asyncio.Lock()
         self.procs: set[int] = set()  # session ids of shell processes
         self.tasks: set[asyncio.Task] = set()
+        # adb authentication (adbauth.py): nothing but CNXN / AUTH until a trusted key signs
+        self.authenticated = False
+        self.token: bytes | None = None
+        self.failed_signatures = 0
 
     async def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         async with self.wlock:
@@ -141,6 +151,41 @@ class Connection:
             self.writer.transport.abort()
         self.device.connections.discard(self)
 
+    async def _send_token(self) -> None:
+        self.token = adbauth.new_token()
+        await self.send(P.A_AUTH, adbauth.AUTH_TOKEN, 0, self.token)
+
+    async def _authenticated(self, how: str) -> None:
+        self.authenticated = True
+        self.token = None
+        log.info("adb host authenticated (%s)", how)
+        await self.send(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, self.device.banner())
+
+    async def _auth(self, kind: int, data: bytes) -> None:
+        """AUTH from the host, as adbd answers it (see adbauth.py)."""
+        trusted = self.device.trusted_keys
+        if kind == adbauth.AUTH_SIGNATURE and self.token is not None:
+            if trusted.verify(self.token, data):
+                await self._authenticated("signature")
+                return
+            self.failed_signatures += 1
+            if self.failed_signatures > MAX_FAILED_SIGNATURES:
+                raise P.ProtocolError("too many failed AUTH signatures")
+            await self._send_token()  # the host tries its next key
+        elif kind == adbauth.AUTH_RSAPUBLICKEY and self.token is not None:
+            try:
+                key = adbauth.decode_public_key(data)
+            except adbauth.AuthKeyError as e:
+                log.warning("refused adb host: %s", e)
+                return
+            if trusted.trusts(key):
+                await self._authenticated("public key")
+                return
+            # a phone would ask its user; nobody is asked here: the host stays unauthorized
+            comment = data.rstrip(b"\0").decode("ascii", "replace").partition(" ")[2]
+            self.device.events.append(f"refused adb key of {comment[:80]!r}")
+            log.warning("refused adb host key %r: not a trusted key", comment[:80])
+
     async def dispatch(self, cmd: int, a0: int, a1: int, data: bytes) -> None:
         if cmd == P.A_CNXN:
             if a1:
@@ -148,7 +193,15 @@ class Connection:
             for s in list(self.streams.values()):
                 s.remote_closed()
             self.streams.clear()
-            await self.send(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, self.device.banner())
+            if self.authenticated:
+                await self.send(P.A_CNXN, P.A_VERSION, P.MAX_PAYLOAD, self.device.banner())
+            else:
+                await self._send_token()
+        elif cmd == P.A_AUTH:
+            if not self.authenticated:
+                await self._auth(a0, data)
+        elif not self.authenticated:
+            log.debug("dropped %s before authentication", P.NAMES.get(cmd, hex(cmd)))
         elif cmd == P.A_OPEN:
             service = data.rstrip(b"\0").decode("utf-8", "replace")
             handler = self.device.service_for(service)
@@ -180,7 +233,7 @@ class Connection:
             stream = self.streams.pop(a1, None)
             if stream is not None:
                 stream.remote_closed()
-        # AUTH / STLS / SYNC from the host: ignored (we never ask for auth)
+        # STLS / SYNC from the host: ignored (we never offer TLS)
 
     async def _run_service(self, handler, stream: Stream) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,11 +39,17 @@ def print_summary():
 '''
 
 
-def write_fake_runner(path: Path, body: str) -> Path:
+def device_python() -> str:
+    """A Python every account can run: a virtual device runs programs as `nobody`, which
+    cannot enter the home folder the lab's own Python may sit in (stdlib only)."""
+    return shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
+def write_fake_runner(path: Path, body: str, python: str | None = None) -> Path:
     """An executable stand-in swap_runner at `path`: FAKE_RUNNER_HEAD, then `body` (which
     sees the parsed arguments as `a`, the build info as `build`, and ends with
     print_summary())."""
-    path.write_text(f"#!{sys.executable}" + FAKE_RUNNER_HEAD + body)
+    path.write_text(f"#!{python or sys.executable}" + FAKE_RUNNER_HEAD + body)
     path.chmod(0o755)
     return path
 

@@ -402,12 +402,19 @@ class AndroidDevice(Device):
             raise DeviceError(f"device {self.serial}: could not start {argv[0]}: {err.strip()}")
         return AndroidBackground(self, tuple(argv), base)
 
-    def start_sampler(self, interval_s: float = 0.5, watch_pid_file: str = RUN_PID_FILE
-                      ) -> AndroidBackground:
+    def start_sampler(self, interval_s: float = 0.5, watch_pid_file: str = RUN_PID_FILE,
+                      lease_s: float = AS.LEASE_S) -> AndroidBackground:
         """The long-running on-device sampler (one shell loop); stop() returns its text,
-        `harness.devices.android.sampler.parse_samples` turns it into samples."""
-        script = AS.sampler_script(interval_s, f"{self.workdir}/{watch_pid_file}")
-        return self.start(["sh", "-c", script], in_workdir=False)
+        `harness.devices.android.sampler.parse_samples` turns it into samples. It runs on a
+        lease this process renews every lease_s / 3 until stop(): if this process dies
+        (SIGKILL included), the sampler ends by itself within lease_s."""
+        lease = f"{self.workdir}/sampler-{os.getpid()}-{next(AS.LEASE_IDS)}.lease"
+        self.shell2(f"mkdir -p {shlex.quote(self.workdir)} && "
+                    + AS.renew_lease_command(lease, lease_s))
+        script = AS.sampler_script(interval_s, f"{self.workdir}/{watch_pid_file}",
+                                   lease_file=lease)
+        proc = self.start(["sh", "-c", script], in_workdir=False)
+        return AS.LeasedSampler(proc, lease, lease_s)
 
     def run_with_sampler(self, argv: Sequence[str], timeout_s: float,
                          env: Mapping[str, str] | None = None, cpu_list: str | None = None,

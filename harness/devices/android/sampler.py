@@ -2,52 +2,102 @@
 sample) that prints, every interval, thermal zones, battery current/voltage/level/status,
 CPU frequencies and the runner's VmHWM (from the pid file the run wrapper writes).
 
+Cheap by design (issue 15: the old loop spawned ~67 processes per sample): per sample ONE
+`grep -H ''` reads every sensor file (errors, e.g. "Is a directory", come out on the same
+stream), shell builtins read the uptime, the lease and the runner's VmHWM, and `sleep`
+waits. Measured with benchmarks/sampler_cost.py.
+
+It stops by itself when its session ends: each sample reads the lease file (the device's
+uptime in seconds until which it may run); the harness renews it while it needs samples
+(`AndroidDevice.start_sampler`), so a harness killed by SIGTERM or SIGKILL leaves a sampler
+that ends within one lease (LEASE_S), never one that runs on into the next run.
+
 Output format (one block per sample, parsed by `parse_samples`):
 
     T <uptime seconds>
-    Z <zone number> <type> <temp raw or error text>
-    B <file> <raw or error text>          (current_now, voltage_now, capacity, status)
-    F <cpu number> <kHz raw or error text>
-    M <VmHWM line or nothing>
+    <path>:<raw value>                    (grep -H: thermal_zoneN/{type,temp},
+    grep: <path>: <error text>             power_supply/battery/*, cpuN/cpufreq/*)
+    M VmHWM: <kB> kB                      (when the runner's pid file names a process)
     E                                     (end of the sample)
+    X <why it stopped>                    (lease expired or removed)
 
-A sample the sampler was stopped in the middle of has no `E` and is dropped (text without
-any `E` line, from older samplers, is taken as it is).
+The older tagged lines (`Z <zone> <type> <raw>`, `B <file> <raw>`, `F <cpu> <raw>`) are
+still read. A sample the sampler was stopped in the middle of has no `E` and is dropped
+(text without any `E` line, from older samplers, is taken as it is).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import re
 import shlex
+import threading
+
+from harness.devices.base import DeviceError, RunResult
 
 from . import parsers as P
 
 THERMAL = "/sys/class/thermal"
 BATTERY = "/sys/class/power_supply/battery"
 CPUS = "/sys/devices/system/cpu"
+BATTERY_FILES = ("current_now", "voltage_now", "capacity", "status")
+LEASE_S = 30  # a sampler nobody renews ends this long after the last renewal
+LEASE_IDS = itertools.count(1)
+
+_ZONE = re.compile(r"/thermal_zone(\d+)/(type|temp)$")
+_BATT = re.compile(r"/power_supply/battery/(\w+)$")
+_FREQ = re.compile(r"/cpu(\d+)/cpufreq/scaling_cur_freq$")
+_GREP_ERROR = re.compile(r"^grep: (/\S+): (.*)$")
 
 
 def sampler_script(interval_s: float = 0.5, pid_file: str | None = None,
-                   max_samples: int | None = None) -> str:
-    """The shell loop (POSIX sh + toybox: cat, grep, sleep)."""
+                   max_samples: int | None = None, lease_file: str | None = None) -> str:
+    """The shell loop (POSIX sh + toybox grep and sleep: one grep and one sleep per sample,
+    everything else shell builtins). With `lease_file`, it ends when the lease is gone or
+    the device's uptime passes the second it names (`renew_lease_command`)."""
     n = int(max_samples) if max_samples else 0
     pidf = shlex.quote(pid_file) if pid_file else "''"
+    lease = shlex.quote(lease_file) if lease_file else "''"
+    files = " ".join([f"{THERMAL}/thermal_zone*/type", f"{THERMAL}/thermal_zone*/temp",
+                      *(f"{BATTERY}/{f}" for f in BATTERY_FILES),
+                      f"{CPUS}/cpu[0-9]*/cpufreq/scaling_cur_freq"])
     return (
-        f"i=0; pf={pidf}; "
+        f"i=0; pf={pidf}; lease={lease}; "
         "while :; do "
-        "read up _ < /proc/uptime; echo \"T $up\"; "
-        f"for z in {THERMAL}/thermal_zone*; do [ -e \"$z\" ] || continue; "
-        "t=$(cat \"$z/type\" 2>/dev/null | tr ' ' _); v=$(cat \"$z/temp\" 2>&1 | tr '\\n' ' '); "
-        "echo \"Z ${z##*thermal_zone} ${t:-?} $v\"; done; "
-        "for f in current_now voltage_now capacity status; do "
-        f"v=$(cat {BATTERY}/$f 2>&1 | tr '\\n' ' '); echo \"B $f $v\"; done; "
-        f"for c in {CPUS}/cpu[0-9]*; do [ -e \"$c/cpufreq\" ] || continue; "
-        "v=$(cat \"$c/cpufreq/scaling_cur_freq\" 2>&1 | tr '\\n' ' '); echo \"F ${c##*cpu} $v\"; done; "
-        "if [ -n \"$pf\" ] && [ -r \"$pf\" ]; then p=$(cat \"$pf\"); "
-        "[ -n \"$p\" ] && echo \"M $(grep VmHWM /proc/$p/status 2>/dev/null)\"; fi; "
+        "read up _ < /proc/uptime; "
+        "if [ -n \"$lease\" ]; then exp=; { read exp _ < \"$lease\"; } 2>/dev/null; "
+        "if [ -z \"$exp\" ] || [ \"${up%%.*}\" -gt \"$exp\" ] 2>/dev/null; then "
+        "echo \"X lease $lease expired or removed at uptime $up\"; break; fi; fi; "
+        "echo \"T $up\"; "
+        f"grep -H '' {files} 2>&1; "
+        "if [ -n \"$pf\" ] && [ -r \"$pf\" ]; then p=; { read p _ < \"$pf\"; } 2>/dev/null; "
+        "if [ -n \"$p\" ]; then { while read -r k v; do "
+        "[ \"$k\" = VmHWM: ] && echo \"M VmHWM: $v\"; done < /proc/$p/status; } 2>/dev/null; "
+        "fi; fi; "
         "echo E; "
         f"i=$((i+1)); [ {n} -gt 0 ] && [ $i -ge {n} ] && break; "
         f"sleep {interval_s:g}; done"
     )
+
+
+def renew_lease_command(lease_file: str, lease_s: float = LEASE_S) -> str:
+    """Shell command that lets the sampler run `lease_s` more seconds of device uptime."""
+    q = shlex.quote(lease_file)
+    return (f"read up _ < /proc/uptime && echo $(( ${{up%%.*}} + {int(lease_s)} )) > {q}.new "
+            f"&& mv -f {q}.new {q}")
+
+
+def _grep_line(line: str) -> tuple[str, str] | None:
+    """(path, raw value or error text) of one `grep -H ''` output line, else None."""
+    m = _GREP_ERROR.match(line)
+    if m:
+        return m.group(1), m.group(2)
+    if line.startswith("/"):
+        path, sep, value = line.partition(":")
+        if sep:
+            return path, value
+    return None
 
 
 def parse_samples(text: str) -> list[dict]:
@@ -68,9 +118,18 @@ def parse_samples(text: str) -> list[dict]:
     # with end markers, a sample cut short (sampler stopped mid-block) is dropped
     need_end = any(ln.strip() == "E" for ln in text.splitlines())
 
+    def zone(s: dict, number: str, type_: str, raw: str) -> None:
+        name = type_.strip().replace(" ", "_") or "?"
+        if name in s["temps_c"] or name in s["unknown"]:
+            name = f"{name}#{number}"
+        keep(s, s["temps_c"], name, f"temp:{name}", P.parse_thermal_temp(raw))
+
     def finish(s: dict | None) -> None:
         if s is None:
             return
+        for number, z in sorted(s.pop("_zones", {}).items(), key=lambda kv: int(kv[0])):
+            if "temp" in z:
+                zone(s, number, z.get("type") or "?", z["temp"])
         if s.pop("_ended", False) is False and need_end:
             return
         raw_cur = s.pop("_current", None)
@@ -106,7 +165,8 @@ def parse_samples(text: str) -> list[dict]:
                 continue
             cur = {"t_s": t, "temps_c": {}, "battery_current_ua": None,
                    "battery_voltage_v": None, "power_w": None, "battery_pct": None,
-                   "battery_status": None, "cpu_khz": {}, "vmhwm_kb": None, "unknown": {}}
+                   "battery_status": None, "cpu_khz": {}, "vmhwm_kb": None, "unknown": {},
+                   "_zones": {}}
             continue
         if cur is None:
             continue
@@ -115,15 +175,23 @@ def parse_samples(text: str) -> list[dict]:
             finish(cur)
             cur = None
             continue
+        grep = _grep_line(line)
+        if grep is not None:
+            path, raw = grep
+            if m := _ZONE.search(path):
+                cur["_zones"].setdefault(m.group(1), {})[m.group(2)] = raw
+                continue
+            if m := _BATT.search(path):
+                tag, rest = "B", f"{m.group(1)} {raw}"
+            elif m := _FREQ.search(path):
+                tag, rest = "F", f"{m.group(1)} {raw}"
+            else:
+                continue
         if tag == "Z":
             parts = rest.split(None, 2)
             if len(parts) < 2:
                 continue
-            name = parts[1]
-            if name in cur["temps_c"] or name in cur["unknown"]:
-                name = f"{name}#{parts[0]}"
-            keep(cur, cur["temps_c"], name, f"temp:{name}",
-                 P.parse_thermal_temp(parts[2] if len(parts) > 2 else ""))
+            zone(cur, parts[0], parts[1], parts[2] if len(parts) > 2 else "")
         elif tag == "B":
             f, _, raw = rest.partition(" ")
             if f == "current_now":
@@ -163,3 +231,34 @@ def summarise(samples: list[dict]) -> dict:
             "power_avg_w": sum(powers) / len(powers) if powers else None,
             "vmhwm_max_kb": max(hwm) if hwm else None,
             "unknown": reasons}
+
+
+class LeasedSampler:
+    """The on-device sampler (a background process of an AndroidDevice) and the thread
+    that renews its lease until stop()."""
+
+    def __init__(self, proc, lease: str, lease_s: float):
+        self.proc = proc
+        self.lease = lease
+        self._stop = threading.Event()
+        renew = renew_lease_command(lease, lease_s)
+
+        def keep_alive() -> None:
+            while not self._stop.wait(lease_s / 3):
+                try:
+                    proc.device.shell2(renew, timeout_s=max(lease_s / 3, 5))
+                except DeviceError:
+                    pass  # a missed renewal: the next one, or the lease ends the sampler
+
+        self._thread = threading.Thread(target=keep_alive, name="swaplab-sampler-lease",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> RunResult:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        try:
+            return self.proc.stop(timeout_s)
+        finally:
+            with contextlib.suppress(DeviceError):
+                self.proc.device.shell2(f"rm -f {shlex.quote(self.lease)}")
