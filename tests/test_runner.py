@@ -52,12 +52,15 @@ def images(tmp_path_factory) -> dict[str, pathlib.Path]:
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 10)
     video = d / "broken.mp4"
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a real video" * 20)
+    # Grace Hopper at 112 px wide: 27 px between the outer eye corners
+    img = cv2.imread(str(src))
+    cv2.imwrite(str(d / "small_source.png"), cv2.resize(img, (112, 131), interpolation=cv2.INTER_AREA))
     seq = d / "seq"
     seq.mkdir()
     shutil.copy(tgt, seq / "a_000.png")
     shutil.copy(d / "noface.png", seq / "a_001.png")
     return {"source": src, "target": tgt, "noface": d / "noface.png", "corrupt": corrupt,
-            "video": video, "seq": seq}
+            "video": video, "seq": seq, "small_source": d / "small_source.png"}
 
 
 def run(binary, *args, env=None, cwd=None, timeout=300):
@@ -86,7 +89,8 @@ def _corrupt_models(tmp_path) -> pathlib.Path:
 
 
 @pytest.mark.parametrize("case", ["missing_models", "corrupt_model", "unreadable_source",
-                                  "unreadable_target", "no_face_source", "video_wont_open",
+                                  "unreadable_target", "no_face_source", "small_face_source",
+                                  "video_wont_open",
                                   "bad_flag_value", "unknown_flag", "missing_required",
                                   "bad_mode", "bad_affinity"])
 def test_cli_errors(runner_bin, images, tmp_path, case):
@@ -105,6 +109,8 @@ def test_cli_errors(runner_bin, images, tmp_path, case):
         "unreadable_source": (with_("--source", images["corrupt"]), 3, "corrupt.jpg"),
         "unreadable_target": (with_("--target", images["corrupt"]), 3, "corrupt.jpg"),
         "no_face_source": (with_("--source", images["noface"]), 3, "no face"),
+        "small_face_source": (with_("--source", images["small_source"]), 3,
+                              "minimum 40 px"),
         "video_wont_open": (with_("--target", images["video"]), 3, "broken.mp4"),
         "bad_flag_value": (base + ["--frames", "many"], 2, "--frames"),
         "unknown_flag": (base + ["--bogus", "1"], 2, "--bogus"),

@@ -27,6 +27,12 @@ namespace {
 
 using ModeMap = std::map<std::string, ModeRuntime>;
 
+// A source face with fewer pixels than this between its outer eye corners (iBUG 36, 45) is
+// refused: warped up to a target face it lands misplaced (docs/quality.md, "Too small a
+// source face": Grace Hopper scaled to 224 px wide, 55 px, passes every score; to 160 px, 40 px,
+// and smaller fail the pose points).
+constexpr double kMinSourceEyeDistancePx = 40.0;
+
 // Inputs first (cheap checks, clear errors before any model work).
 void open_inputs(const Options& o, cv::Mat& source_img, FrameSource& frames)
 {
@@ -73,6 +79,15 @@ void find_source_faces(const Options& o, ModeMap& modes, const cv::Mat& source_i
         Roi roi;
         if (!find_source_face(m, source_img, pack.lm68_from_mesh, roi))
             throw RunnerError(EXIT_INPUT, "--source " + o.source + ": no face found in the source image");
+        const cv::Point2f d = m.source.lm68[45] - m.source.lm68[36];
+        const double eyes_px = std::hypot(d.x, d.y);
+        if (eyes_px < kMinSourceEyeDistancePx)
+        {
+            char msg[160];
+            snprintf(msg, sizeof msg, ": source face too small (%.0f px between the outer eye corners, "
+                     "minimum %.0f px)", eyes_px, kMinSourceEyeDistancePx);
+            throw RunnerError(EXIT_INPUT, "--source " + o.source + msg);
+        }
         if (dump)
             fprintf(dump, "%s\n", source_landmarks_json(mn, m.source, roi).dump().c_str());
     }
