@@ -240,7 +240,7 @@ def test_similarity_transform_recovers_a_known_one():
     a = np.deg2rad(10)
     r = 1.3 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     dst = src @ r.T + [4, -7]
-    m = sc.similarity_transform(src, dst)
+    m = geo.similarity_transform(src, dst)
     assert np.allclose(m[:, :2], r, atol=1e-9) and np.allclose(m[:, 2], [4, -7], atol=1e-7)
 
 

@@ -26,7 +26,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from harness.quality import geometry as geo
 from harness.quality import regions
-from harness.quality.scores import Score, _score, similarity_transform
+from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
 #: structure: band-pass of the luma (difference of Gaussians, px): brow hairs, lids, frames
@@ -67,7 +67,7 @@ def expected_landmarks(source_landmarks, target_landmarks) -> np.ndarray:
     similarity over all 68 (the runner's align stage, `--align similarity`)."""
     s = geo.as_landmarks(source_landmarks)
     t = geo.as_landmarks(target_landmarks)
-    m = similarity_transform(s, t)
+    m = geo.similarity_transform(s, t)
     return s @ m[:, :2].T + m[:, 2]
 
 
@@ -110,7 +110,7 @@ def face_interior_colour(output: np.ndarray, target: np.ndarray, target_landmark
 def warp_source(source: np.ndarray, source_landmarks, target_landmarks, shape) -> np.ndarray:
     """The source image carried into the target frame by the similarity of
     `expected_landmarks` (what the runner's warp stage pastes, before colour correction)."""
-    m = similarity_transform(geo.as_landmarks(source_landmarks),
+    m = geo.similarity_transform(geo.as_landmarks(source_landmarks),
                              geo.as_landmarks(target_landmarks))
     return cv2.warpAffine(np.ascontiguousarray(source[..., :3]), m, (shape[1], shape[0]),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

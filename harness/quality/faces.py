@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from harness.quality.scores import Score, _score
+from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
 POLICIES = ("all", "largest", "best")

@@ -120,3 +120,21 @@ def angular_sectors(shape, centre, n: int) -> np.ndarray:
     ang = np.arctan2(yy - centre[1], xx - centre[0])  # -pi..pi
     idx = np.floor((ang + np.pi) / (2 * np.pi) * n).astype(np.int32)
     return np.clip(idx, 0, n - 1)
+
+
+def similarity_transform(src, dst) -> np.ndarray:
+    """2x3 least-squares similarity (Umeyama) mapping src points onto dst points."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    var = (s0 ** 2).sum() / len(src)
+    cov = d0.T @ s0 / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[-1] = -1
+    r = u @ np.diag(d) @ vt
+    c = (sig * d).sum() / var if var > 0 else 1.0
+    t = mu_d - c * r @ mu_s
+    return np.c_[c * r, t]

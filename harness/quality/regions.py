@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from skimage.color import deltaE_ciede2000
 
 from harness.quality import geometry as geo
 
@@ -66,8 +67,6 @@ def robust_median(lab: np.ndarray, region: np.ndarray, reference=None,
     """Median Lab of the pixels of `region` within CIEDE2000 `max_de` of `reference`
     (default: the region's own median, refined once). (None, n) when fewer than
     `min_pixels` pixels qualify."""
-    from skimage.color import deltaE_ciede2000
-
     px = lab[region]
     if len(px) < min_pixels:
         return None, len(px)

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from harness.quality import face_scores as F
+from harness.quality import geometry as geo
 from harness.quality.faces import faces_swapped
-from harness.quality.landmarks import reference_landmarks
+from harness.quality.landmarks import _reference, reference_landmarks
 from harness.quality.retinex import retinex_enhance
 from harness.quality.scores import Score, _psnr, score_blend
 from harness.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
@@ -83,7 +84,6 @@ def pick_reference(target: np.ndarray, output: np.ndarray, enhanced: str,
     boosted = retinex_enhance(target)
     if enhanced == "on":
         return boosted, True
-    from harness.quality import geometry as geo
     face = geo.dilate(geo.mask_from_landmarks(target_landmarks, target.shape) > 0,
                       0.5 * geo.inter_ocular(target_landmarks))
     if _background_psnr(output, boosted, face) > _background_psnr(output, target, face):
@@ -110,7 +110,6 @@ def score_output(source: np.ndarray, target: np.ndarray, output: np.ndarray, *,
     ol = reference_landmarks(output, mode, roi_image=ref)
     blend = score_blend(source, ref, output, tl, source_landmarks=sl, output_landmarks=ol,
                         thresholds=thresholds)
-    from harness.quality.landmarks import _reference
     boxes = [d.box for d in _reference(mode).detect_faces(np.ascontiguousarray(ref[..., :3]))]
     extra = face_checks(source, ref, output, tl, sl, ol, thresholds)
     extra.append(faces_swapped(ref, output, boxes, faces, thresholds.missed_faces_max))

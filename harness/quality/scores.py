@@ -35,7 +35,9 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from harness.quality import geometry as geo
+from harness.quality.face_scores import face_interior_colour
 from harness.quality.identity import IdentityModel, get_identity_model
+from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
 LandmarkFn = Callable[[np.ndarray], np.ndarray | None]
@@ -79,26 +81,6 @@ BACKGROUND_DOWNSAMPLE = 2
 
 
 @dataclasses.dataclass
-class Score:
-    name: str            # colour, seam, pose, background_ssim, background_psnr, identity
-    metric: str          # record metric name (unit suffix where it has one)
-    unit: str
-    direction: str       # "lower" or "higher" is better
-    value: float | None  # None: could not be scored (see detail["reason"])
-    threshold: float | None
-    passed: bool | None  # None: not scored
-    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def message(self) -> str:
-        if self.value is None:
-            return f"{self.metric}: not scored ({self.detail.get('reason', 'unknown')})"
-        op = "<=" if self.direction == "lower" else ">="
-        verdict = "pass" if self.passed else "FAIL"
-        return (f"{self.metric} = {self.value:.4g} {self.unit}".rstrip()
-                + f" (threshold {op} {self.threshold:g}): {verdict}")
-
-
-@dataclasses.dataclass
 class BlendScores:
     colour: Score
     seam: Score
@@ -137,15 +119,6 @@ class BlendScores:
 
     def summary(self) -> str:
         return "; ".join(s.message() for s in self.all())
-
-
-def _score(name, metric, unit, direction, value, threshold, detail=None) -> Score:
-    detail = dict(detail or {})
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return Score(name, metric, unit, direction, None, threshold, None, detail)
-    value = float(value)
-    passed = value <= threshold if direction == "lower" else value >= threshold
-    return Score(name, metric, unit, direction, value, threshold, bool(passed), detail)
 
 
 def _crop_box(mask: np.ndarray, margin: float) -> tuple[slice, slice]:
@@ -214,7 +187,6 @@ def colour_consistency(output: np.ndarray, target: np.ndarray, mask: np.ndarray,
     detail["boundary_de"] = float(np.median(des))
     value = detail["boundary_de"]
     if landmarks is not None:
-        from harness.quality.face_scores import face_interior_colour
         whole = face_interior_colour(output, target, landmarks)
         detail["whole_interior_de"] = whole.value
         if whole.value is not None:
@@ -339,7 +311,7 @@ def pose_fidelity(output_landmarks, target_landmarks,
                       {"reason": "no face found in the output"})
     out = geo.as_landmarks(output_landmarks)
     iod = geo.inter_ocular(tgt)
-    m = similarity_transform(tgt[POSE_FIT_POINTS], out[POSE_FIT_POINTS])
+    m = geo.similarity_transform(tgt[POSE_FIT_POINTS], out[POSE_FIT_POINTS])
     moved = tgt @ m[:, :2].T + m[:, 2]
     nme = float(np.linalg.norm(moved - tgt, axis=1).mean() / iod)
     err = np.linalg.norm(out - tgt, axis=1)
@@ -351,24 +323,6 @@ def pose_fidelity(output_landmarks, target_landmarks,
               "rotation_deg": float(math.degrees(math.atan2(m[1, 0], m[0, 0]))),
               "iod_px": iod}
     return _score("pose", "quality_pose_nme", "", "lower", nme, threshold, detail)
-
-
-def similarity_transform(src, dst) -> np.ndarray:
-    """2x3 least-squares similarity (Umeyama) mapping src points onto dst points."""
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    var = (s0 ** 2).sum() / len(src)
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[-1] = -1
-    r = u @ np.diag(d) @ vt
-    c = (sig * d).sum() / var if var > 0 else 1.0
-    t = mu_d - c * r @ mu_s
-    return np.c_[c * r, t]
 
 
 # --- 4. background preservation ---------------------------------------------------------

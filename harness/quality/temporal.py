@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.quality import geometry as geo
 from harness.quality.face_scores import pose_points
-from harness.quality.scores import Score, _score
+from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
 #: flicker: a luma change (0-255, after a 1 px blur) larger than this counts
