@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from harness.record.run_record import load_record
+
 pytestmark = pytest.mark.usefixtures("local_only")
 
 SUITE = """
@@ -48,9 +50,9 @@ def test_signal_mid_run_finishes_record_and_report(tmp_path, sig):
         while time.monotonic() < deadline:
             found = list(out.glob("runs/*/record.json"))
             if found:
-                try:
-                    data = json.loads(found[0].read_text())
-                except json.JSONDecodeError:
+                try:  # the record as it stands mid-run (record.json + the journal)
+                    data = load_record(found[0])
+                except (OSError, ValueError):
                     data = {"measurements": []}
                 if len(data["measurements"]) == 2 and (base / "sleeping").exists():
                     break
