@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.devices.lease import DeviceBusy
 from harness.record.recorder import Recorder
 from harness.runner.invoke import RunnerRun, cool_down, run_swap
 from harness.session import UNMATCHED, LabSession
@@ -42,6 +43,10 @@ def device(request, lab):
         pytest.fail("the `device` fixture is parametrized by the SwapLab plugin; "
                     "it cannot be requested here")
     a = lab.assignment(serial)
+    try:
+        lab.hold(serial)
+    except DeviceBusy as e:  # session scope: every test of this device skips with this
+        pytest.skip(str(e))
     lab.register_device(a)
     return a.device
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,9 +56,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--adb-server", action="append", default=[], metavar="HOST:PORT",
                 help="also discover devices on this remote adb server")
     g.addoption("--adb-port", type=int, default=None, help="local adb server port")
+    g.addoption("--usbmux", default=None, metavar="SOCK|HOST:PORT",
+                help="usbmuxd for iOS devices (default: $USBMUXD_SOCKET_ADDRESS, else the "
+                     "system's)")
     g.addoption("--backends", default=None, metavar="LIST",
                 help="device backends to ask, e.g. 'local,android' (default: "
                      "$SWAPLAB_BACKENDS or all)")
+    g.addoption("--lease-wait", type=float, default=0.0, metavar="SECONDS",
+                help="wait this long for a device another run holds, then skip its tests "
+                     "naming that run (default 0: skip at once)")
     g.addoption("--no-local-device", action="store_true", default=False,
                 help="do not offer this host as a device")
     g.addoption("--ab-runner", default=None, metavar="PATH|GITREF",
@@ -114,10 +122,12 @@ def pytest_configure(config: pytest.Config) -> None:
             discovery=DiscoveryOptions(
                 remote_adb_servers=list(config.getoption("adb_server") or []),
                 adb_port=config.getoption("adb_port"),
+                usbmux=config.getoption("usbmux"),
                 include_local=not config.getoption("no_local_device"),
                 backends=[b.strip() for b in config.getoption("backends").split(",")]
                 if config.getoption("backends") else None),
             progress=_writer(config),
+            lease_wait_s=max(0.0, float(config.getoption("lease_wait") or 0.0)),
         )
     except ProfileError as e:
         raise pytest.UsageError(f"invalid device profile: {e}") from None
@@ -129,11 +139,34 @@ def pytest_configure(config: pytest.Config) -> None:
                        f"({p.description})")
     config.stash[LAB_KEY] = session
     config.stash[_DEVICE_OF_KEY] = {}
+    _catch_sigterm(config)
     if session.device_filter != ["all"] and not config.option.help:
         try:  # an explicit --device is checked at once, with the devices found
             session.selected()
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (how CI cancels a job), raised where the main thread is. pytest treats it
+    as an interruption: the running test's finally blocks stop what it started on the
+    device, and the session still finishes the record ("interrupted"), renders the
+    report, benchmarks.json and trace.json, and exits non-zero."""
+
+
+_PREVIOUS_SIGTERM = pytest.StashKey[object]()
+
+
+def _catch_sigterm(config: pytest.Config) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+
+    def on_sigterm(signum, frame):
+        # one is enough: a second SIGTERM while the record is finished is ignored
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(f"received signal {signum} (SIGTERM)")
+
+    config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -241,8 +274,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if session.config.stash.get(_NO_MATCH_KEY, None) and exitstatus == pytest.ExitCode.OK \
             and session.testscollected and not session.items:
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if interrupted and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the record and report first
     try:
-        lab_session.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        lab_session.finish(interrupted=interrupted)
     except Exception as e:  # noqa: BLE001 - say so, keep the record
         lab_session.warn(f"[swaplab] writing the report failed: {type(e).__name__}: {e}")
         if session.exitstatus == pytest.ExitCode.OK:
@@ -289,6 +325,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_PREVIOUS_SIGTERM, None)
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
     lab_session = config.stash.get(LAB_KEY, None)
     if lab_session is None or lab_session.report_path is None:
         return

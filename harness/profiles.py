@@ -357,11 +357,11 @@ def load_profile(path: Path | str) -> Profile:
         _check_virtual(c, virtual)
 
     extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
-    for k in extra:
+    for k, v in extra.items():
         # a typo ([targts]) must not silently turn targets off: only known tables pass
         if k not in EXTENSION_CHECKS:
             known = [*_TOP_KEYS, *EXTENSION_CHECKS]
-            raise c.fail(k, f"unknown {'table' if isinstance(extra[k], dict) else 'key'}"
+            raise c.fail(k, f"unknown {'table' if isinstance(v, dict) else 'key'}"
                             f"{_did_you_mean(k, known)}; expected one of "
                             f"{', '.join(sorted(known))}")
     for table, check in EXTENSION_CHECKS.items():

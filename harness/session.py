@@ -14,12 +14,14 @@ from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions, DiscoveryResult, discover_devices
 from harness.devices.android.preflight import check_gates
 from harness.devices.base import Device
+from harness.devices.lease import DeviceLease
 from harness.files import slug
 from harness.history.compare import Comparison, finish_run
 from harness.history.store import history_db
 from harness.inputs.sets import lab_inputs
 from harness.profiles import Profile, RunSettings, load_profiles, match_profile
 from harness.record.environment import collect
+from harness.record.health import HealthMonitor
 from harness.record.run_record import RunRecord, update_latest, utc_now
 from harness.report import write_reports
 from harness.runner.invoke import prepare
@@ -41,11 +43,15 @@ class LabSession:
                  device_filter: list[str] | None = None, baseline: str | None = None,
                  discovery: DiscoveryOptions | None = None,
                  progress: Callable[[str], None] = print,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None, lease_wait_s: float = 0.0) -> None:
         self.profiles_dir = Path(profiles_dir)
         self.models_dir = Path(models_dir)
         self.out_root = Path(out_root)
         self.device_filter = [d for d in (device_filter or []) if d] or ["all"]
+        #: how long to wait for a device another run holds (harness.devices.lease)
+        self.lease_wait_s = lease_wait_s
+        self._leases: dict[str, DeviceLease] = {}
+        self._health: HealthMonitor | None = None
         self.baseline = baseline
         self.discovery_options = discovery or DiscoveryOptions(
             work_root=str(cache_root() / "devices"))
@@ -126,9 +132,28 @@ class LabSession:
         if self._record is None:
             self._record = RunRecord.create(self.out_root, collect(REPO_ROOT, self.models_dir),
                                             baseline=self.baseline)
+            self._health = HealthMonitor().start()
             self.progress(f"[swaplab] run {self._record.run_id}: recording to "
                           f"{self._record.path}")
         return self._record
+
+    def hold(self, serial: str) -> None:
+        """Take the device's lease for this run (once); raises DeviceBusy naming the run
+        that holds it when it is not free within `lease_wait_s`."""
+        if serial in self._leases:
+            return
+        lease = DeviceLease(serial, self.record.run_id, cache_root() / "leases", since=utc_now())
+        if self.lease_wait_s > 0:
+            self.progress(f"[swaplab] {serial}: waiting up to {self.lease_wait_s:g} s for the "
+                          "device if another run holds it")
+        lease.acquire(self.lease_wait_s)
+        self._leases[serial] = lease
+        self.record.add_device(serial, {"lease": lease.describe()})
+
+    def release_devices(self) -> None:
+        for lease in self._leases.values():
+            lease.release()
+        self._leases.clear()
 
     def register_device(self, a: Assignment) -> None:
         if a.device.serial in self._registered:
@@ -137,6 +162,8 @@ class LabSession:
         info = a.device.describe()
         info["profile"] = a.profile.name if a.profile else None
         info["profile_match"] = a.reason
+        # this host's CPU runs the device's programs: the run's health applies to it
+        info["cpu_shared"] = a.device.kind in ("local", "virtual")
         self.record.add_device(a.device.serial, info)
 
     def check_gates(self, serial: str, *, test: str = "", power_test: bool = False):
@@ -196,6 +223,8 @@ class LabSession:
             settings = (a.profile or UNMATCHED).run
             prepared = prepare(a.device, settings, self.models_dir, self.inputs(),
                                progress=self.progress)
+            # output folders on the device carry the run id: two runs never share one
+            prepared = dataclasses.replace(prepared, out_prefix=f"out-{self.record.run_id}")
             self.record.add_runner_build(a.device.abi, prepared.build_info)
             self.record.add_device(serial, {"sync": prepared.describe_sync(),
                                             "runner_build": prepared.build_info})
@@ -207,6 +236,10 @@ class LabSession:
         """Close the record, write the report and benchmarks.json, update `latest`."""
         if self._record is None:
             return None
+        self.release_devices()
+        if self._health is not None:
+            self._record.set_environment("health", self._health.stop())
+            self._health = None
         self._record.finish("interrupted" if interrupted else "finished")
         with contextlib.suppress(OSError):
             update_latest(self.out_root, self._record.run_dir)

@@ -16,6 +16,7 @@ from harness.devices import thermal
 from harness.power import metrics as PW
 from harness.power import sustained as SU
 from harness.power import throttle as TH
+from harness.record.health import HealthMonitor
 
 
 def power_settings_of(profile) -> PW.PowerSettings:
@@ -38,10 +39,13 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
     frames = SU.frames_for(duration, per_frame)
     lab.progress(f"[swaplab] {device.serial}: sustained run, {mode} mode, ~{duration:g} s "
                  f"({frames} frames at ~{per_frame:.0f} ms)")
+    health = HealthMonitor(interval_s=1.0).start()  # contention, for throttle attribution
     run = SU.run_sampled(swap_runner, label="sustained", mode=mode, frames=frames,
                          interval_s=ps.interval_s(sim), status_interval_s=ps.status_interval_s,
                          timeout_s=max(swap_runner.settings.timeout_s, duration * 3 + 120),
                          artifacts_dir=artifacts_dir)
+    other_cpu = health.stop()["other_cpu_cores_mean"] if device.kind in (
+        "local", "virtual") else None
     recorder.artifact("telemetry", run.telemetry_path, label="sustained", mode=mode)
     tel = run.telemetry
     if run.result.duration_s < 0.8 * duration:
@@ -50,7 +54,9 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
                      "faster than in the calibration run)")
     frame_t = PW.frame_times(tel.frames, tel.summary.get("wall_ms"))
     thr = TH.detect(run.samples, tel.frames, frame_t, slowdown_fraction=ps.slowdown_fraction,
-                    freq_drop_fraction=ps.freq_drop_fraction, cpus=SU.pinned_cpus(profile))
+                    freq_drop_fraction=ps.freq_drop_fraction, cpus=SU.pinned_cpus(profile),
+                    measured_thermal_sensor=not sim and device.kind != "local",
+                    other_cpu_cores=other_cpu)
     measured = [i for i, f in enumerate(tel.frames) if not f["warmup"]]
 
     metrics: dict[str, PW.Metric] = {}
@@ -83,7 +89,8 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
     flags = [bool(f) for f in thr.frame_flags]
     lat = [tel.frames[i]["stage_ns"]["total"] / 1e6 for i in measured]
     recorder.measure("latency_total_ms", lat, unit="ms", direction="lower", check_target=False,
-                     **common, thermally_affected=thr.affected,
+                     **common, thermally_affected=thr.thermal, throttled=thr.affected,
+                     throttle_cause=thr.cause, throttle_cause_detail=thr.cause_detail,
                      affected_frames=sum(flags[i] for i in measured), unmeasured=unmeasured,
                      throttle=thr.reasons)
     for affected in (False, True):
@@ -92,10 +99,10 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
             recorder.measure("latency_total_ms", part, unit="ms", direction="lower",
                              check_target=False, simulated=sim,
                              variant=f"sustained mode={mode} "
-                                     f"{'thermally affected' if affected else 'not affected'}")
+                                     f"{f'throttled ({thr.cause})' if affected else 'not throttled'}")
     if thr.affected:
-        lab.progress(f"[swaplab] {device.serial}: sustained run thermally affected: "
-                     + "; ".join(thr.reasons))
+        lab.progress(f"[swaplab] {device.serial}: sustained run throttled, cause {thr.cause} "
+                     f"({thr.cause_detail}): " + "; ".join(thr.reasons))
 
     recorder.assert_targets()
     missing = [f"{k} ({profile.targets[k]:g} target): {unmeasured[k]}"

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers.paths import REPO
 
 #: every suite that must pass on this host with the shipped host profile
@@ -46,7 +45,7 @@ def test_lab_command_ends_with_the_report_path(lab_run):
 
 
 def test_every_suite_ran_with_the_real_runner(lab_run):
-    r, out = lab_run
+    _, out = lab_run
     record = json.loads((out / "latest" / "record.json").read_text())
     assert record["status"] == "finished"
     assert record["devices"]["local"]["profile"] == "host"

@@ -170,6 +170,7 @@ def _tflite_source(pack, model_id, sources: dict[str, bytes]) -> bytes:
 def test_ncnn_matches_litert(pack, tflite_sources, model_id, atol, rtol):
     # ai-edge-litert is in the test extra: a missing install is an error, not a skip
     import ai_edge_litert.interpreter as litert
+
     from harness.inputs.portraits import base_image
     from harness.modelpack.reference import _to_mat_input, letterbox, run_net
 

@@ -14,9 +14,9 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-
 from helpers.paths import REPO
 
 PAYLOAD = b"not really a tarball, but bytes with a pinned hash\n" * 100
@@ -38,10 +38,10 @@ sdist = _load(REPO / "runner" / "sdist.py", "swaplab_test_sdist")
 class _Index(http.server.BaseHTTPRequestHandler):
     """A PEP 691 / PEP 503 index on loopback: /simple/demo/ and /files/<name>."""
 
-    files: dict[str, bytes] = {}
-    requests: list[tuple[str, str]] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    requests: ClassVar[list[tuple[str, str]]] = []
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         type(self).requests.append((self.path, self.headers.get("Accept", "")))
         if self.path == "/simple/demo/":
             if "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):

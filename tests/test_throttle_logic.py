@@ -141,3 +141,22 @@ def test_fallback_never_hot_is_reported_as_such():
     c = TH.check_fallback(frames, [], limit_c=60, hysteresis_c=5, check_every=2)
     assert c.ok and not c.reached_limit and c.steps_down == 0 and c.max_temp_c == 40.0
     assert json.dumps(c.as_dict())
+
+
+def test_a_slowdown_is_attributed_never_called_thermal_without_a_sensor():
+    """The host (no thermal sensor) and a virtual device (simulated zones) slow down under
+    CPU contention; that is "contention" or "unknown", never "thermal". With a measured
+    sensor, a thermal status above NONE is "thermal"."""
+    slow = frames_at([100.0] * 10 + [130.0] * 10)
+    times = [i + 0.1 for i in range(20)]
+    quiet = [sample(t) for t in range(20)]
+    hot = [sample(t, status=0 if t < 8 else 2) for t in range(20)]
+    r = TH.detect(quiet, slow, times, measured_thermal_sensor=False, other_cpu_cores=0.9)
+    assert r.affected and (r.cause, r.thermal) == ("contention", False)
+    assert "0.90 cores" in r.cause_detail and r.as_dict()["cause"] == "contention"
+    r = TH.detect(hot, slow, times, measured_thermal_sensor=False, other_cpu_cores=0.0)
+    assert (r.cause, r.thermal) == ("unknown", False)
+    assert "no measured thermal sensor" in r.cause_detail
+    r = TH.detect(hot, slow, times, measured_thermal_sensor=True, other_cpu_cores=0.9)
+    assert (r.cause, r.thermal) == ("thermal", True)
+    assert TH.detect(quiet, frames_at([100.0] * 20), times).cause == "none"

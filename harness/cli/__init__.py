@@ -2,6 +2,7 @@
 and run(args).
 
   swaplab devices [--profiles-dir DIR] [--no-local-device] [--adb-server HOST:PORT]
+                  [--usbmux SOCK|HOST:PORT]
   swaplab profiles check [DIR]
   swaplab report RUN [--compare OTHER] [--screenshot [PNG]]
                                     re-render index.html, benchmarks.json, trace.json of a
@@ -11,6 +12,8 @@ and run(args).
   swaplab lab [pytest args]         run the suites (same as `pytest suites`)
   swaplab virtual-device start --profile NAME [--port P] [--abi ABI] [--fault SPEC ...]
                                     run SwapLab's virtual Android device until Ctrl-C
+  swaplab virtual-device start --profile iphone15pro --usbmux SOCK
+                                    a virtual iPhone behind a usbmuxd socket instead
 """
 
 from __future__ import annotations

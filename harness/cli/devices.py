@@ -1,5 +1,5 @@
-"""`swaplab devices [--profiles-dir DIR] [--no-local-device] [--adb-server HOST:PORT]`: list
-the devices discovery finds and the profile each matches."""
+"""`swaplab devices [--profiles-dir DIR] [--no-local-device] [--adb-server HOST:PORT]
+[--usbmux SOCK|HOST:PORT]`: list the devices discovery finds and the profile each matches."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles-dir", type=Path, default=REPO_ROOT / "device_profiles")
     p.add_argument("--adb-server", action="append", default=[])
     p.add_argument("--adb-port", type=int, default=None)
+    p.add_argument("--usbmux", default=None, metavar="SOCK|HOST:PORT",
+                   help="usbmuxd for iOS devices (default: $USBMUXD_SOCKET_ADDRESS)")
     p.add_argument("--no-local-device", action="store_true")
 
 
@@ -26,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
                      out_root=Path("reports"),
                      discovery=DiscoveryOptions(remote_adb_servers=args.adb_server,
                                                 adb_port=args.adb_port,
+                                                usbmux=args.usbmux,
                                                 include_local=not args.no_local_device,
                                                 work_root=str(cache_root() / "devices")))
     assignments = lab.assignments()

@@ -34,6 +34,9 @@ class DiscoveryOptions:
 
     remote_adb_servers: list[str] = dataclasses.field(default_factory=list)  # "host:port"
     adb_port: int | None = None
+    #: usbmuxd to ask for iOS devices: socket path or HOST:PORT (default:
+    #: $USBMUXD_SOCKET_ADDRESS, else the system's)
+    usbmux: str | None = None
     include_local: bool = True
     #: folder where backends keep per-device work folders (local device, virtual device)
     work_root: str | None = None

@@ -19,6 +19,11 @@ class BaselineError(LookupError):
     """The --baseline spec names no run in the history (the message says why)."""
 
 
+#: a finished run that measured every (test, metric) the candidate (the last parameter)
+#: measured
+_COMPARABLE = ("AND status = 'finished' AND NOT EXISTS (SELECT 1 FROM measurements c "
+               "WHERE c.run_id = ? AND NOT EXISTS (SELECT 1 FROM measurements b "
+               "WHERE b.run_id = runs.run_id AND b.test = c.test AND b.metric = c.metric))")
 _ORDER = ("ORDER BY (status = 'finished') DESC, (n_measurements > 0) DESC, started DESC, "
           "run_id DESC LIMIT 1")
 
@@ -45,16 +50,30 @@ def resolve_baseline(db_path: str | os.PathLike | sqlite3.Connection, spec: str,
     5. a commit prefix (>= 7 hex digits) of a recorded run.
 
     "Newest" prefers finished runs with measurements. exclude_run_id (the candidate) is
-    never returned. Raises BaselineError with the reason when nothing matches.
+    never returned. When the candidate is in the history, 2-5 choose only among runs
+    comparable to it: finished, and measuring every test x metric the candidate measured
+    (a quality-only or interrupted run is no baseline for a full run). Raises
+    BaselineError with the reason when nothing matches.
     """
     spec = (spec or "").strip()
     if not spec or spec.startswith("-"):
         raise BaselineError(f"invalid baseline spec {spec!r}")
     ex = exclude_run_id or ""
     with opened(db_path) as conn:
+        comparable = ""
+        if ex and conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (ex,)).fetchone():
+            comparable = _COMPARABLE
+
         def one(where: str, args: Sequence) -> str | None:
-            r = conn.execute(f"SELECT run_id FROM runs WHERE ({where}) AND run_id != ? {_ORDER}",
-                             (*args, ex)).fetchone()
+            q = f"SELECT run_id FROM runs WHERE ({where}) AND run_id != ? {comparable} {_ORDER}"
+            r = conn.execute(q, (*args, ex) + ((ex,) if comparable else ())).fetchone()
+            if r is None and comparable and conn.execute(
+                    f"SELECT 1 FROM runs WHERE ({where}) AND run_id != ?", (*args, ex)
+            ).fetchone():
+                raise BaselineError(
+                    f"baseline {spec!r}: runs exist, but none is comparable with the "
+                    "candidate (finished, measuring every test and metric it measured); "
+                    "name a run id to compare anyway")
             return r["run_id"] if r else None
 
         if spec != ex and conn.execute("SELECT 1 FROM runs WHERE run_id = ?",

@@ -41,6 +41,7 @@ from harness.stats.ab_arms import ab_arm, compare_ab_measurements
 from harness.stats.compare import DEFAULT_RULE, RuleConfig, compare_samples
 from harness.stats.gate import GateResult, VerdictRow, gate
 from harness.stats.thresholds import threshold_for, thresholds_from_profiles
+from harness.stats.trust import apply_floor, disturbed, holm, mark_disturbed
 
 __all__ = ["Comparison", "compare", "compare_runs", "compare_specs", "find_run_dir",
            "finish_run", "gate_runs", "thresholds_for"]
@@ -211,16 +212,38 @@ def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None 
             out.error = str(e)
     rows, out.gate = gate_runs(db, out.baseline_run, candidate_run_id, thresholds=thresholds,
                                fail_on_unknown=fail_on_unknown)
+    if out.baseline_run:
+        rows = _between_runs_guards(db, out.baseline_run, candidate_run_id, rows)
     cand = measurements_for(db, candidate_run_id)
     if any(ab_arm(m) for m in cand):
         ab_rows = compare_ab_measurements(cand, run_id=candidate_run_id, thresholds=thresholds)
         out.ab = True
         rows = list(ab_rows) + list(rows)
-        out.gate = gate(rows, [m for m in cand if ab_arm(m) != "baseline"],
-                        fail_on_unknown=fail_on_unknown)
+    # one false-alarm budget per run: Holm over every comparison the run made
+    rows = holm(rows, DEFAULT_RULE.alpha)
+    out.gate = gate(rows, [m for m in cand if ab_arm(m) != "baseline"],
+                    fail_on_unknown=fail_on_unknown)
     out.rows = list(rows)
     out.ab_hint = None if out.ab else _ab_hint(db, out.baseline_run, rows)
     return out
+
+
+def _between_runs_guards(db, base: str, cand: str, rows: list[VerdictRow]
+                         ) -> list[VerdictRow]:
+    """Changes below the timing resolution never regress; runs whose environment
+    differed (harness.record.health) give "unknown" on the devices that share this host's
+    CPU (harness.stats.trust)."""
+    totals = {r.device: r.median_base for r in rows
+              if r.metric == "latency_total_ms" and r.median_base}
+    rows = apply_floor(rows, totals)
+    b_info, c_info = run_info(db, base) or {}, run_info(db, cand) or {}
+    why = disturbed((b_info.get("environment") or {}).get("health"),
+                    (c_info.get("environment") or {}).get("health"))
+    if why:
+        shared = [s for s, d in (c_info.get("devices") or {}).items()
+                  if d.get("cpu_shared", d.get("kind") in ("local", "virtual"))]
+        rows = mark_disturbed(rows, shared, why)
+    return rows
 
 
 def _ab_hint(db, base: str | None, rows: Sequence[VerdictRow]) -> str | None:

@@ -232,7 +232,8 @@ def timeseries(device: Device, run: SampledRun, frame_end_s: Sequence[float],
         "frames": [{"index": f["index"], "t_s": round(frame_end_s[i], 4), "warmup": f["warmup"],
                     "mode": f["mode"], "total_ms": f["stage_ns"]["total"] / 1e6,
                     "temp_c": f.get("temp_c"),
-                    "thermally_affected": bool(frame_flags[i]) if frame_flags else False,
+                    "thermally_affected": bool(frame_flags[i]) and (throttle or {}).get(
+                        "cause") == "thermal" if frame_flags else False,
                     "throttle": list(frame_flags[i]) if frame_flags else []}
                    for i, f in enumerate(frames)],
         "mode_switches": [dict(sw, t_s=round(index_t.get(sw["index"], 0.0), 4))

@@ -12,6 +12,13 @@ frames it covers):
   its baseline (median of the first `baseline_frames` frames of that mode) by more than
   `slowdown_fraction`.
 
+A slowdown is *attributed* (`cause`): "thermal" only with thermal evidence (status
+above NONE, or a frequency cap) from a measured sensor; "contention" when other processes
+used more than `DISTURBED_CORES` of the CPU during the run (harness.record.health);
+otherwise "unknown". A device without a measured thermal sensor (this host, a virtual
+device's simulated zones) is never called thermal: there a slowdown is CPU contention
+more often than heat.
+
 Frames are placed on the samples' clock by their end time (`harness.power.metrics.frame_times`,
 sample times relative to the first sample); a frame takes the state of the latest sample
 at or before its end.
@@ -25,6 +32,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.power.metrics import LADDER
 from harness.stats.descriptive import percentile
+from harness.stats.trust import DISTURBED_CORES
 
 STATUS_NAMES = ("NONE", "LIGHT", "MODERATE", "SEVERE", "CRITICAL", "EMERGENCY", "SHUTDOWN")
 
@@ -36,13 +44,22 @@ class ThrottleResult:
     events: list[dict]                      # {"t_s", "kind", "detail"} (first of each run)
     first_throttle_s: float | None          # time of the first event (s from start)
     frame_flags: list[list[str]]            # per frame: kinds affecting it ([] = clean)
+    cause: str = "none"                     # thermal | contention | unknown | none
+    cause_detail: str = ""
+
+    @property
+    def thermal(self) -> bool:
+        """Throttled, and the evidence says heat (not contention, not a guess)."""
+        return self.affected and self.cause == "thermal"
 
     @property
     def affected_frames(self) -> int:
         return sum(1 for f in self.frame_flags if f)
 
     def as_dict(self) -> dict:
-        return {"affected": self.affected, "reasons": self.reasons, "events": self.events,
+        return {"affected": self.affected, "cause": self.cause,
+                "cause_detail": self.cause_detail, "reasons": self.reasons,
+                "events": self.events,
                 "first_throttle_s": self.first_throttle_s,
                 "affected_frames": self.affected_frames, "frames": len(self.frame_flags)}
 
@@ -118,7 +135,8 @@ def _slowdown_flags(frames, frac, window, baseline_frames) -> list[bool]:
 
 def detect(samples: Sequence[Mapping], frames: Sequence[Mapping], frame_end_s: Sequence[float],
            *, slowdown_fraction: float = 0.15, freq_drop_fraction: float = 0.10,
-           window: int = 5, baseline_frames: int = 5, cpus: Sequence[int] | None = None
+           window: int = 5, baseline_frames: int = 5, cpus: Sequence[int] | None = None,
+           measured_thermal_sensor: bool = True, other_cpu_cores: float | None = None
            ) -> ThrottleResult:
     """Throttle events of a run and the frames they affect (see the module doc).
 
@@ -163,8 +181,26 @@ def detect(samples: Sequence[Mapping], frames: Sequence[Mapping], frame_end_s: S
                                  "above the mode's first frames", "samples": len(slow_idx)})
     events.sort(key=lambda e: e["t_s"])
     reasons = [f"{e['kind']} from {e['t_s']:.1f} s: {e['detail']}" for e in events]
+    cause, detail = attribute({e["kind"] for e in events}, measured_thermal_sensor,
+                              other_cpu_cores)
     return ThrottleResult(bool(events), reasons, events,
-                          events[0]["t_s"] if events else None, flags)
+                          events[0]["t_s"] if events else None, flags, cause, detail)
+
+
+def attribute(kinds: set[str], measured_thermal_sensor: bool,
+              other_cpu_cores: float | None) -> tuple[str, str]:
+    """(cause, evidence) of a run's throttle events (see the module doc)."""
+    if not kinds:
+        return "none", ""
+    thermal = kinds & {"thermal_status", "freq_drop"}
+    if thermal and measured_thermal_sensor:
+        return "thermal", "evidence: " + ", ".join(sorted(thermal))
+    if other_cpu_cores is not None and other_cpu_cores > DISTURBED_CORES:
+        return "contention", (f"other processes used {other_cpu_cores:.2f} cores during the "
+                              "run")
+    if not measured_thermal_sensor:
+        return "unknown", "no measured thermal sensor: a slowdown here is not called thermal"
+    return "unknown", "a slowdown without thermal evidence or CPU contention"
 
 
 # --- thermal fallback -----------------------------------------------------------------

@@ -169,10 +169,11 @@ def report_section(record: dict, run_dir) -> tuple[str, str] | None:
     docs = _load_docs(record, run_dir)
     if not docs:
         return None
-    parts = [("<p>Time series of the sustained and thermal-fallback runs. Frames flagged "
-             "<b>thermally affected</b> (thermal status above NONE, a cluster's frequency "
-             "drop, or the same work slowing down) are red in the latency panel and kept "
-             "as a separate latency variant.</p>")]
+    parts = [("<p>Time series of the sustained and thermal-fallback runs. Throttled frames "
+             "(thermal status above NONE, a cluster's frequency drop, or the same work "
+             "slowing down) are kept as a separate latency variant; they are red in the "
+             "latency panel when the cause is <b>thermal</b> (evidence from a measured "
+             "sensor), not when it is CPU contention or unknown.</p>")]
     for a, doc in docs:
         test = str(a.get("test") or "").split("::")[-1]
         parts.append(f"<h3>{esc(test)} · {esc(doc.get('device', ''))}</h3>")
@@ -180,12 +181,13 @@ def report_section(record: dict, run_dir) -> tuple[str, str] | None:
         thr = doc.get("throttle") or {}
         if thr:
             if thr.get("affected"):
-                parts.append(f"<p><b>Thermally affected</b>: {thr.get('affected_frames')} of "
-                             f"{thr.get('frames')} frames.</p><ul>"
+                parts.append(f"<p><b>Throttled</b> (cause: {esc(thr.get('cause', 'unknown'))}"
+                             f"; {esc(thr.get('cause_detail', ''))}): "
+                             f"{thr.get('affected_frames')} of {thr.get('frames')} frames.</p><ul>"
                              + "".join(f"<li>{esc(r)}</li>" for r in thr.get("reasons", []))
                              + "</ul>")
             else:
-                parts.append("<p>Not thermally affected.</p>")
+                parts.append("<p>Not throttled.</p>")
         check = doc.get("check")
         if check:
             parts.append(f"<p>Fallback: {check.get('steps_down')} step(s) down, "

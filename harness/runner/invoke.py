@@ -76,6 +76,8 @@ class PreparedRunner:
     sync: SyncReport
     inputs: Mapping[str, str]  # input set name -> remote path (file or folder)
     env: Mapping[str, str]
+    #: name prefix of the run's output folders on the device (the session adds its run id)
+    out_prefix: str = "out"
 
     def describe_sync(self) -> dict:
         return {"pushed": list(self.sync.pushed), "skipped": list(self.sync.skipped),
@@ -145,13 +147,18 @@ def prepare(device: Device, settings: RunSettings, models_dir: Path,
     progress(f"[swaplab] {device.serial}: building swap_runner for {device.abi} {platform} "
              "(first build of ncnn takes several minutes; later runs use the cache)")
     try:
-        binary = build_runner(device.abi, progress=progress, platform=platform)
+        # iOS: a phone runs the Xcode-built runner app (.ipa); others get a build for the
+        # device's ABI and platform
+        app_package = getattr(device, "app_package", None)
+        app = app_package() if app_package else None
+        binary = app or build_runner(device.abi, progress=progress, platform=platform)
     except Exception as e:
         raise RunnerError(f"{device.serial}: building swap_runner for {device.abi} {platform} "
                           f"failed: {e}") from e
     try:  # a clear error now instead of a bare exit 127 from the device's shell
-        check_binary(binary, serial=device.serial, abi=device.abi, platform=platform,
-                     remote=BINARY)
+        if app is None:  # an iOS app is signed and checked by the phone itself
+            check_binary(binary, serial=device.serial, abi=device.abi, platform=platform,
+                         remote=BINARY)
     except BinaryMismatch as e:
         raise RunnerError(str(e)) from None
     files: dict[str, Path] = {BINARY: binary}
@@ -272,7 +279,7 @@ def run_swap(prepared: PreparedRunner, *, label: str = "run",
     save_every = int(kwargs.pop("save_every", 0) or 0)
     run_name = f"{next(_counter):03d}-{slug(label, empty='run')}"
     # one folder level: the runner creates --out itself but not its parents
-    remote_out = f"out-{run_name}" if save_every else None
+    remote_out = f"{prepared.out_prefix}-{run_name}" if save_every else None
     argv = runner_argv(prepared, out_dir=remote_out, save_every=save_every, **kwargs)
     if remote_out:
         device.remove(remote_out)

@@ -1,5 +1,6 @@
 """`swaplab virtual-device start --profile NAME [--port P] [--abi x86_64|arm64-v8a]
 [--fault SPEC ...] [--root DIR]`: run a virtual Android device until Ctrl-C.
+With `--usbmux SOCK|HOST:PORT` a virtual iPhone instead (harness/virtual_device/ios/).
 
 `swaplab virtual-device ...` (harness/cli/) delegates to `main(argv)`;
 `python -m harness.virtual_device` runs it directly.
@@ -13,49 +14,13 @@ import signal
 import sys
 import tempfile
 import threading
-import tomllib
 from pathlib import Path
 
 from harness.profiles import VIRTUAL_ABIS
 
 from .faults import FaultSpecError, parse_faults
+from .profile import ProfileError, load_virtual_profile
 from .server import VirtualDevice
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-class ProfileError(ValueError):
-    pass
-
-
-def load_virtual_profile(profile: str, profiles_dir: Path | None = None) -> dict:
-    """Read a profile's [virtual] section: {"name", "abi", "properties", "sensors"}.
-
-    `profile` is a name in device_profiles/ or a path to a .toml file."""
-    p = Path(profile)
-    if not (p.suffix == ".toml" and p.exists()):
-        p = (profiles_dir or REPO / "device_profiles") / f"{profile}.toml"
-    if not p.exists():
-        avail = sorted(x.stem for x in p.parent.glob("*.toml")) if p.parent.exists() else []
-        raise ProfileError(f"no device profile {profile!r} ({p}); available: {avail or 'none'}")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"{p}: invalid TOML: {e}") from None
-    virt = data.get("virtual")
-    if not isinstance(virt, dict):
-        raise ProfileError(f"{p}: profile {data.get('name', p.stem)!r} has no [virtual] section")
-    props = virt.get("properties", {})
-    if not isinstance(props, dict):
-        raise ProfileError(f"{p}: [virtual.properties] must be a table")
-    abi = str(virt.get("abi", "x86_64"))
-    if abi not in VIRTUAL_ABIS:
-        raise ProfileError(f"{p}: [virtual] abi must be one of {VIRTUAL_ABIS}, got {abi!r}")
-    props = {str(k): str(v) for k, v in props.items()}
-    name = str(data.get("name", p.stem))
-    props.setdefault("ro.swaplab.virtual.profile", name)
-    return {"name": name, "abi": abi, "properties": props,
-            "sensors": dict(virt.get("sensors", {}))}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fault injection, see harness/virtual_device/faults.py")
     st.add_argument("--root", type=Path, help="sandbox folder (default: a temp folder)")
     st.add_argument("--profiles-dir", type=Path)
+    st.add_argument("--usbmux", metavar="SOCK|HOST:PORT",
+                    help="serve a virtual iPhone (usbmuxd + lockdownd) at this Unix socket or "
+                         "TCP address instead of an adb device (harness/virtual_device/ios/)")
     st.add_argument("-v", "--verbose", action="store_true")
     return ap
 
@@ -92,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
+    if args.usbmux:
+        # lazy: the iOS device (and its TLS pairing) only when asked for
+        from .ios.launch import main_ios
+        return main_ios(args)
     try:
         dev = make_device(args.profile, args.port, args.abi, args.fault, args.root,
                           args.profiles_dir)
