@@ -17,7 +17,10 @@ def test_ab_latency(request, swap_runner, recorder, artifacts_dir, lab):
     opt = request.config.getoption("ab_runner", None)
     if not opt:
         pytest.skip("A/B mode needs --ab-runner PATH|GITREF (a baseline swap_runner build)")
-    baseline = resolve_baseline_runner(opt, swap_runner.device.abi, progress=lab.progress)
+    device = swap_runner.device  # Android devices compare Android builds (static, as pushed)
+    baseline = resolve_baseline_runner(
+        opt, device.abi, progress=lab.progress,
+        platform="android" if device.platform == "android" else None)
     n = request.config.getoption("ab_rounds") or swap_runner.settings.ab_rounds
     rounds = run_ab_latency(swap_runner, baseline, recorder, artifacts_dir, rounds=n,
                             frames=request.config.getoption("ab_frames"),

@@ -78,6 +78,17 @@ def test_baseline_runner_from_git_ref_is_built_by_the_refs_build_py(tmp_path):
     assert "--abi" in made.read_text()  # the ref's own build.py ran
 
 
+def test_baseline_runner_for_android_devices_is_the_android_build(tmp_path):
+    made = tmp_path / "built" / "swap_runner"
+    repo = _repo_with_runner(tmp_path, (
+        "import pathlib, sys\n"
+        "assert sys.argv[1:] == ['--abi', 'x86_64', '--platform', 'android'], sys.argv\n"
+        f"p = pathlib.Path({str(made)!r}); p.parent.mkdir(parents=True, exist_ok=True)\n"
+        "p.write_text('built'); print(p)\n"))
+    assert resolve_baseline_runner("main", "x86_64", repo=repo, progress=lambda m: None,
+                                   platform="android") == made
+
+
 def test_baseline_runner_errors_name_the_spec(tmp_path):
     repo = _repo_with_runner(tmp_path, "import sys\nprint('cmake failed: no g++', file=sys.stderr)\n"
                                        "sys.exit(1)\n")

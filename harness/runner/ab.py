@@ -28,8 +28,10 @@ AB_BINARY = "bin/swap_runner_ab_baseline"
 
 
 def resolve_baseline_runner(spec: str, abi: str, *, repo: Path = REPO_ROOT,
-                            progress: Callable[[str], None] = print) -> Path:
-    """--ab-runner SPEC -> a local swap_runner binary for `abi`.
+                            progress: Callable[[str], None] = print,
+                            platform: str | None = None) -> Path:
+    """--ab-runner SPEC -> a local swap_runner binary for `abi` (and `platform`, e.g.
+    "android" for the static build an Android device runs; None: build.py's default).
 
     SPEC is a file (used as it is) or a git ref of `repo` (branch, tag, commit): its
     runner/ folder is exported with `git archive` and built by its own build.py."""
@@ -57,8 +59,9 @@ def resolve_baseline_runner(spec: str, abi: str, *, repo: Path = REPO_ROOT,
                 tar.extractall(tmp, filter="data")
             else:
                 tar.extractall(tmp)  # our own repository's tree
-        build = subprocess.run([sys.executable, str(Path(tmp) / "runner" / "build.py"),
-                                "--abi", abi], capture_output=True, text=True, check=False)
+        argv = ["--abi", abi, *(["--platform", platform] if platform else [])]
+        build = subprocess.run([sys.executable, str(Path(tmp) / "runner" / "build.py"), *argv],
+                               capture_output=True, text=True, check=False)
     if build.returncode != 0:
         raise RunnerError(f"--ab-runner {spec!r} ({commit[:12]}): building its runner for "
                           f"{abi} failed: {build.stderr.strip()[-800:]}")
