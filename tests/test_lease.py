@@ -48,7 +48,9 @@ def test_second_process_is_refused_with_the_holder(tmp_path):
         with pytest.raises(DeviceBusy, match=r"waited 0.6 s"):
             other.acquire(wait_s=0.6, poll_s=0.1)
         assert time.monotonic() - t0 >= 0.6
-        DeviceLease("phone-2", "RUN-B", tmp_path, since="now").acquire()  # others are free
+        free = DeviceLease("phone-2", "RUN-B", tmp_path, since="now")
+        free.acquire()  # other devices are free
+        free.release()
     finally:
         proc.kill()
         proc.wait()
