@@ -186,18 +186,16 @@ def gate_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: 
               candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
               rule: RuleConfig | None = None, fail_on_unknown: bool = False
               ) -> tuple[list[VerdictRow], GateResult]:
-    """compare_runs (skipped when baseline_run_id is None) + the candidate's absolute
-    target verdicts -> (rows, GateResult with one line per failure and exit status)."""
-    with opened(db_path) as conn:
-        rows = (compare_runs(conn, baseline_run_id, candidate_run_id, thresholds=thresholds,
-                             rule=rule) if baseline_run_id else [])
-        ms = measurements_for(conn, candidate_run_id)
-    return rows, gate(rows, ms, fail_on_unknown=fail_on_unknown)
+    """(rows, GateResult) of :func:`compare` with the baseline given as a run id (None:
+    the candidate's absolute targets and A/B arms only)."""
+    c = compare(db_path, candidate_run_id, baseline_run_id=baseline_run_id,
+                thresholds=thresholds, rule=rule, fail_on_unknown=fail_on_unknown)
+    return c.rows, c.gate
 
 
 def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None = None,
             baseline_run_id: str | None = None, thresholds: Mapping[str, Any] | None = None,
-            git_cwd: str | os.PathLike | None = None,
+            git_cwd: str | os.PathLike | None = None, rule: RuleConfig | None = None,
             fail_on_unknown: bool = False) -> Comparison:
     """Gate the candidate (already imported into `db`) against a baseline given as a spec
     (resolved with resolve_baseline, never the candidate itself) or a run id; neither:
@@ -210,9 +208,10 @@ def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None 
                                                 exclude_run_id=candidate_run_id)
         except BaselineError as e:
             out.error = str(e)
-    rows, out.gate = gate_runs(db, out.baseline_run, candidate_run_id, thresholds=thresholds,
-                               fail_on_unknown=fail_on_unknown)
+    rows: list[VerdictRow] = []
     if out.baseline_run:
+        rows = compare_runs(db, out.baseline_run, candidate_run_id, thresholds=thresholds,
+                            rule=rule)
         rows = _between_runs_guards(db, out.baseline_run, candidate_run_id, rows)
     cand = measurements_for(db, candidate_run_id)
     if any(ab_arm(m) for m in cand):
