@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -78,3 +79,24 @@ def fast_profiles(tmp_path) -> Path:
 def local_only(monkeypatch):
     """Discovery asks only the local backend (never a user's adb server)."""
     monkeypatch.setenv("SWAPLAB_BACKENDS", "local")
+
+
+@pytest.fixture(scope="module")
+def collect_garbage_after_module():
+    """pymobiledevice3's asyncio objects leave cyclic garbage behind; collecting it after
+    a module keeps a later collection from landing inside an ast.parse (pytest's
+    assertion rewriting of a plugin imported at session end), where CPython 3.11 raises
+    "AST constructor recursion depth mismatch" (cpython gh-106905, pytest #10763)."""
+    yield
+    gc.collect()
+
+
+@pytest.fixture(scope="session")
+def runner_binary() -> Path:
+    """The host build of swap_runner (built once, or taken from the build cache)."""
+    from harness.runner.invoke import build_runner
+
+    try:
+        return build_runner("x86_64", progress=lambda msg: print(msg, flush=True))
+    except Exception as e:  # noqa: BLE001 - a missing toolchain is reported, not hidden
+        pytest.fail(f"cannot build swap_runner for this host: {e}")

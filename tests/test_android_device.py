@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.clock import Clock
 
 from harness.devices import DiscoveryOptions
 from harness.devices.android import device as android
@@ -174,15 +175,6 @@ def test_remove_refuses_dangerous_paths(dev):
 
 
 # --- gates -------------------------------------------------------------------------
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
 
 
 def test_gates_pass_on_fresh_device(dev):

@@ -6,7 +6,6 @@ sensors. Faults (unplug, crash, untrusted, full storage) are in test_ios_faults.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import subprocess
 import sys
@@ -19,15 +18,8 @@ from harness.devices import DeviceError, DiscoveryOptions
 from harness.devices.ios import discover
 from harness.virtual_device.ios.launch import IosLab
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _collect_garbage():
-    """pymobiledevice3's asyncio objects leave cyclic garbage behind; collecting it after
-    this module keeps a later collection from landing inside an ast.parse (pytest's
-    assertion rewriting of a plugin imported at session end), where CPython 3.11 raises
-    "AST constructor recursion depth mismatch" (cpython gh-106905, pytest #10763)."""
-    yield
-    gc.collect()
+#: pymobiledevice3 leaves cyclic garbage: collected after this module (conftest)
+pytestmark = pytest.mark.usefixtures("collect_garbage_after_module")
 
 
 SLEEPY_BODY = "import time\ntime.sleep(float(os.environ.get('SLEEP_S', '60')))\nprint_summary()\n"

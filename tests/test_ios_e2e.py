@@ -6,7 +6,6 @@ device; a second run installs nothing and pushes zero bytes."""
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 
@@ -16,15 +15,8 @@ from test_suites_fake_runner import install_stand_in_runner
 
 from harness.virtual_device.ios.launch import IosLab
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _collect_garbage():
-    """pymobiledevice3's asyncio objects leave cyclic garbage behind; collecting it after
-    this module keeps a later collection from landing inside an ast.parse (pytest's
-    assertion rewriting of a plugin imported at session end), where CPython 3.11 raises
-    "AST constructor recursion depth mismatch" (cpython gh-106905, pytest #10763)."""
-    yield
-    gc.collect()
+#: pymobiledevice3 leaves cyclic garbage: collected after this module (conftest)
+pytestmark = pytest.mark.usefixtures("collect_garbage_after_module")
 
 
 FAST_IPHONE15PRO = """

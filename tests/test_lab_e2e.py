@@ -6,7 +6,6 @@ This is the run a new user makes first; no stand-in runner, no fast profile."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,14 +24,9 @@ TONE_GATE_DE = 5.0
 
 
 @pytest.fixture(scope="module")
-def lab_run(tmp_path_factory):
-    # a cold cache builds ncnn and the runner first (minutes, with progress), outside the
+def lab_run(tmp_path_factory, runner_binary):
+    # runner_binary: a cold cache builds ncnn and the runner first (minutes), outside the
     # lab's own time limit: the limit is for measuring, not for compiling
-    spec = importlib.util.spec_from_file_location("swaplab_e2e_build",
-                                                  REPO / "runner" / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    build.build_runner("x86_64", progress=lambda m: print(m, flush=True))
     out = tmp_path_factory.mktemp("lab") / "reports"
     env = dict(os.environ, SWAPLAB_BACKENDS="local", OMP_WAIT_POLICY="PASSIVE")
     r = subprocess.run(["bash", str(REPO / "run"), "lab", "--lab-out", str(out),

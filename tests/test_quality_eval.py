@@ -42,16 +42,6 @@ def _id(pair) -> str:
 
 
 @pytest.fixture(scope="module")
-def runner_binary():
-    from harness.runner.invoke import build_runner
-
-    try:
-        return build_runner("x86_64", progress=lambda msg: None)
-    except Exception as e:  # noqa: BLE001 - a missing toolchain is reported, not hidden
-        pytest.fail(f"cannot build swap_runner for this host: {e}")
-
-
-@pytest.fixture(scope="module")
 def run(runner_binary, tmp_path_factory):
     def go(source, target, **kw):
         d = tmp_path_factory.mktemp("swap")

@@ -25,16 +25,6 @@ PAIRS = [("grace_hopper.jpg", "astronaut.png"), ("astronaut.png", "grace_hopper.
 
 
 @pytest.fixture(scope="module")
-def runner_binary():
-    from harness.runner.invoke import build_runner
-
-    try:
-        return build_runner("x86_64", progress=lambda msg: None)
-    except Exception as e:  # noqa: BLE001 - a missing toolchain is reported, not hidden
-        pytest.fail(f"cannot build swap_runner for this host: {e}")
-
-
-@pytest.fixture(scope="module")
 def runner_frames(runner_binary, tmp_path_factory):
     """{pair: (source, target, runner output, source landmarks, target landmarks)}"""
     out = {}

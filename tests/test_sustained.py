@@ -3,6 +3,8 @@ harness.power.sustained."""
 
 from __future__ import annotations
 
+from helpers.clock import Clock
+
 from harness.devices.base import SensorReading
 from harness.devices.thermal import Hottest, cool_down, hottest
 from harness.power import sustained as SU
@@ -18,17 +20,6 @@ class Sensors:
 
     def read_sensors(self):
         return self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]
-
-
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
 
 
 def test_measured_sensors_win_over_simulated():

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.lab import ADBS
 
 from harness.virtual_device import protocol as VP
 from harness.virtual_device.faults import FaultSpecError, parse_faults
@@ -18,7 +18,7 @@ from harness.virtual_device.launch import ProfileError, load_virtual_profile
 from harness.virtual_device.launch import main as vdev_main
 from harness.virtual_device.sandbox import Sandbox
 from harness.virtual_device.simulation import SensorSimulation
-from harness.virtual_device.testing import AdbLab, find_adb
+from harness.virtual_device.testing import AdbLab
 
 PROFILE = textwrap.dedent("""
     name = "vtest"
@@ -38,9 +38,6 @@ PROFILE = textwrap.dedent("""
     "ro.debuggable" = "1"
 """)
 
-ADBS = {"adbutils-adb": find_adb(None)}
-if shutil.which("adb"):
-    ADBS["debian-adb"] = shutil.which("adb")
 
 
 @pytest.fixture(scope="module")

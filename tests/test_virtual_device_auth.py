@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers.lab import ADBS
 
 from harness.virtual_device import adbauth
 from harness.virtual_device import protocol as P
@@ -30,9 +31,6 @@ PROFILE = textwrap.dedent("""
     "ro.product.model" = "SwapLab Virtual Auth"
 """)
 
-ADBS = {"adbutils-adb": find_adb(None)}
-if shutil.which("adb"):
-    ADBS["debian-adb"] = shutil.which("adb")
 
 
 @pytest.fixture

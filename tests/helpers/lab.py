@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.virtual_device.testing import find_adb
 from helpers.paths import REPO
 
 __all__ = ["FAKE_RUNNER_HEAD", "REPO", "run_pytest_subprocess", "write_fake_runner"]
@@ -61,3 +62,10 @@ def run_pytest_subprocess(args, cwd, timeout=900, env=None) -> subprocess.Comple
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
                           check=False)
+
+
+#: the real adb binaries the virtual-device tests run against: adbutils' bundled adb (36)
+#: and Debian's (29, installed by scripts/bootstrap)
+ADBS = {"adbutils-adb": find_adb(None)}
+if shutil.which("adb"):
+    ADBS["debian-adb"] = shutil.which("adb")
