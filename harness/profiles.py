@@ -100,6 +100,11 @@ MATCH_PRIORITY = {"serial": 6, "soc_model": 5, "board_platform": 4, "product_mod
                   "abi": 2, "kind": 1}
 
 
+#: the runner's `--faces` and `--small-faces` choices
+FACE_POLICIES = ("all", "largest", "best")
+SMALL_FACES = ("full-range", "off")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     threads: int = 1
@@ -116,6 +121,10 @@ class RunSettings:
     #: rounds of an A/B interleaved run (suites/test_ab.py); a noisier device needs more
     #: to see a 5% change (docs/statistics.md); --ab-rounds overrides it
     ab_rounds: int = 40
+    #: which target faces the runner swaps (`--faces`, runner/README.md): all | largest | best
+    faces: str = "all"
+    #: small/far faces: the full-range detector when the mode's finds none (`--small-faces`)
+    small_faces: str = "full-range"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,7 +334,8 @@ def load_profile(path: Path | str) -> Profile:
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
-             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer"}
+             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer",
+             "faces": "string", "small_faces": "string"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
@@ -341,6 +351,9 @@ def load_profile(path: Path | str) -> Profile:
                                          f"got {run_kw['cpu_list']!r}")
     if run_kw.get("mode", "small") not in MODES:
         raise c.fail("run.mode", f"expected one of {', '.join(MODES)}, got {run_kw['mode']!r}")
+    for key, choices in (("faces", FACE_POLICIES), ("small_faces", SMALL_FACES)):
+        if key in run_kw and run_kw[key] not in choices:
+            raise c.fail(f"run.{key}", f"expected one of {', '.join(choices)}, got {run_kw[key]!r}")
     if "min_battery_pct" in run_kw and not 0 <= run_kw["min_battery_pct"] <= 100:
         raise c.fail("run.min_battery_pct",
                      f"expected a percentage from 0 to 100, got {run_kw['min_battery_pct']}")

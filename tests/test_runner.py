@@ -20,7 +20,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 TEST_IMAGES = MODELS / "test_images"
-SCHEMA = "swaplab.telemetry/1"
+SCHEMA = "swaplab.telemetry/2"
 STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", "mask", "blend", "total")
 
 

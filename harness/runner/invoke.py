@@ -220,6 +220,11 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
             "--telemetry", "-"]
     if s.cpu_list:
         argv += ["--cpu-affinity", s.cpu_list]
+    # Only when not the default: a baseline runner of an older commit (A/B) has no such flag.
+    if s.faces != "all":
+        argv += ["--faces", s.faces]
+    if s.small_faces != "full-range":
+        argv += ["--small-faces", s.small_faces]
     if enhance:
         argv += ["--enhance", enhance]
     if blend:

@@ -1,4 +1,5 @@
-"""Parse and validate the runner's telemetry (JSON lines, schema "swaplab.telemetry/1").
+"""Parse and validate the runner's telemetry (JSON lines, schema "swaplab.telemetry/2"; /1,
+which lacks /2's per-face fields, is still read).
 
 `parse_telemetry(text, source=...)` returns a `Telemetry` with the frames (warm-up and
 measured), mode switches and the summary; any violation raises TelemetryError naming
@@ -14,7 +15,11 @@ import json
 import math
 from typing import Any
 
-SCHEMA = "swaplab.telemetry/1"
+SCHEMA = "swaplab.telemetry/2"
+#: every schema this parser reads (/2 only adds fields: per_face, faces_swapped, detector, ...)
+SCHEMAS = ("swaplab.telemetry/1", SCHEMA)
+#: per-face stage times (schema /2): the stages run once per face
+FACE_STAGES = ("landmarks", "align", "warp", "color", "mask", "blend")
 STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", "mask",
           "blend", "total")
 
@@ -155,6 +160,26 @@ _FRAME_OPTIONAL = {
     "tone_compensated": ("boolean or null", lambda v: v is None or isinstance(v, bool)),
     "rss_kb": ("integer or null", lambda v: v is None or (_is_int(v) and v >= 0)),
     "temp_c": ("number or null", lambda v: v is None or _is_num(v)),
+    "faces_swapped": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "detector": ("string or null", lambda v: v is None or isinstance(v, str)),
+    "light_luma": ("number or null", lambda v: v is None or _is_num(v)),
+    "light_region": ("string or null", lambda v: v is None or v in ("faces", "frame")),
+    "per_face": ("list of objects", lambda v: isinstance(v, list)
+                 and all(isinstance(f, dict) for f in v)),
+}
+_FACE_FIELDS = {
+    "box": ("4 numbers", lambda v: isinstance(v, list) and len(v) == 4
+            and all(_is_num(x) for x in v)),
+    "score": ("number or null", lambda v: v is None or _is_num(v)),
+    "detected": ("boolean", lambda v: isinstance(v, bool)),
+    "selected": ("boolean", lambda v: isinstance(v, bool)),
+    "swapped": ("boolean", lambda v: isinstance(v, bool)),
+    "stage_ns": ("object", lambda v: isinstance(v, dict)),
+}
+_FACE_OPTIONAL = {
+    "presence": ("number or null", lambda v: v is None or _is_num(v)),
+    "smoothed": ("boolean", lambda v: isinstance(v, bool)),
+    "color": ("object", lambda v: isinstance(v, dict)),
 }
 _SUMMARY_FIELDS = {
     "build": ("object", lambda v: isinstance(v, dict)),
@@ -171,6 +196,9 @@ _SUMMARY_OPTIONAL = {
     "mode_switches": ("integer", _is_int),
     "wall_ms": ("number", _is_num),
     "source_ms": ("number", _is_num),
+    "faces_policy": ("all|largest|best", lambda v: v in ("all", "largest", "best")),
+    "smoothing": ("string", lambda v: isinstance(v, str)),
+    "detector_fallback": ("string or null", lambda v: v is None or isinstance(v, str)),
 }
 
 
@@ -185,6 +213,14 @@ def _check(obj: dict, fields: dict, optional: dict, where: str) -> None:
         if key in obj and not ok(obj[key]):
             raise TelemetryError(f"{where}: field {key!r}: expected {kind}, "
                                  f"got {_shown(obj[key])}")
+
+
+def _check_face(face: dict, where: str) -> None:
+    _check(face, _FACE_FIELDS, _FACE_OPTIONAL, where)
+    for s in FACE_STAGES:
+        v = face["stage_ns"].get(s)
+        if not (_is_int(v) and v >= 0):
+            raise TelemetryError(f"{where}: stage_ns.{s}: expected integer >= 0, got {_shown(v)}")
 
 
 def _decode(data: bytes, source: str) -> str:
@@ -214,9 +250,9 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
         obj = _load_line(line, where)
         if not isinstance(obj, dict):
             raise TelemetryError(f"{where}: expected a JSON object")
-        if obj.get("schema") != SCHEMA:
+        if obj.get("schema") not in SCHEMAS:
             raise TelemetryError(f"{where}: schema {_shown(obj.get('schema'))}, "
-                                 f"expected {SCHEMA!r}")
+                                 f"expected one of {', '.join(SCHEMAS)}")
         kind = obj.get("type")
         if kind == "frame":
             _check(obj, _FRAME_FIELDS, _FRAME_OPTIONAL, where)
@@ -226,6 +262,8 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
                 if not (_is_int(v) and v >= 0):
                     raise TelemetryError(
                         f"{where}: stage_ns.{s}: expected integer >= 0, got {_shown(v)}")
+            for i, face in enumerate(obj.get("per_face", ())):
+                _check_face(face, f"{where}: per_face[{i}]")
             frames.append(obj)
         elif kind == "mode_switch":
             for key in ("index", "from", "to"):

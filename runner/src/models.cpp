@@ -194,9 +194,13 @@ void ModelPack::load_manifest(const std::string& d)
     }
 }
 
-void ModelPack::load_nets(const std::vector<std::string>& mode_names, int threads)
+void ModelPack::load_nets(const std::vector<std::string>& mode_names, int threads,
+                          const std::vector<std::string>& extra_ids)
 {
     std::vector<std::string> ids;
+    for (const std::string& id : extra_ids)
+        if (std::find(ids.begin(), ids.end(), id) == ids.end())
+            ids.push_back(id);
     for (const std::string& mn : mode_names)
     {
         auto it = modes.find(mn);

@@ -59,7 +59,9 @@ struct ModelPack
 
     // Parses <dir>/manifest.json; throws RunnerError(EXIT_MODEL) naming the file.
     void load_manifest(const std::string& dir);
-    // Loads the nets used by `mode_names` (verifies sha256 and sizes first).
-    void load_nets(const std::vector<std::string>& mode_names, int threads);
+    // Loads the nets used by `mode_names` and the models `extra_ids` (verifies sha256 and
+    // sizes first).
+    void load_nets(const std::vector<std::string>& mode_names, int threads,
+                   const std::vector<std::string>& extra_ids = {});
     Model& get(const std::string& id);
 };

@@ -19,7 +19,8 @@ const char* const kUsage =
     "  [--out-format jpg|png] [--telemetry PATH] [--blend poisson|opencv] [--blend-compare]\n"
     "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
     "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
-    "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n";
+    "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
+    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|off]\n";
 
 RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
 
@@ -105,6 +106,9 @@ Options parse_args(int argc, char** argv)
         else if (a == "--thermal-limit-c") o.thermal_limit = parse_num(a, v);
         else if (a == "--thermal-hysteresis-c") o.thermal_hyst = parse_num(a, v);
         else if (a == "--dump-landmarks") o.dump_landmarks = v;
+        else if (a == "--faces") o.faces = parse_choice(a, v, {"all", "largest", "best"});
+        else if (a == "--smooth") o.smooth = parse_choice(a, v, {"one-euro", "off"});
+        else if (a == "--small-faces") o.small_faces = parse_choice(a, v, {"full-range", "off"});
         else throw usage("unknown flag " + a);
     }
     if (o.version)

@@ -6,11 +6,13 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "faces_select.h"
 #include "poisson.h"
 
 namespace {
 
-// Stage timer: lap(s) charges the time since the previous lap to stage s.
+// Stage timer: lap(s) adds the time since the previous lap to stage s (a stage may be
+// entered twice, e.g. enhance before a retried detection).
 struct Laps
 {
     int64_t* st;
@@ -19,41 +21,177 @@ struct Laps
     void lap(Stage s)
     {
         const int64_t tn = now_ns();
-        st[s] = tn - t;
+        st[s] += tn - t;
         t = tn;
     }
+    void restart() { t = now_ns(); }
 };
 
-cv::Mat enhance(const cv::Mat& frame, const FrameSettings& s, bool& enhanced)
+cv::Mat enhanced_copy(const cv::Mat& frame)
 {
-    enhanced = s.enhance == "on" || (s.enhance == "auto" && mean_luma(frame) < s.low_light);
-    if (!enhanced)
-        return frame;
     cv::Mat work = frame.clone();
     retinex_enhance(work);
     return work;
 }
 
-// Detect on frame 0, every n-th frame, or when tracking was lost (reference.track);
-// else the ROI follows the previous frame's mesh. False when no ROI.
-bool locate_face(ModeRuntime& m, const cv::Mat& work, int index, const FrameState& track,
-                 FrameResult& r)
+// A face to run the mesh on: from this frame's detector or from a previous face's mesh.
+FaceResult candidate(const Roi& roi, const Detection* det, int track)
 {
-    if (track.have_prev && index % m.cfg.detect_every_n_frames != 0)
+    FaceResult f;
+    f.roi = roi;
+    f.detected = det != nullptr;
+    if (det)
+        f.face.det = *det;
+    f.face.from_tracking = !det;
+    f.track = track;
+    return f;
+}
+
+cv::Point2f det_centre(const Detection& d)
+{
+    return (d.keypoints[0] + d.keypoints[1]) * 0.5f;  // between the eyes, as FaceTrack::centre
+}
+
+// The detector of the mode, then (nothing found) the full-range fallback.
+std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, FrameResult& r)
+{
+    r.detector = m.detector.model->id;
+    std::vector<Detection> dets = m.detector.detect(img);
+    if (dets.empty() && m.has_fallback)
     {
-        r.roi = roi_from_mesh(track.prev_mesh);
-        r.faces = 1;
-        r.face.from_tracking = true;
-        return true;
+        r.detector = m.fallback.model->id;
+        dets = m.fallback.detect(img);
+    }
+    return dets;
+}
+
+// Faces of this frame: tracked from the previous frame's meshes (tiny mode between
+// detections), else detected (frame 0, every n-th frame, or tracking lost). Each detection
+// the policy asks for is matched to the previous frame's faces so its smoothing carries on.
+// `work` may become the enhanced frame (auto mode: a dark frame where nothing was found is
+// enhanced and searched again).
+std::vector<FaceResult> locate_faces(const ModeRuntime& m, const cv::Mat& frame, cv::Mat& work,
+                                     int index, const FrameSettings& s, const FrameState& track,
+                                     Laps& laps, FrameResult& r)
+{
+    std::vector<FaceResult> found;
+    if (!track.tracks.empty() && index % m.cfg.detect_every_n_frames != 0)
+    {
+        for (int i = 0; i < (int)track.tracks.size(); i++)
+        {
+            found.push_back(candidate(roi_from_mesh(track.tracks[i].mesh), nullptr, i));
+            found.back().selected = true;
+        }
+        r.faces = (int)found.size();
+        return found;
     }
     r.detected = true;
-    std::vector<Detection> dets = m.detector.detect(work);
+    std::vector<Detection> dets = detect_faces(m, work, r);
+    if (dets.empty() && s.enhance == "auto" && !r.enhanced && mean_luma(frame) < s.low_light)
+    {
+        laps.lap(ST_DETECT);
+        cv::Mat dark = enhanced_copy(frame);
+        laps.lap(ST_ENHANCE);
+        dets = detect_faces(m, dark, r);
+        if (!dets.empty())
+        {
+            work = dark;
+            r.enhanced = true;
+            r.light_luma = mean_luma(frame);
+            r.light_region = "frame";
+        }
+    }
     r.faces = (int)dets.size();
-    if (dets.empty())
-        return false;
-    r.face.det = dets[0];
-    r.roi = roi_from_detection(dets[0]);
-    return true;
+    std::vector<cv::Point2f> previous;
+    for (const FaceTrack& t : track.tracks)
+        previous.push_back(t.centre);
+    std::vector<bool> taken(previous.size(), false);
+    std::vector<bool> asked(dets.size(), false);
+    for (int i : select_faces(dets, s.faces))
+        asked[i] = true;
+    for (int i = 0; i < (int)dets.size(); i++)
+    {
+        int t = -1;
+        if (asked[i])
+        {
+            const cv::Point2f d = dets[i].keypoints[1] - dets[i].keypoints[0];
+            t = match_previous(previous, taken, det_centre(dets[i]), 0.5 * std::hypot(d.x, d.y));
+            if (t >= 0)
+                taken[t] = true;
+        }
+        found.push_back(candidate(roi_from_detection(dets[i]), &dets[i], t));
+        found.back().selected = asked[i];
+    }
+    return found;
+}
+
+// Auto mode: enhance when the faces found are dark (their boxes' mean luma), not the frame
+// (a dark suit or background must not trigger it, nor a bright window hide a dark face).
+void decide_enhance(const cv::Mat& frame, cv::Mat& work, const std::vector<FaceResult>& faces,
+                    const FrameSettings& s, FrameResult& r)
+{
+    if (s.enhance != "auto" || r.enhanced)
+        return;
+    std::vector<cv::Rect> boxes;
+    for (const FaceResult& f : faces)
+        if (f.selected)
+        {
+            const double half = 0.5 * f.roi.width / 1.5;  // the face, not the 1.5x crop
+            boxes.emplace_back((int)std::floor(f.roi.cx - half), (int)std::floor(f.roi.cy - half),
+                               (int)std::ceil(2 * half), (int)std::ceil(2 * half));
+        }
+    if (boxes.empty())
+        return;
+    r.light_luma = region_luma(frame, boxes);
+    r.light_region = "faces";
+    if (r.light_luma < s.low_light)
+    {
+        work = enhanced_copy(frame);
+        r.enhanced = true;
+    }
+}
+
+// Mesh on a face; its 68 points through the One Euro filter when it continues a previous
+// face (static input: tracked crops wander by pixels, the filter holds the face still).
+void face_landmarks(const ModeRuntime& m, const cv::Mat& work, const FrameSettings& s,
+                    const FrameState& track, FaceResult& f)
+{
+    const int64_t t0 = now_ns();
+    m.mesh.run(work, f.roi, *s.lm68_from_mesh, f.face);
+    f.swapped = f.face.presence >= 0.5f;
+    f.lm68_swap = f.face.lm68;
+    if (f.swapped && s.smooth)
+    {
+        // A new face starts its filter here (its points pass through unchanged).
+        if (f.track >= 0)
+            f.filter = track.tracks[f.track].filter;
+        std::vector<double> v;
+        for (const cv::Point2f& p : f.face.lm68)
+            v.insert(v.end(), {p.x, p.y});
+        const cv::Point2f d = f.face.lm68[45] - f.face.lm68[36];
+        v = one_euro_step(f.filter, v, std::hypot(d.x, d.y), s.smoothing);
+        for (size_t i = 0; i < f.lm68_swap.size(); i++)
+            f.lm68_swap[i] = cv::Point2f((float)v[2 * i], (float)v[2 * i + 1]);
+        f.smoothed = f.track >= 0;
+    }
+    f.stage_ns[ST_LANDMARKS] = now_ns() - t0;
+}
+
+// The faces swapped in this frame become the tracks of the next one.
+void update_tracks(std::vector<FaceResult>& faces, FrameState& track)
+{
+    std::vector<FaceTrack> next;
+    for (FaceResult& f : faces)
+    {
+        if (!f.swapped)
+            continue;
+        FaceTrack t;
+        t.filter = std::move(f.filter);
+        t.mesh = f.face.mesh;
+        t.centre = (f.face.lm68[36] + f.face.lm68[39] + f.face.lm68[42] + f.face.lm68[45]) * 0.25f;
+        next.push_back(std::move(t));
+    }
+    track.tracks.swap(next);
 }
 
 // Feathered composite: alpha reaches 0 inside the Poisson region, so the edge of the solve
@@ -93,32 +231,31 @@ BlendCompare compare_blends(const cv::Mat& warped, const cv::Mat& dst, const cv:
     return BlendCompare{a1 - a0, a2 - a1, std::isfinite(p) ? p : 99.0};
 }
 
-// Align, warp, color, mask, blend: the source face into `work` (copied to r.output).
-void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, Laps& laps,
-               FrameResult& r)
+// Align, warp, color, mask, blend: the source face into `out` at face `f` (its stage times
+// in f.stage_ns). `person`: the person mask of the whole frame (base mode), computed once.
+void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, const cv::Mat& person,
+               FaceResult& f, cv::Mat& out, FrameResult& r)
 {
+    Laps laps(f.stage_ns);
     // Align: source 68 points -> target 68 points.
-    cv::Mat M = estimate_transform(m.source.lm68, r.face.lm68, s.affine);
-    cv::Rect box = face_roi(r.face.lm68, work.size(), 0.15f);
+    cv::Mat M = estimate_transform(m.source.lm68, f.lm68_swap, s.affine);
+    cv::Rect box = face_roi(f.lm68_swap, work.size(), 0.15f);
     laps.lap(ST_ALIGN);
 
     cv::Mat warped;
     warp_face(*s.source_img, M, box, warped);
     laps.lap(ST_WARP);
 
-    r.output = work.clone();
-    cv::Mat target_roi = r.output(box);
+    cv::Mat target_roi = out(box);
     // The face region: the target's hull where the warped source shows its own face (a
     // narrower source face would otherwise bring its background in as a strip on a cheek).
-    cv::Mat hull = hull_mask(r.face.lm68, box);
+    cv::Mat hull = hull_mask(f.lm68_swap, box);
     cv::bitwise_and(hull, warped_hull_mask(m.source.lm68, M, box), hull);
-    r.color = color_correct(warped, target_roi, hull);
+    f.color = color_correct(warped, target_roi, hull, face_skin_mask(f.lm68_swap, box, hull));
     laps.lap(ST_COLOR);
 
-    cv::Mat person, mask, feather;
-    if (m.has_seg)
-        person = m.seg.run(work)(box);
-    blend_mask(hull, person, mask, feather);
+    cv::Mat mask, feather;
+    blend_mask(hull, person.empty() ? person : person(box), mask, feather);
     laps.lap(ST_MASK);
 
     cv::Mat blended;
@@ -137,7 +274,7 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, Laps
         feather.convertTo(f8, CV_8U, 255);
         s.debug.write("feather.png", f8);
     }
-    if (s.blend_compare)
+    if (s.blend_compare && !r.has_blend_compare)
     {
         r.blend_compare = compare_blends(warped, work(box), mask, s.debug);
         r.has_blend_compare = true;
@@ -183,18 +320,29 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
     frames.next(frame, r.source_frame);
     laps.lap(ST_DECODE);
 
-    cv::Mat work = enhance(frame, s, r.enhanced);
+    // --enhance on: the detector sees the enhanced frame; auto decides on the faces' light.
+    cv::Mat work = frame;
+    if (s.enhance == "on")
+    {
+        work = enhanced_copy(frame);
+        r.enhanced = true;
+    }
     laps.lap(ST_ENHANCE);
 
-    const bool have_roi = locate_face(m, work, index, track, r);
+    std::vector<FaceResult> faces = locate_faces(m, frame, work, index, s, track, laps, r);
     laps.lap(ST_DETECT);
 
-    if (have_roi)
-    {
-        m.mesh.run(work, r.roi, *s.lm68_from_mesh, r.face);
-        r.ok = r.face.presence >= 0.5f;
-    }
+    decide_enhance(frame, work, faces, s, r);
+    laps.lap(ST_ENHANCE);
+
+    for (FaceResult& f : faces)
+        if (f.selected)
+        {
+            face_landmarks(m, work, s, track, f);
+            r.faces_swapped += f.swapped;
+        }
     laps.lap(ST_LANDMARKS);
+    r.ok = r.faces_swapped > 0;
 
     if (!r.ok)
     {
@@ -202,18 +350,36 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
         // `enhanced` says what the output got, so false here even if detection saw the
         // enhanced frame.
         r.enhanced = false;
-        track.have_prev = false;
         r.faces = 0;
         r.output = frame;
     }
     else
     {
-        track.prev_mesh = r.face.mesh;
-        track.have_prev = true;
-        if (r.faces == 0)
-            r.faces = 1;
-        swap_face(m, work, s, laps, r);
+        r.output = work.clone();
+        cv::Mat person;
+        if (m.has_seg)
+            person = m.seg.run(work);
+        laps.lap(ST_MASK);
+        bool first = true;
+        for (FaceResult& f : faces)
+        {
+            if (!f.swapped)
+                continue;
+            swap_face(m, work, s, person, f, r.output, r);
+            for (int st = ST_ALIGN; st <= ST_BLEND; st++)
+                r.stage_ns[st] += f.stage_ns[st];
+            if (first)
+            {
+                r.face = f.face;
+                r.roi = f.roi;
+                r.color = f.color;
+                first = false;
+            }
+        }
+        laps.restart();
     }
+    update_tracks(faces, track);
+    r.per_face = std::move(faces);
     r.stage_ns[ST_TOTAL] = now_ns() - t0;
     if (!r.ok)
         for (int st = ST_LANDMARKS + 1; st < ST_TOTAL; st++)

@@ -13,6 +13,7 @@
 #include "face.h"
 #include "frames.h"
 #include "models.h"
+#include "smoothing.h"
 #include "stages.h"
 #include "telemetry.h"
 
@@ -24,6 +25,10 @@ struct ModeRuntime
     FaceMesh mesh;
     PersonSegmenter seg;
     bool has_seg = false;
+    // Full-range detector run when this mode's short-range one finds nothing on a frame
+    // (small and distant faces; `--small-faces full-range`).
+    FaceDetector fallback;
+    bool has_fallback = false;
     Face source;  // source face found by this mode's models
 };
 
@@ -49,16 +54,29 @@ struct FrameSettings
     bool blend_compare = false;
     const std::vector<int>* lm68_from_mesh = nullptr;
     const cv::Mat* source_img = nullptr;
+    std::string faces = "all";  // all | largest | best (faces_select.h)
+    bool smooth = true;         // One Euro filter on the 68 points of a continuing face
+    OneEuroParams smoothing;
     DebugDump debug;
+};
+
+// A face followed from one frame to the next: its mesh (the next ROI on tracked frames), its
+// centre (to match the next frame's detections) and its landmark filter.
+struct FaceTrack
+{
+    std::vector<cv::Point3f> mesh;
+    cv::Point2f centre;
+    double eye_px = 0;
+    OneEuroState filter;
 };
 
 // What one frame hands the next: the previous mesh (tracking gives the next ROI) and the
 // decode buffer (reused, as a camera pipeline would).
 struct FrameState
 {
-    bool have_prev = false;
-    std::vector<cv::Point3f> prev_mesh;
+    std::vector<FaceTrack> tracks;  // faces swapped in the previous frame
     cv::Mat frame;
+    void reset() { tracks.clear(); }  // the next frame starts with a fresh detection
 };
 
 struct BlendCompare
@@ -67,17 +85,37 @@ struct BlendCompare
     double psnr_db = 0;
 };
 
-struct FrameResult
+// One face of a frame: found (detected or tracked), maybe selected, maybe swapped.
+struct FaceResult
 {
-    int index = 0, source_frame = 0, faces = 0;
-    std::string mode;
-    bool warmup = false, enhanced = false, detected = false, ok = false;
-    int64_t stage_ns[ST_COUNT] = {0};  // stages after landmarks are 0 when !ok
-    ColorResult color;
-    bool has_blend_compare = false;
-    BlendCompare blend_compare;
     Face face;
     Roi roi;
+    bool detected = false;   // from this frame's detector (else tracked from the previous mesh)
+    bool selected = false;   // asked for by --faces
+    bool swapped = false;    // mesh presence >= 0.5 and pasted
+    bool smoothed = false;   // lm68_swap went through the One Euro filter
+    int track = -1;          // index of the previous frame's face it continues, -1 = new
+    std::vector<cv::Point2f> lm68_swap;  // the 68 points align and mask use (smoothed)
+    OneEuroState filter;                 // the landmark filter after this frame
+    ColorResult color;
+    int64_t stage_ns[ST_COUNT] = {0};  // landmarks .. blend of this face
+};
+
+struct FrameResult
+{
+    int index = 0, source_frame = 0, faces = 0, faces_swapped = 0;
+    std::string mode;
+    bool warmup = false, enhanced = false, detected = false, ok = false;
+    std::string detector;      // model that found the faces ("" on tracked frames)
+    double light_luma = -1;    // luma the auto enhance decision used (< 0: no decision)
+    std::string light_region;  // "faces" or "frame"
+    int64_t stage_ns[ST_COUNT] = {0};  // sums over faces; stages after landmarks are 0 when !ok
+    ColorResult color;  // the first swapped face's
+    bool has_blend_compare = false;
+    BlendCompare blend_compare;
+    Face face;  // the first swapped face (landmark dump)
+    Roi roi;
+    std::vector<FaceResult> per_face;  // every face found, selected or not
     cv::Mat output;  // the swapped frame (the input frame unchanged when no face)
 };
 

@@ -3,6 +3,7 @@
 // run; the frame itself is pipeline.cpp, the JSON telemetry.cpp.
 #include "swaplab.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -54,7 +55,12 @@ ModeMap load_modes(const Options& o, ModelPack& pack)
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
                                                       : std::vector<std::string>{o.mode};
-    pack.load_nets(names, o.threads);
+    // Small faces: the base mode's (full-range) detector, run when a mode's finds nothing.
+    const std::string full_range = pack.modes.count("base") ? pack.modes.at("base").detector : "";
+    std::vector<std::string> extra;
+    if (o.small_faces == "full-range" && !full_range.empty())
+        extra.push_back(full_range);
+    pack.load_nets(names, o.threads, extra);
     ModeMap modes;
     for (const std::string& mn : names)
     {
@@ -66,6 +72,11 @@ ModeMap load_modes(const Options& o, ModelPack& pack)
         {
             m.seg.model = &pack.get(m.cfg.segmentation);
             m.has_seg = true;
+        }
+        if (!extra.empty() && m.cfg.detector != full_range)
+        {
+            m.fallback.init(&pack.get(full_range));
+            m.has_fallback = true;
         }
     }
     return modes;
@@ -104,6 +115,8 @@ FrameSettings frame_settings(const Options& o, const ModelPack& pack, const cv::
     s.blend_compare = o.blend_compare;
     s.lm68_from_mesh = &pack.lm68_from_mesh;
     s.source_img = &source_img;
+    s.faces = o.faces;
+    s.smooth = o.smooth == "one-euro";
     return s;
 }
 
@@ -128,7 +141,7 @@ void run_frames(const Options& o, ModeMap& modes, FrameSource& frames, const Fra
         {
             tw.write(mode_switch_json(sw));
             sum.mode_switches++;
-            state.have_prev = false;  // the new mode starts with a fresh detection
+            state.reset();  // the new mode starts with a fresh detection
         }
         FrameResult r = process_frame(frames, modes.at(thermal.mode()), thermal.mode(), index, fs, state);
         if (!r.ok)
@@ -186,6 +199,11 @@ int run(int argc, char** argv)
     sum.frames = o.frames;
     sum.warmup_frames = o.warmup;
     sum.final_mode = thermal.mode();
+    sum.faces_policy = o.faces;
+    sum.smoothing = o.smooth;
+    for (const auto& [mn, m] : modes)
+        if (m.has_fallback)
+            sum.detector_fallback = m.fallback.model->id;
     sum.wall_ms = (now_ns() - t_start) / 1e6;
     tw.write(summary_json(sum));
     tw.close();

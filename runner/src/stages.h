@@ -8,6 +8,10 @@
 // Mean luma (BT.601) of a BGR frame, on a subsampled grid (cheap, used for auto enhance).
 double mean_luma(const cv::Mat& bgr);
 
+// Mean luma (BT.601) over the union of `boxes` (clipped to the frame), every 2nd pixel of
+// every 2nd row: the light of the faces, for the auto enhance decision. -1 when no pixel.
+double region_luma(const cv::Mat& bgr, const std::vector<cv::Rect>& boxes);
+
 // Single-scale Retinex low-light pass, in place: estimate illumination as a blurred,
 // downsampled luma, then scale each pixel by (target / illumination)^strength.
 void retinex_enhance(cv::Mat& bgr);
@@ -36,16 +40,27 @@ cv::Mat warped_hull_mask(const std::vector<cv::Point2f>& src_pts, const cv::Mat&
 // 0..1) fades the composite over a width adapted to the face size.
 void blend_mask(const cv::Mat& hull, const cv::Mat& person, cv::Mat& mask, cv::Mat& feather);
 
+// The skin of the whole face, in `roi` coordinates (CV_8U 0/255): `hull` eroded by 8% of
+// the face size (sqrt of its area), without the eyes, brows and mouth of the 68 points
+// `pts` (frame coords), each grown by 4% of the face size.
+cv::Mat face_skin_mask(const std::vector<cv::Point2f>& pts, cv::Rect roi, const cv::Mat& hull);
+
 struct ColorResult
 {
-    double de_before = 0, de_after = 0;
+    double de_before = 0, de_after = 0;  // the gate's value: max(band, face)
+    double de_band_before = 0, de_band_after = 0;  // mean Lab of the band along the mask edge
+    double de_face_before = -1, de_face_after = -1;  // mean Lab of the face skin (-1: none)
     bool tone_compensated = false;
 };
 
 // Colour correction of the warped face (roi-sized CV_8UC3, modified in place) against the
 // target roi: HSV brightness match over the mask, then CIEDE2000 between the mean Lab of the
-// two in a band along the inside of the mask; when dE > threshold, mean/std transfer in Lab.
-ColorResult color_correct(cv::Mat& warped, const cv::Mat& target, const cv::Mat& mask, double de_threshold = 5.0);
+// two (a) in a band along the inside of the mask and (b) over the whole face's skin (`skin`,
+// face_skin_mask; empty = band only); when the larger dE > threshold, mean/std transfer in
+// Lab with the skin's statistics (the band's when the skin is too small), so the whole face,
+// not only its edge, takes the target's tone.
+ColorResult color_correct(cv::Mat& warped, const cv::Mat& target, const cv::Mat& mask,
+                          const cv::Mat& skin = cv::Mat(), double de_threshold = 5.0);
 
 // CIEDE2000 colour difference of two CIELAB colours (L 0..100).
 double ciede2000(const cv::Vec3d& lab1, const cv::Vec3d& lab2);

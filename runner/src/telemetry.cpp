@@ -1,5 +1,6 @@
 #include "telemetry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -181,6 +182,56 @@ static ojson face_json(const Face& f, const Roi& roi, bool detected)
     return j;
 }
 
+static ojson box_json(const cv::Rect2f& b)
+{
+    return {b.x, b.y, b.x + b.width, b.y + b.height};
+}
+
+static ojson points_box_json(const std::vector<cv::Point2f>& pts)
+{
+    float x0 = 1e30f, y0 = 1e30f, x1 = -1e30f, y1 = -1e30f;
+    for (const cv::Point2f& p : pts)
+    {
+        x0 = std::min(x0, p.x); y0 = std::min(y0, p.y);
+        x1 = std::max(x1, p.x); y1 = std::max(y1, p.y);
+    }
+    return pts.empty() ? ojson{0, 0, 0, 0} : ojson{x0, y0, x1, y1};
+}
+
+// Schema /2: what each face of the frame got (runner/README.md, "per_face").
+static void add_faces_json(ojson& rec, const FrameResult& r)
+{
+    rec["faces_swapped"] = r.faces_swapped;
+    rec["detector"] = r.detector.empty() ? ojson(nullptr) : ojson(r.detector);
+    rec["light_luma"] = r.light_luma >= 0 ? ojson(r.light_luma) : ojson(nullptr);
+    rec["light_region"] = r.light_region.empty() ? ojson(nullptr) : ojson(r.light_region);
+    ojson faces = ojson::array();
+    for (const FaceResult& f : r.per_face)
+    {
+        ojson j;
+        // Detected: the detector's box; tracked: the box of the 68 points found.
+        j["box"] = f.detected ? box_json(f.face.det.box) : points_box_json(f.face.lm68);
+        j["score"] = f.detected ? ojson(f.face.det.score) : ojson(nullptr);
+        j["detected"] = f.detected;
+        j["selected"] = f.selected;
+        j["presence"] = f.selected ? ojson(f.face.presence) : ojson(nullptr);
+        j["swapped"] = f.swapped;
+        j["smoothed"] = f.smoothed;
+        ojson sn;
+        for (int s = ST_LANDMARKS; s <= ST_BLEND; s++)
+            sn[kStages[s]] = f.stage_ns[s];
+        j["stage_ns"] = sn;
+        if (f.swapped)
+            j["color"] = {{"de_before", f.color.de_before}, {"de_after", f.color.de_after},
+                          {"de_band_before", f.color.de_band_before}, {"de_band_after", f.color.de_band_after},
+                          {"de_face_before", f.color.de_face_before >= 0 ? ojson(f.color.de_face_before) : ojson(nullptr)},
+                          {"de_face_after", f.color.de_face_after >= 0 ? ojson(f.color.de_face_after) : ojson(nullptr)},
+                          {"tone_compensated", f.color.tone_compensated}};
+        faces.push_back(j);
+    }
+    rec["per_face"] = faces;
+}
+
 ojson frame_json(const FrameResult& r, long rss_kb, double temp_c)
 {
     ojson rec;
@@ -205,6 +256,7 @@ ojson frame_json(const FrameResult& r, long rss_kb, double temp_c)
     rec["tone_compensated"] = r.ok ? ojson(r.color.tone_compensated) : ojson(nullptr);
     rec["rss_kb"] = rss_kb >= 0 ? ojson(rss_kb) : ojson(nullptr);
     rec["temp_c"] = std::isfinite(temp_c) ? ojson(temp_c) : ojson(nullptr);
+    add_faces_json(rec, r);
     return rec;
 }
 
@@ -223,7 +275,9 @@ ojson summary_json(const RunSummary& s)
             {"peak_rss_kb", peak >= 0 ? ojson(peak) : ojson(nullptr)}, {"frames", s.frames},
             {"warmup_frames", s.warmup_frames}, {"frames_without_face", s.frames_without_face},
             {"frames_without_face_total", s.frames_without_face_total},
-            {"mode_switches", s.mode_switches}, {"final_mode", s.final_mode}, {"wall_ms", s.wall_ms}};
+            {"mode_switches", s.mode_switches}, {"final_mode", s.final_mode}, {"wall_ms", s.wall_ms},
+            {"faces_policy", s.faces_policy}, {"smoothing", s.smoothing},
+            {"detector_fallback", s.detector_fallback.empty() ? ojson(nullptr) : ojson(s.detector_fallback)}};
 }
 
 ojson source_landmarks_json(const std::string& mode, const Face& f, const Roi& roi)

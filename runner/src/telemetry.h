@@ -1,4 +1,4 @@
-// Telemetry: JSON lines, schema "swaplab.telemetry/1" (runner/README.md), plus process facts.
+// Telemetry: JSON lines, schema "swaplab.telemetry/2" (runner/README.md), plus process facts.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-static const char* const kSchema = "swaplab.telemetry/1";
+// /2 (issue 18) adds fields only (per_face, faces_swapped, detector, light_luma, ...): a
+// reader of /1 that ignores unknown fields reads /2.
+static const char* const kSchema = "swaplab.telemetry/2";
 static const char* const kStages[] = {"decode", "enhance", "detect", "landmarks", "align",
                                       "warp",   "color",   "mask",   "blend",     "total"};
 enum Stage { ST_DECODE, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_COUNT };
@@ -48,6 +50,7 @@ struct RunSummary
     int threads = 1, frames = 0, warmup_frames = 0, mode_switches = 0;
     int frames_without_face = 0, frames_without_face_total = 0;
     double model_load_ms = 0, source_ms = 0, first_frame_ms = 0, wall_ms = 0;
+    std::string faces_policy, smoothing, detector_fallback;  // --faces, --smooth, model id or ""
 };
 
 // {"type": "summary", ...}: the last line (build info, load and first-frame times, peak RSS).
