@@ -83,6 +83,10 @@ def test_matching_prefers_soc_then_platform():
     (("threads = 4", "min_battery_pct = 120"), "run.min_battery_pct",
      "expected a percentage from 0 to 100, got 120"),
     (("threads = 4", "ab_rounds = 4"), "run.ab_rounds", "expected an integer >= 8, got 4"),
+    (("threads = 4", 'threads = 4\nfaces = "some"'), "run.faces",
+     "expected one of all, largest, best, got 'some'"),
+    (("threads = 4", 'threads = 4\nsmall_faces = "tiling"'), "run.small_faces",
+     "expected one of full-range, off, got 'tiling'"),
     # TOML booleans are not integers (Python's bool is an int subclass)
     (("threads = 4", "threads = true"), "run.threads", "expected integer, got boolean True"),
     (("threads = 4", "threads = 4\nmeasured_frames = false"), "run.measured_frames",
@@ -136,6 +140,27 @@ def test_good_profile_loads(tmp_path):
     assert p.run.min_battery_pct == 25.0  # the Android battery gate's default
     path.write_text(GOOD.replace("threads = 4", "threads = 4\nmin_battery_pct = 40"))
     assert load_profile(path).run.min_battery_pct == 40.0
+    assert p.run.faces == "all" and p.run.small_faces == "full-range"
+
+
+def test_face_settings_reach_the_runner_argv(tmp_path):
+    """`[run] faces` / `small_faces` become runner flags; the defaults add none (an older
+    baseline runner of an A/B run has no such flags)."""
+    from harness.runner.invoke import runner_argv
+
+    class Prepared:  # the two attributes runner_argv reads
+        inputs: dict = {}
+
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD)
+    prepared = Prepared()
+    prepared.settings = load_profile(path).run
+    assert "--faces" not in runner_argv(prepared) and "--small-faces" not in runner_argv(prepared)
+    path.write_text(GOOD.replace("threads = 4", 'threads = 4\nfaces = "best"\nsmall_faces = "off"'))
+    prepared.settings = load_profile(path).run
+    argv = runner_argv(prepared)
+    assert argv[argv.index("--faces") + 1] == "best"
+    assert argv[argv.index("--small-faces") + 1] == "off"
 
 
 def test_plugin_reports_bad_profile(pytester, tmp_path):

@@ -175,3 +175,45 @@ def test_fuzz_structured_mutations():
         _parse_and_use(text)
 
     run()
+
+
+def face(**over):
+    f = {"box": [10.0, 20.0, 110.0, 120.0], "score": 0.93, "detected": True, "selected": True,
+         "presence": 0.99, "swapped": True, "smoothed": False,
+         "stage_ns": {s: 1000 for s in ("landmarks", "align", "warp", "color", "mask", "blend")},
+         "color": {"de_before": 6.0, "de_after": 2.0, "tone_compensated": True}}
+    f.update(over)
+    return f
+
+
+def frame2(i, faces):
+    return {**frame(i), "schema": "swaplab.telemetry/2", "faces_swapped": 1,
+            "detector": "face_detection_short_range", "light_luma": 120.5,
+            "light_region": "faces", "per_face": faces}
+
+
+def test_schema_2_per_face_is_read_and_schema_1_still_is():
+    s2 = {**summary(frames=1, warmup=0), "schema": "swaplab.telemetry/2",
+          "faces_policy": "all", "smoothing": "one-euro", "detector_fallback": None}
+    t = parse_telemetry(lines(frame2(0, [face(), face(swapped=False, selected=False)]), s2))
+    assert len(t.frames[0]["per_face"]) == 2
+    assert parse_telemetry(lines(frame(0), summary(frames=1, warmup=0))).summary
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (face(box=[1.0, 2.0, 3.0]), "per_face[0]: field 'box'"),
+    (face(swapped="yes"), "per_face[0]: field 'swapped'"),
+    (face(stage_ns={"landmarks": -5}), "per_face[0]: stage_ns.landmarks"),
+    ({"box": [0, 0, 1, 1]}, "per_face[0]: missing field 'score'"),
+])
+def test_bad_per_face_names_the_face_and_field(bad, needle):
+    s2 = {**summary(frames=1, warmup=0), "schema": "swaplab.telemetry/2"}
+    with pytest.raises(TelemetryError) as e:
+        parse_telemetry(lines(frame2(0, [bad]), s2), "dev:t.jsonl")
+    assert needle in str(e.value) and "dev:t.jsonl:1" in str(e.value)
+
+
+def test_bad_faces_policy_in_the_summary_is_refused():
+    s2 = {**summary(frames=1, warmup=0), "schema": "swaplab.telemetry/2", "faces_policy": "some"}
+    with pytest.raises(TelemetryError, match="faces_policy"):
+        parse_telemetry(lines(frame(0), s2))

@@ -151,13 +151,14 @@ def build_faces() -> None:
 
 
 def run_runner(runner: Path, source: Path, target: Path, out_dir: Path, *, mode: str = "small",
-               enhance: str = "off", frames: int = 1) -> list[Path]:
+               enhance: str = "off", frames: int = 1, extra: tuple[str, ...] = ()) -> list[Path]:
     """Run swap_runner on one image pair; the saved output frames, in order."""
     out_dir.mkdir(parents=True, exist_ok=True)
     r = subprocess.run([str(runner), "--models", str(REPO / "models"), "--source", str(source),
                         "--target", str(target), "--mode", mode, "--warmup", "0",
                         "--frames", str(frames), "--save-every", "1", "--out", str(out_dir),
-                        "--enhance", enhance, "--telemetry", str(out_dir / "telemetry.jsonl")],
+                        "--enhance", enhance, "--telemetry", str(out_dir / "telemetry.jsonl"),
+                        *extra],
                        capture_output=True, text=True, timeout=600, check=False,
                        env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"})
     if r.returncode != 0:

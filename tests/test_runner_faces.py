@@ -1,0 +1,168 @@
+"""The runner's face handling of issue 18 on real frames (x86_64 host build, real ncnn and
+models): which faces are swapped (`--faces`), per-face telemetry (schema /2), small faces
+through the full-range fallback (`--small-faces`), the auto-Retinex decision on the faces'
+light, and whole-face tone matching under the dE > 5 gate. Landmark smoothing:
+tests/test_smoothing.py (the filter) and tests/test_quality_eval.py (tiny mode, static input)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers.paths import REPO
+
+from harness.quality import load_rgb, planted, save_rgb
+from harness.runner.telemetry import FACE_STAGES, parse_telemetry
+
+sys.path.insert(0, str(REPO / "benchmarks" / "quality_eval"))
+import build as evalset
+
+MODELS = REPO / "models"
+SOURCE = MODELS / "test_images" / "grace_hopper.jpg"
+FULL_RANGE = "face_detection_full_range"
+
+
+def swap(runner, target, *args, frames=1):
+    """(frame records, summary) of one run; the telemetry goes through the harness parser."""
+    r = subprocess.run([str(runner), "--models", str(MODELS), "--source", str(SOURCE),
+                        "--target", str(target), "--warmup", "0", "--frames", str(frames),
+                        "--telemetry", "-", *map(str, args)],
+                       capture_output=True, text=True, timeout=600, check=False,
+                       env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    t = parse_telemetry(r.stdout, source=f"swap_runner {target}")
+    return t.frames, t.summary
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory):
+    """Two faces side by side (the group photo of the issue, from the evaluation set)."""
+    a, b = (load_rgb(evalset.face_path(n)) for n in ("obama_portrait", "biden_blue_room"))
+    p = tmp_path_factory.mktemp("faces") / "group.png"
+    save_rgb(p, planted.side_by_side(a, b))
+    return p
+
+
+def _area(box):
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+@pytest.mark.parametrize("policy", ["all", "largest", "best"])
+def test_faces_policy_picks_the_faces_and_reports_each(runner_binary, group, policy):
+    frames, summary = swap(runner_binary, group, "--faces", policy)
+    f = frames[0]
+    assert summary["faces_policy"] == policy
+    assert f["faces"] == 2 and len(f["per_face"]) == 2
+    swapped = [p["swapped"] for p in f["per_face"]]
+    scores = [p["score"] for p in f["per_face"]]
+    areas = [_area(p["box"]) for p in f["per_face"]]
+    if policy == "all":
+        assert swapped == [True, True] and f["faces_swapped"] == 2
+    elif policy == "best":
+        assert swapped[int(np.argmax(scores))] and sum(swapped) == 1
+    else:
+        assert swapped[int(np.argmax(areas))] and sum(swapped) == 1
+    # the frame's stage times are the sums of its faces'; a face not asked for costs nothing
+    for s in ("align", "warp", "color", "blend"):
+        assert f["stage_ns"][s] == sum(p["stage_ns"][s] for p in f["per_face"]), s
+    for p in f["per_face"]:
+        assert p["selected"] == p["swapped"] and p["detected"] and p["score"] > 0.5
+        if not p["swapped"]:
+            assert all(p["stage_ns"][s] == 0 for s in FACE_STAGES) and "color" not in p
+        else:
+            assert p["stage_ns"]["landmarks"] > 0 and p["color"]["de_after"] >= 0
+
+
+def test_default_swaps_every_face(runner_binary, group):
+    frames, summary = swap(runner_binary, group)
+    assert summary["faces_policy"] == "all" and frames[0]["faces_swapped"] == 2
+
+
+def test_tracked_faces_are_smoothed_and_reported(runner_binary, group):
+    frames, summary = swap(runner_binary, group, "--mode", "tiny", frames=3)
+    assert summary["smoothing"] == "one-euro"
+    assert [f["detected"] for f in frames] == [True, False, False]
+    assert [f["faces_swapped"] for f in frames] == [2, 2, 2]
+    for f in frames[1:]:
+        assert all(p["smoothed"] and not p["detected"] and p["score"] is None
+                   for p in f["per_face"])
+    frames, _ = swap(runner_binary, group, "--mode", "tiny", "--smooth", "off", frames=2)
+    assert not any(p["smoothed"] for f in frames for p in f["per_face"])
+
+
+@pytest.fixture(scope="module")
+def small_face(tmp_path_factory):
+    """A 640x480 frame with a face ~60 px wide: below what the short-range detector finds
+    at this frame size (measured: it finds none up to a 160 px wide portrait; the full-range
+    one from 100 px)."""
+    img = cv2.imread(str(evalset.face_path("obama_portrait")))
+    canvas = np.full((480, 640, 3), 120, np.uint8)
+    w = 130
+    sm = cv2.resize(img, (w, round(img.shape[0] * w / img.shape[1])), interpolation=cv2.INTER_AREA)
+    canvas[100:100 + sm.shape[0], 300:300 + w] = sm
+    p = tmp_path_factory.mktemp("small") / "small_face.png"
+    cv2.imwrite(str(p), canvas)
+    return p
+
+
+def test_small_face_is_found_by_the_full_range_fallback(runner_binary, small_face):
+    frames, summary = swap(runner_binary, small_face, "--small-faces", "off")
+    assert frames[0]["faces"] == 0 and summary["detector_fallback"] is None
+    frames, summary = swap(runner_binary, small_face)
+    assert summary["detector_fallback"] == FULL_RANGE
+    assert frames[0]["faces_swapped"] == 1 and frames[0]["detector"] == FULL_RANGE
+    # base mode's own detector is the full-range one: no fallback to load
+    _, summary = swap(runner_binary, small_face, "--mode", "base")
+    assert summary["detector_fallback"] is None
+
+
+def _luma(bgr):
+    return float(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).mean())
+
+
+def test_auto_enhance_decides_on_the_faces_light(runner_binary, tmp_path):
+    img = cv2.imread(str(evalset.face_path("obama_portrait")))
+    # a well lit face in a dark frame (the dark suit of the issue): frame mean < 70
+    dark_frame = np.full((900, 900, 3), 15, np.uint8)
+    dark_frame[250:250 + img.shape[0], 300:300 + img.shape[1]] = img
+    cv2.imwrite(str(tmp_path / "dark_frame.png"), dark_frame)
+    assert _luma(dark_frame) < 70
+    f = swap(runner_binary, tmp_path / "dark_frame.png")[0][0]
+    assert f["faces_swapped"] == 1 and f["enhanced"] is False
+    assert f["light_region"] == "faces" and f["light_luma"] > 100
+    # a dark face: enhanced
+    cv2.imwrite(str(tmp_path / "dark_face.png"), (img.astype(np.float32) * 0.3).astype(np.uint8))
+    f = swap(runner_binary, tmp_path / "dark_face.png")[0][0]
+    assert f["enhanced"] is True and f["light_region"] == "faces" and f["light_luma"] < 70
+    # forced off / on: no decision made
+    f = swap(runner_binary, tmp_path / "dark_face.png", "--enhance", "off")[0][0]
+    assert f["enhanced"] is False and f["light_luma"] is None
+
+
+def test_whole_face_tone_is_matched_when_only_the_interior_differs(runner_binary, tmp_path):
+    """A self-swap onto a target whose face interior (not its outline) was tinted: the band
+    along the mask edge agrees (dE < 5), the whole face does not. The gate sees the face's
+    dE and the transfer brings the face's skin to the target's."""
+    from harness.quality import reference_landmarks
+
+    tgt = load_rgb(evalset.face_path("obama_portrait"))
+    tl = reference_landmarks(tgt)
+    tinted = planted.colour_shift(tgt, tl, d_lightness=-14.0, chroma=1.6, inset=0.2)
+    save_rgb(tmp_path / "tinted.png", tinted)
+    r = subprocess.run([str(runner_binary), "--models", str(MODELS), "--source",
+                        str(evalset.face_path("obama_portrait")), "--target",
+                        str(tmp_path / "tinted.png"), "--warmup", "0", "--frames", "1",
+                        "--enhance", "off", "--telemetry", "-"],
+                       capture_output=True, text=True, timeout=600, check=False,
+                       env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    f = json.loads(r.stdout.splitlines()[0])
+    c = f["per_face"][0]["color"]
+    assert c["de_band_before"] <= 5 < c["de_face_before"], c
+    assert f["de_before"] == pytest.approx(max(c["de_band_before"], c["de_face_before"]))
+    assert f["tone_compensated"] is True and c["de_face_after"] < c["de_face_before"] / 2, c
