@@ -95,19 +95,23 @@ def test_tracked_faces_are_smoothed_and_reported(runner_binary, group):
     assert not any(p["smoothed"] for f in frames for p in f["per_face"])
 
 
-@pytest.fixture(scope="module")
-def small_face(tmp_path_factory):
-    """A 640x480 frame with a face ~60 px wide: below what the short-range detector finds
-    at this frame size (measured: it finds none up to a 160 px wide portrait; the full-range
-    one from 100 px)."""
+def _small_face(folder, width, x=300, y=100):
+    """A 640x480 grey frame with the obama_portrait crop `width` px wide (its face ~45 %
+    of that). Measured: the short-range detector finds none up to 160 px; the full-range one
+    from 100 px; on 2x2 tiles from 60 px."""
     img = cv2.imread(str(evalset.face_path("obama_portrait")))
     canvas = np.full((480, 640, 3), 120, np.uint8)
-    w = 130
-    sm = cv2.resize(img, (w, round(img.shape[0] * w / img.shape[1])), interpolation=cv2.INTER_AREA)
-    canvas[100:100 + sm.shape[0], 300:300 + w] = sm
-    p = tmp_path_factory.mktemp("small") / "small_face.png"
+    sm = cv2.resize(img, (width, round(img.shape[0] * width / img.shape[1])),
+                    interpolation=cv2.INTER_AREA)
+    canvas[y:y + sm.shape[0], x:x + width] = sm
+    p = folder / f"small_face_{width}.png"
     cv2.imwrite(str(p), canvas)
     return p
+
+
+@pytest.fixture(scope="module")
+def small_face(tmp_path_factory):
+    return _small_face(tmp_path_factory.mktemp("small"), 130)
 
 
 def test_small_face_is_found_by_the_full_range_fallback(runner_binary, small_face):
@@ -116,9 +120,28 @@ def test_small_face_is_found_by_the_full_range_fallback(runner_binary, small_fac
     frames, summary = swap(runner_binary, small_face)
     assert summary["detector_fallback"] == FULL_RANGE
     assert frames[0]["faces_swapped"] == 1 and frames[0]["detector"] == FULL_RANGE
+    assert frames[0]["detect_tiled"] is False
     # base mode's own detector is the full-range one: no fallback to load
     _, summary = swap(runner_binary, small_face, "--mode", "base")
     assert summary["detector_fallback"] is None
+
+
+def test_smaller_face_is_found_on_tiles(runner_binary, tmp_path):
+    # in the bottom right corner: only the bottom right tile (x >= 256, y >= 192) holds it
+    tiny = _small_face(tmp_path, 60, x=520, y=360)
+    f = swap(runner_binary, tiny)[0][0]
+    assert f["faces_swapped"] == 1 and f["detector"] == FULL_RANGE and f["detect_tiled"] is True
+    (box,) = [p["box"] for p in f["per_face"]]
+    # the face sits inside the pasted crop (x 520..580, y 360..424): tile offsets undone
+    assert 510 < box[0] < box[2] < 590 and 355 < box[1] < box[3] < 435, box
+
+
+def test_small_face_passes_rest_on_an_empty_scene(runner_binary, tmp_path):
+    empty = tmp_path / "empty.png"
+    cv2.imwrite(str(empty), np.full((480, 640, 3), 90, np.uint8))
+    frames, _ = swap(runner_binary, empty, frames=7)
+    assert [f["detector"] for f in frames] == [FULL_RANGE] + ["face_detection_short_range"] * 4 + [
+        FULL_RANGE, "face_detection_short_range"]
 
 
 def _luma(bgr):

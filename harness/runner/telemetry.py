@@ -162,6 +162,7 @@ _FRAME_OPTIONAL = {
     "temp_c": ("number or null", lambda v: v is None or _is_num(v)),
     "faces_swapped": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
     "detector": ("string or null", lambda v: v is None or isinstance(v, str)),
+    "detect_tiled": ("boolean", lambda v: isinstance(v, bool)),
     "light_luma": ("number or null", lambda v: v is None or _is_num(v)),
     "light_region": ("string or null", lambda v: v is None or v in ("faces", "frame")),
     "per_face": ("list of objects", lambda v: isinstance(v, list)

@@ -18,6 +18,15 @@ constexpr int kMaxFacesPerFrame = 8;
 // "best": the most confident detection. Empty `dets` gives an empty list.
 std::vector<int> select_faces(const std::vector<Detection>& dets, const std::string& policy);
 
+// The 2x2 overlapping tiles (each 60 % of the frame's width and height) the small-face pass
+// runs the detector on; empty when the frame is smaller than 2 x `min_side` px on a side
+// (a tile would not enlarge the faces for a `min_side` detector input).
+std::vector<cv::Rect> small_face_tiles(cv::Size frame, int min_side);
+
+// Detections of several tiles in frame pixels, best first, a duplicate (IoU > 0.3 with a
+// better one, a face on two tiles) dropped.
+std::vector<Detection> merge_tile_detections(std::vector<Detection> dets);
+
 // Index of the entry of `previous` (face centres of the previous frame) nearest to `centre`
 // within `max_dist` px, not yet in `taken`; -1 when none.
 int match_previous(const std::vector<cv::Point2f>& previous, const std::vector<bool>& taken,

@@ -52,16 +52,42 @@ cv::Point2f det_centre(const Detection& d)
     return (d.keypoints[0] + d.keypoints[1]) * 0.5f;  // between the eyes, as FaceTrack::centre
 }
 
-// The detector of the mode, then (nothing found) the full-range fallback.
-std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, FrameResult& r)
+// The detector of the mode; when it finds nothing, the small-face passes: the full-range
+// detector on the frame, then on 2x2 overlapping tiles (each face ~1.7x larger in the
+// detector's input). When those find nothing either they rest for the next
+// kFallbackRest detection frames (an empty scene must not pay them on every frame).
+constexpr int kFallbackRest = 4;
+
+std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, FrameState& track,
+                                    FrameResult& r)
 {
     r.detector = m.detector.model->id;
     std::vector<Detection> dets = m.detector.detect(img);
-    if (dets.empty() && m.has_fallback)
+    if (!dets.empty() || !m.has_fallback)
+        return dets;
+    if (track.fallback_wait > 0)
     {
-        r.detector = m.fallback.model->id;
-        dets = m.fallback.detect(img);
+        track.fallback_wait--;
+        return dets;
     }
+    r.detector = m.fallback.model->id;
+    dets = m.fallback.detect(img);
+    if (dets.empty())
+    {
+        std::vector<Detection> all;
+        for (const cv::Rect& t : small_face_tiles(img.size(), m.fallback.model->input.width))
+            for (Detection d : m.fallback.detect(img(t)))
+            {
+                d.box.x += t.x;
+                d.box.y += t.y;
+                for (cv::Point2f& k : d.keypoints)
+                    k += cv::Point2f((float)t.x, (float)t.y);
+                all.push_back(std::move(d));
+            }
+        dets = merge_tile_detections(std::move(all));
+        r.detect_tiled = !dets.empty();
+    }
+    track.fallback_wait = dets.empty() ? kFallbackRest : 0;
     return dets;
 }
 
@@ -71,7 +97,7 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
 // `work` may become the enhanced frame (auto mode: a dark frame where nothing was found is
 // enhanced and searched again).
 std::vector<FaceResult> locate_faces(const ModeRuntime& m, const cv::Mat& frame, cv::Mat& work,
-                                     int index, const FrameSettings& s, const FrameState& track,
+                                     int index, const FrameSettings& s, FrameState& track,
                                      Laps& laps, FrameResult& r)
 {
     std::vector<FaceResult> found;
@@ -86,13 +112,13 @@ std::vector<FaceResult> locate_faces(const ModeRuntime& m, const cv::Mat& frame,
         return found;
     }
     r.detected = true;
-    std::vector<Detection> dets = detect_faces(m, work, r);
+    std::vector<Detection> dets = detect_faces(m, work, track, r);
     if (dets.empty() && s.enhance == "auto" && !r.enhanced && mean_luma(frame) < s.low_light)
     {
         laps.lap(ST_DETECT);
         cv::Mat dark = enhanced_copy(frame);
         laps.lap(ST_ENHANCE);
-        dets = detect_faces(m, dark, r);
+        dets = detect_faces(m, dark, track, r);
         if (!dets.empty())
         {
             work = dark;

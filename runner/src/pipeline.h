@@ -75,6 +75,7 @@ struct FaceTrack
 struct FrameState
 {
     std::vector<FaceTrack> tracks;  // faces swapped in the previous frame
+    int fallback_wait = 0;  // detection frames to skip the small-face passes (none found)
     cv::Mat frame;
     void reset() { tracks.clear(); }  // the next frame starts with a fresh detection
 };
@@ -107,6 +108,7 @@ struct FrameResult
     std::string mode;
     bool warmup = false, enhanced = false, detected = false, ok = false;
     std::string detector;      // model that found the faces ("" on tracked frames)
+    bool detect_tiled = false; // found by the fallback on 2x2 tiles of the frame
     double light_luma = -1;    // luma the auto enhance decision used (< 0: no decision)
     std::string light_region;  // "faces" or "frame"
     int64_t stage_ns[ST_COUNT] = {0};  // sums over faces; stages after landmarks are 0 when !ok

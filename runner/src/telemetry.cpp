@@ -203,6 +203,7 @@ static void add_faces_json(ojson& rec, const FrameResult& r)
 {
     rec["faces_swapped"] = r.faces_swapped;
     rec["detector"] = r.detector.empty() ? ojson(nullptr) : ojson(r.detector);
+    rec["detect_tiled"] = r.detect_tiled;
     rec["light_luma"] = r.light_luma >= 0 ? ojson(r.light_luma) : ojson(nullptr);
     rec["light_region"] = r.light_region.empty() ? ojson(nullptr) : ojson(r.light_region);
     ojson faces = ojson::array();
