@@ -86,7 +86,7 @@ def test_matching_prefers_soc_then_platform():
     (("threads = 4", 'threads = 4\nfaces = "some"'), "run.faces",
      "expected one of all, largest, best, got 'some'"),
     (("threads = 4", 'threads = 4\nsmall_faces = "tiling"'), "run.small_faces",
-     "expected one of full-range, off, got 'tiling'"),
+     "expected one of full-range, tiles, off, got 'tiling'"),
     # TOML booleans are not integers (Python's bool is an int subclass)
     (("threads = 4", "threads = true"), "run.threads", "expected integer, got boolean True"),
     (("threads = 4", "threads = 4\nmeasured_frames = false"), "run.measured_frames",

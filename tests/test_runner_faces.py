@@ -129,7 +129,8 @@ def test_small_face_is_found_by_the_full_range_fallback(runner_binary, small_fac
 def test_smaller_face_is_found_on_tiles(runner_binary, tmp_path):
     # in the bottom right corner: only the bottom right tile (x >= 256, y >= 192) holds it
     tiny = _small_face(tmp_path, 60, x=520, y=360)
-    f = swap(runner_binary, tiny)[0][0]
+    assert swap(runner_binary, tiny)[0][0]["faces"] == 0      # full range alone: too small
+    f = swap(runner_binary, tiny, "--small-faces", "tiles")[0][0]
     assert f["faces_swapped"] == 1 and f["detector"] == FULL_RANGE and f["detect_tiled"] is True
     (box,) = [p["box"] for p in f["per_face"]]
     # the face sits inside the pasted crop (x 520..580, y 360..424): tile offsets undone

@@ -20,7 +20,7 @@ const char* const kUsage =
     "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
     "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
     "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
-    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|off]\n";
+    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|tiles|off]\n";
 
 RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
 
@@ -108,7 +108,7 @@ Options parse_args(int argc, char** argv)
         else if (a == "--dump-landmarks") o.dump_landmarks = v;
         else if (a == "--faces") o.faces = parse_choice(a, v, {"all", "largest", "best"});
         else if (a == "--smooth") o.smooth = parse_choice(a, v, {"one-euro", "off"});
-        else if (a == "--small-faces") o.small_faces = parse_choice(a, v, {"full-range", "off"});
+        else if (a == "--small-faces") o.small_faces = parse_choice(a, v, {"full-range", "tiles", "off"});
         else throw usage("unknown flag " + a);
     }
     if (o.version)

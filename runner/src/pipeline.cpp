@@ -53,8 +53,8 @@ cv::Point2f det_centre(const Detection& d)
 }
 
 // The detector of the mode; when it finds nothing, the small-face passes: the full-range
-// detector on the frame, then on 2x2 overlapping tiles (each face ~1.7x larger in the
-// detector's input). When those find nothing either they rest for the next
+// detector on the frame, then (`--small-faces tiles`) on 2x2 overlapping tiles (each face
+// ~1.7x larger in the detector's input; 4 more full-range runs). When those find nothing either they rest for the next
 // kFallbackRest detection frames (an empty scene must not pay them on every frame).
 constexpr int kFallbackRest = 4;
 
@@ -72,7 +72,7 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
     }
     r.detector = m.fallback.model->id;
     dets = m.fallback.detect(img);
-    if (dets.empty())
+    if (dets.empty() && m.fallback_tiles)
     {
         std::vector<Detection> all;
         for (const cv::Rect& t : small_face_tiles(img.size(), m.fallback.model->input.width))

@@ -29,6 +29,7 @@ struct ModeRuntime
     // (small and distant faces; `--small-faces full-range`).
     FaceDetector fallback;
     bool has_fallback = false;
+    bool fallback_tiles = false;  // then also on 2x2 tiles (`--small-faces tiles`)
     Face source;  // source face found by this mode's models
 };
 

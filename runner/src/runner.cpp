@@ -58,7 +58,7 @@ ModeMap load_modes(const Options& o, ModelPack& pack)
     // Small faces: the base mode's (full-range) detector, run when a mode's finds nothing.
     const std::string full_range = pack.modes.count("base") ? pack.modes.at("base").detector : "";
     std::vector<std::string> extra;
-    if (o.small_faces == "full-range" && !full_range.empty())
+    if (o.small_faces != "off" && !full_range.empty())
         extra.push_back(full_range);
     pack.load_nets(names, o.threads, extra);
     ModeMap modes;
@@ -76,6 +76,7 @@ ModeMap load_modes(const Options& o, ModelPack& pack)
         if (!extra.empty() && m.cfg.detector != full_range)
         {
             m.fallback.init(&pack.get(full_range));
+            m.fallback_tiles = o.small_faces == "tiles";
             m.has_fallback = true;
         }
     }
