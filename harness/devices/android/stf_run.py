@@ -1,0 +1,99 @@
+"""STF devices for one pytest run (`--stf URL`): claim before discovery, give back at the end.
+
+The devices claimed are those matching the profiles the run selects: the profile markers
+named in `-m` (e.g. `-m snapdragon6`), else every Android profile. Claiming happens in
+pytest_configure of the controller (never in a pytest-xdist worker: workers find the
+claimed devices on the same adb server). Giving back is a config cleanup registered before
+the first claim, so it runs on a normal end, on failure, on a usage error, and on SIGTERM
+(harness.plugin turns SIGTERM into an interruption; pytest then unconfigures); a second
+SIGTERM during the release is ignored until every device is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from harness.devices.android.stf import TOKEN_ENV, StfClaims, StfClient, StfError
+
+
+def wanted_profiles(config: pytest.Config, profiles) -> list[str]:
+    """Names of the Android profiles the run selects (see module doc)."""
+    android = {p.name: p for p in profiles.values() if p.platform == "android"}
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", config.getoption("markexpr", "") or ""))
+    named = [name for name, p in android.items() if p.marker in words]
+    return sorted(named or android)
+
+
+@contextlib.contextmanager
+def _sigterm_deferred():
+    """No SIGTERM may cut a release short (the main thread only sets signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class StfRun:
+    """The pytest side of one run's claims (registered as a plugin while it holds any)."""
+
+    def __init__(self, claims: StfClaims, lab_session, write: Callable[[str], None]) -> None:
+        self.claims = claims
+        self.lab_session = lab_session
+        self.write = write
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Before the record closes: which STF device each adb serial is (no token)."""
+        if not self.lab_session.has_record:
+            return
+        for claim in self.claims.claims:
+            if claim.adb_serial:
+                self.lab_session.record.add_device(
+                    claim.adb_serial, {"stf": claim.describe(self.claims.client.url)})
+
+    def release(self) -> None:
+        with _sigterm_deferred():
+            errors = self.claims.release()
+        for e in errors:
+            self.write(f"[swaplab] STF release failed: {e}")
+
+
+def claim_for_run(config: pytest.Config, lab_session,
+                  write: Callable[[str], None]) -> StfRun | None:
+    """Claim the run's STF devices (`--stf`), or None when not asked (or a worker, or
+    --help). Raises pytest.UsageError naming the URL on a bad token, an unreachable STF
+    or no free matching device; what was claimed by then is released all the same."""
+    url = config.getoption("stf", None)
+    if not url or hasattr(config, "workerinput") or config.option.help:
+        return None
+    try:
+        client = StfClient(url, os.environ.get(TOKEN_ENV, ""))
+    except StfError as e:
+        raise pytest.UsageError(str(e)) from None
+    claims = StfClaims(client, lab_session.discovery_options, progress=write)
+    run = StfRun(claims, lab_session, write)
+    config.add_cleanup(run.release)  # before the first claim: a claim half done is undone
+    config.pluginmanager.register(run, "swaplab-stf")
+    wanted = wanted_profiles(config, lab_session.profiles)
+    try:
+        claims.claim_matching(lab_session.profiles, wanted,
+                              max_devices=max(0, int(config.getoption("stf_max") or 0)))
+    except StfError as e:
+        raise pytest.UsageError(str(e)) from None
+    if not claims.claims:
+        raise pytest.UsageError(f"STF {client.url}: no device kept: "
+                                + "; ".join(claims.rejected))
+    write(f"[swaplab] STF {client.url}: holding "
+          + ", ".join(f"{c.stf_serial} as {c.adb_serial} ({c.profile})" for c in claims.claims))
+    return run
