@@ -138,8 +138,10 @@ def test_release_after_a_failed_test(tmp_path, farm, profiles):
 
 def test_release_on_sigterm(tmp_path, farm, profiles):
     """CI cancels a job with SIGTERM: the run stops, the record says "interrupted", and
-    the phone goes back to STF before the process exits."""
+    the phone goes back to STF before the process exits, even when SIGINT and SIGTERM
+    arrive again while it is being given back (a slow STF here)."""
     lab, stf = farm
+    stf.release_delay_s = 3.0
     started = tmp_path / "started"
     body = (f"open({str(started)!r}, 'w').close()\n"
             "    time.sleep(300)")
@@ -151,6 +153,11 @@ def test_release_on_sigterm(tmp_path, farm, profiles):
             assert time.monotonic() < deadline, "the farm test never started"
             time.sleep(0.2)
         assert stf.device("SD6-FREE")["owner"]["email"] == ME  # held while running
+        proc.send_signal(signal.SIGTERM)
+        while ("DELETE", "/api/v1/user/devices/SD6-FREE/remoteConnect", 200) not in stf.events:
+            assert proc.poll() is None and time.monotonic() < deadline, "no release started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # while STF takes its time over the last call
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     finally:

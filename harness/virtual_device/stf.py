@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -66,6 +67,9 @@ class StfServer:
         self._devices: dict[str, dict] = {}
         self._lock = threading.Lock()
         self.events: list[tuple[str, str, int]] = []
+        #: seconds the answer to DELETE /api/v1/user/devices/{serial} takes (a slow STF:
+        #: tests send signals while a client is releasing)
+        self.release_delay_s = 0.0
         self._httpd: ThreadingHTTPServer | None = None
 
     # --- devices -------------------------------------------------------------------------
@@ -114,6 +118,8 @@ class StfServer:
             return 404, _fail("Not Found")
         route = parts[2:]
         fields = query.get("fields", [""])[0]
+        if method == "DELETE" and len(route) == 3 and route[:2] == ["user", "devices"]:
+            time.sleep(self.release_delay_s)
         with self._lock:
             if method == "GET" and route == ["devices"]:
                 devices = [self._public(d, email) for d in self._devices.values()]

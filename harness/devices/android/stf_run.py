@@ -5,8 +5,9 @@ named in `-m` (e.g. `-m snapdragon6`), else every Android profile. Claiming happ
 pytest_configure of the controller (never in a pytest-xdist worker: workers find the
 claimed devices on the same adb server). Giving back is a config cleanup registered before
 the first claim, so it runs on a normal end, on failure, on a usage error, and on SIGTERM
-(harness.plugin turns SIGTERM into an interruption; pytest then unconfigures); a second
-SIGTERM during the release is ignored until every device is back.
+(harness.plugin turns SIGTERM into an interruption, as pytest does SIGINT; pytest then
+unconfigures); SIGTERM and SIGINT during the release are ignored until every device is
+back.
 """
 
 from __future__ import annotations
@@ -32,16 +33,19 @@ def wanted_profiles(config: pytest.Config, profiles) -> list[str]:
 
 
 @contextlib.contextmanager
-def _sigterm_deferred():
-    """No SIGTERM may cut a release short (the main thread only sets signal handlers)."""
+def _signals_ignored():
+    """No SIGTERM or SIGINT may cut a release short: CI cancels with SIGINT and then
+    SIGTERM a few seconds later (GitHub Actions), and either would raise in the middle of
+    giving the devices back. Only the main thread may set signal handlers."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class StfRun:
@@ -63,7 +67,7 @@ class StfRun:
                     claim.adb_serial, {"stf": claim.describe(self.claims.client.url)})
 
     def release(self) -> None:
-        with _sigterm_deferred():
+        with _signals_ignored():
             errors = self.claims.release()
         for e in errors:
             self.write(f"[swaplab] STF release failed: {e}")
