@@ -261,3 +261,24 @@ def test_server_strings_are_not_trusted():
     assert "is not host:port" in str(e.value) and "\x1b" not in str(e.value)
     assert "EVIL\\x1b[31m" in str(e.value)
     assert ("POST", "/api/v1/user/devices/EVIL%1B%5B31m/remoteConnect", 200) in stf.events
+
+
+@pytest.mark.parametrize(("markexpr", "wanted"), [
+    ("snapdragon6", ["snapdragon6"]),
+    ("snapdragon6 or snapdragon865", ["snapdragon6", "snapdragon865"]),
+    ("not snapdragon865 and swaplab_device", ["snapdragon6"]),
+    ("snapdragon865 and not swaplab_power", ["snapdragon865"]),
+    ("not snapdragon6", ["snapdragon865"]),
+    ("swaplab_device", ["snapdragon6", "snapdragon865"]),
+    ("", ["snapdragon6", "snapdragon865"]),
+    ("host", []),
+    ("host or snapdragon6", ["snapdragon6"]),
+])
+def test_profiles_a_run_selects(profiles, markexpr, wanted):
+    from harness.devices.android.stf_run import wanted_profiles
+
+    (profiles / "host.toml").write_text(
+        'name = "host"\nmarker = "host"\ndescription = "this host"\nplatform = "linux"\n'
+        '[match]\nkind = ["local"]\n[run]\nthreads = 1\n')
+    config = type("Config", (), {"getoption": lambda self, name, default=None: markexpr})()
+    assert wanted_profiles(config, load_profiles(profiles)) == wanted

@@ -1,7 +1,7 @@
 """STF devices for one pytest run (`--stf URL`): claim before discovery, give back at the end.
 
-The devices claimed are those matching the profiles the run selects: the profile markers
-named in `-m` (e.g. `-m snapdragon6`), else every Android profile. Claiming happens in
+The devices claimed are those matching the profiles the run selects: the Android profiles
+`-m` can select (e.g. `-m snapdragon6`; `wanted_profiles`), without `-m` every one. Claiming happens in
 pytest_configure of the controller (never in a pytest-xdist worker: workers find the
 claimed devices on the same adb server). Giving back is a config cleanup registered before
 the first claim, so it runs on a normal end, on failure, on a usage error, and on SIGTERM
@@ -13,6 +13,7 @@ back.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -21,15 +22,46 @@ from collections.abc import Callable
 
 import pytest
 
+# pytest's own -m grammar (private module; pytest is pinned below 10 in pyproject.toml)
+from _pytest.mark.expression import Expression
+
 from harness.devices.android.stf import TOKEN_ENV, StfClaims, StfClient, StfError
 
 
+def _matcher(truth: dict[str, bool]):
+    """A marker matcher for Expression.evaluate: the truth of each name (kwargs: any)."""
+    return lambda ident, /, **kwargs: truth.get(ident, False)
+
+
 def wanted_profiles(config: pytest.Config, profiles) -> list[str]:
-    """Names of the Android profiles the run selects (see module doc)."""
-    android = {p.name: p for p in profiles.values() if p.platform == "android"}
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", config.getoption("markexpr", "") or ""))
-    named = [name for name, p in android.items() if p.marker in words]
-    return sorted(named or android)
+    """Names of the Android profiles whose devices `-m` can select: a device of profile P
+    carries P's marker and no other profile's; every other marker in the expression may be
+    on a test or not (`-m "snapdragon6 and not swaplab_power"` wants snapdragon6,
+    `-m "not snapdragon865"` every Android profile but snapdragon865, `-m host` none).
+    No `-m`: every Android profile."""
+    android = sorted(p.name for p in profiles.values() if p.platform == "android")
+    markexpr = (config.getoption("markexpr", "") or "").strip()
+    if not markexpr:
+        return android
+    try:
+        expr = Expression.compile(markexpr)
+    except SyntaxError as e:
+        raise pytest.UsageError(f"-m {markexpr!r}: {e}") from None
+    markers = {p.marker for p in profiles.values()}
+    free = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", markexpr))
+                  - markers - {"and", "or", "not", "True", "False", "None"})
+    if len(free) > 12:  # too many to try every combination: keep every profile
+        return android
+    wanted = []
+    for name in android:
+        marker = profiles[name].marker
+        for bits in itertools.product((False, True), repeat=len(free)):
+            truth = dict(zip(free, bits, strict=True))
+            truth.update({m: m == marker for m in markers})
+            if expr.evaluate(_matcher(truth)):
+                wanted.append(name)
+                break
+    return wanted
 
 
 @contextlib.contextmanager
