@@ -106,9 +106,12 @@ def farm_run(tmp_path, lab, stf, profiles, test_body="", *args, token=TOKEN, pop
 
 
 def test_claim_run_release(tmp_path, farm, profiles):
-    """-m snapdragon6 claims exactly the free SD6 phone, the test runs on it over adb, the
-    record says which STF device it was (no token), and the phone is given back."""
+    """-m snapdragon6 claims exactly the free SD6 phone, the test runs on it (and on no
+    other phone of the adb server) over adb, the record says which STF device it was (no
+    token), and the phone is given back."""
     lab, stf = farm
+    # a USB phone of the STF provider host: on its adb server, held by another STF user
+    usb = lab.virtual_device(str(profiles / "snapdragon6.toml"))
     r = farm_run(tmp_path, lab, stf, profiles)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-5000:]
@@ -120,6 +123,8 @@ def test_claim_run_release(tmp_path, farm, profiles):
     assert dev["kind"] == "virtual" and dev["profile"] == "snapdragon6"
     assert [(t["device"], t["outcome"]) for t in record["tests"]] == [(serial, "passed")]
     assert TOKEN not in (tmp_path / "out" / "latest" / "record.json").read_text()
+    assert usb.serial != serial
+    lab.adb("disconnect", usb.serial)
     assert_released(stf, lab, "SD6-FREE")
     # the 865 (other profile) and the phone bob uses were never asked for
     assert not [e for e in stf.events if e[0] != "GET" and "SD6-FREE" not in e[1]
@@ -282,3 +287,18 @@ def test_profiles_a_run_selects(profiles, markexpr, wanted):
         '[match]\nkind = ["local"]\n[run]\nthreads = 1\n')
     config = type("Config", (), {"getoption": lambda self, name, default=None: markexpr})()
     assert wanted_profiles(config, load_profiles(profiles)) == wanted
+
+
+def test_xdist_workers_claim_nothing_and_use_the_controllers_devices(monkeypatch):
+    """A pytest-xdist worker gets --stf too: it calls no STF (no token here, nothing
+    listens) and runs on the serials the controller claimed, from its environment."""
+    from harness.devices.android import stf_run
+
+    monkeypatch.setenv(stf_run.CLAIMED_ENV, "10.0.0.5:7401,10.0.0.6:7403")
+    monkeypatch.delenv("SWAPLAB_STF_TOKEN", raising=False)
+    config = type("WorkerConfig", (), {
+        "workerinput": {}, "option": type("O", (), {"help": False})(),
+        "getoption": lambda self, name, default=None: "http://127.0.0.1:9"})()
+    lab = type("Lab", (), {"device_filter": ["all"]})()
+    assert stf_run.claim_for_run(config, lab, print) is None
+    assert lab.device_filter == ["10.0.0.5:7401", "10.0.0.6:7403"]

@@ -1,12 +1,16 @@
 """STF devices for one pytest run (`--stf URL`): claim before discovery, give back at the end.
 
 The devices claimed are those matching the profiles the run selects: the Android profiles
-`-m` can select (e.g. `-m snapdragon6`; `wanted_profiles`), without `-m` every one. Claiming happens in
-pytest_configure of the controller (never in a pytest-xdist worker: workers find the
-claimed devices on the same adb server). Giving back is a config cleanup registered before
-the first claim, so it runs on a normal end, on failure, on a usage error, and on SIGTERM
-(harness.plugin turns SIGTERM into an interruption, as pytest does SIGINT; pytest then
-unconfigures); SIGTERM and SIGINT during the release are ignored until every device is
+`-m` can select (e.g. `-m snapdragon6`; `wanted_profiles`), without `-m` every one. The run
+then uses the claimed devices only (plus those `--device` names): the adb server of an STF
+provider host also sees the USB phones other users hold through STF.
+
+Claiming happens in pytest_configure of the controller, never in a pytest-xdist worker:
+workers find the claimed devices on the same adb server and take their serials from the
+controller's environment ($SWAPLAB_STF_CLAIMED). Giving back is a config cleanup registered
+before the first claim, so it runs on a normal end, on failure, on a usage error, and on
+SIGTERM (harness.plugin turns SIGTERM into an interruption, as pytest does SIGINT; pytest
+then unconfigures); SIGTERM and SIGINT during the release are ignored until every device is
 back.
 """
 
@@ -105,13 +109,31 @@ class StfRun:
             self.write(f"[swaplab] STF release failed: {e}")
 
 
+#: the claimed adb serials, for pytest-xdist workers (they inherit the controller's
+#: environment, and claim nothing themselves)
+CLAIMED_ENV = "SWAPLAB_STF_CLAIMED"
+
+
+def _run_on(lab_session, serials: list[str]) -> None:
+    """The run's devices are the claimed ones (plus those --device names): the adb server of
+    an STF provider host also sees the USB phones other STF users hold."""
+    serials = [s for s in serials if s]
+    if lab_session.device_filter == ["all"]:
+        lab_session.device_filter = serials
+    else:
+        lab_session.device_filter += [s for s in serials if s not in lab_session.device_filter]
+
+
 def claim_for_run(config: pytest.Config, lab_session,
                   write: Callable[[str], None]) -> StfRun | None:
     """Claim the run's STF devices (`--stf`), or None when not asked (or a worker, or
     --help). Raises pytest.UsageError naming the URL on a bad token, an unreachable STF
     or no free matching device; what was claimed by then is released all the same."""
     url = config.getoption("stf", None)
-    if not url or hasattr(config, "workerinput") or config.option.help:
+    if not url or config.option.help:
+        return None
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller's claims
+        _run_on(lab_session, os.environ.get(CLAIMED_ENV, "").split(","))
         return None
     try:
         client = StfClient(url, os.environ.get(TOKEN_ENV, ""))
@@ -130,6 +152,8 @@ def claim_for_run(config: pytest.Config, lab_session,
     if not claims.claims:
         raise pytest.UsageError(f"STF {client.url}: no device kept: "
                                 + "; ".join(claims.rejected))
+    _run_on(lab_session, claims.adb_serials)
+    os.environ[CLAIMED_ENV] = ",".join(claims.adb_serials)  # for xdist workers (spawned later)
     write(f"[swaplab] STF {client.url}: holding "
           + ", ".join(f"{c.stf_serial} as {c.adb_serial} ({c.profile})" for c in claims.claims))
     return run
