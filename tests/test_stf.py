@@ -302,3 +302,34 @@ def test_xdist_workers_claim_nothing_and_use_the_controllers_devices(monkeypatch
     lab = type("Lab", (), {"device_filter": ["all"]})()
     assert stf_run.claim_for_run(config, lab, print) is None
     assert lab.device_filter == ["10.0.0.5:7401", "10.0.0.6:7403"]
+
+
+def test_stand_in_command(tmp_path, profiles):
+    """`python -m harness.virtual_device stf --profile P`: the STF stand-in for trying
+    `--stf` by hand; its token from the environment, stopped by SIGTERM."""
+    env = dict(os.environ, SWAPLAB_STF_TOKEN=TOKEN, HOME=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.virtual_device", "stf", "--profile",
+         str(profiles / "snapdragon865.toml")], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("STF stand-in at ")):
+            line = proc.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        url = lines[-1].split()[3]
+        (dev,) = StfClient(url, TOKEN).devices()
+        assert (dev["serial"], dev["cpuPlatform"], dev["owner"]) == ("VDEV-1", "kona", None)
+        with pytest.raises(StfError, match="HTTP 401 Bad Credentials"):
+            StfClient(url, "wrong").devices()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    r = subprocess.run([sys.executable, "-m", "harness.virtual_device", "stf", "--profile",
+                        "snapdragon6"], env=dict(env, SWAPLAB_STF_TOKEN=""),
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 2 and "set $SWAPLAB_STF_TOKEN" in r.stderr
