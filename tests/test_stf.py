@@ -333,3 +333,42 @@ def test_stand_in_command(tmp_path, profiles):
                         "snapdragon6"], env=dict(env, SWAPLAB_STF_TOKEN=""),
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and "set $SWAPLAB_STF_TOKEN" in r.stderr
+
+
+def test_token_is_not_sent_on_a_redirect():
+    """An STF URL that redirects (to another host, or http -> https): the client stops
+    and names the target; the token never reaches the target."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    seen = []
+
+    class Target(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"success": true, "devices": []}')
+
+        def log_message(self, *a):
+            pass
+
+    class Redirect(Target):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{target.server_port}/api/v1/devices")
+            self.end_headers()
+
+    target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    redirect = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for srv in (target, redirect):
+        Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(StfError, match=r"HTTP 302 redirect to http://127\.0\.0\.1:\d+/api"
+                                           r"/v1/devices: give that URL to --stf"):
+            StfClient(f"http://127.0.0.1:{redirect.server_port}", TOKEN).devices()
+        assert seen == []
+    finally:
+        for srv in (target, redirect):
+            srv.shutdown()
+            srv.server_close()

@@ -81,6 +81,17 @@ def _text(value: object, limit: int = 200) -> str:
     return s if len(s) <= limit else s[:limit] + "..."
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect with the Authorization header, to any host: the token
+    goes nowhere but to the URL given. A 3xx becomes an HTTPError naming the target."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class StfClient:
     """The STF REST calls SwapLab needs (urllib: stdlib, a timeout on every call)."""
 
@@ -111,9 +122,13 @@ class StfClient:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with _OPENER.open(req, timeout=self.timeout_s) as resp:
                 raw = resp.read(16 << 20)
         except urllib.error.HTTPError as e:
+            if 300 <= e.code < 400:
+                raise StfError(f"{what}: HTTP {e.code} redirect to "
+                               f"{safe_url(e.headers.get('Location') or '?')}: give that URL "
+                               "to --stf (the token is not sent on)") from None
             try:
                 desc = json.loads(e.read(65536) or b"{}").get("description", "")
             except (ValueError, AttributeError, OSError):
