@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from helpers.lab import run_pytest_subprocess
+from helpers.lab import ADBS, run_pytest_subprocess
 
 from harness.devices.android.stf import StfClaims, StfClient, StfError
 from harness.profiles import load_profiles
@@ -372,3 +372,25 @@ def test_token_is_not_sent_on_a_redirect():
         for srv in (target, redirect):
             srv.shutdown()
             srv.server_close()
+
+
+@pytest.mark.parametrize("adb", sorted(ADBS))
+def test_phone_that_does_not_trust_this_host(tmp_path, profiles, monkeypatch, adb):
+    """STF's note: a phone stays `unauthorized` until this host's adb key is added in STF.
+    The claim fails saying so (adb 36 fails the connect, adb 29 connects to an
+    unauthorized device), and the phone still goes back."""
+    from harness.devices.android import stf as stf_module
+    from harness.virtual_device.adbauth import TrustedKeys
+
+    monkeypatch.setattr(stf_module, "CONNECT_TIMEOUT_S", 5.0)
+    with AdbLab(tmp_path / "lab", ADBS[adb]) as lab, StfServer({TOKEN: ME}) as stf:
+        vdev = lab.virtual_device(str(profiles / "snapdragon6.toml"), connect=False,
+                                  trusted_keys=TrustedKeys())
+        stf.add_virtual(vdev, "SD6-NEW")
+        claims = StfClaims(StfClient(stf.url, TOKEN),
+                           type("Opts", (), {"adb_port": lab.port})(), progress=lambda m: None)
+        with pytest.raises(StfError, match=r"device SD6-NEW at 127\.0\.0\.1:\d+: adb state "
+                                           r"'unauthorized'.*add ~/\.android/adbkey\.pub in STF"):
+            claims.claim_matching(load_profiles(profiles), ["snapdragon6"])
+        assert claims.release() == []
+        assert_released(stf, lab, "SD6-NEW")

@@ -324,9 +324,14 @@ class StfClaims:
             out = adb.connect(addr, timeout=CONNECT_TIMEOUT_S)
         except Exception as e:  # noqa: BLE001 - adbutils raises several kinds
             raise StfError(f"{where}: adb connect failed: {_text(e)}") from None
+        claim.connected = True  # whatever adb says: release disconnects (harmless if not)
+        unauthorized = (f"{where}: adb state 'unauthorized': the device does not trust this "
+                        "host's adb key; add ~/.android/adbkey.pub in STF (Settings > Keys > "
+                        "ADB Keys)")
+        if "authenticate" in str(out):  # adb >= 33: "failed to authenticate to HOST:PORT"
+            raise StfError(unauthorized)
         if "connected" not in str(out) or "failed" in str(out) or "unable" in str(out):
             raise StfError(f"{where}: adb connect failed: {_text(out)}")
-        claim.connected = True
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         state = "unknown"
         while time.monotonic() < deadline:
@@ -338,9 +343,7 @@ class StfClaims:
                 return
             time.sleep(0.3)
         if "unauthorized" in state:
-            raise StfError(f"{where}: adb state 'unauthorized': the device does not trust this "
-                           "host's adb key; add ~/.android/adbkey.pub in STF (Settings > Keys "
-                           "> ADB Keys)")
+            raise StfError(unauthorized)
         raise StfError(f"{where}: not online within {CONNECT_TIMEOUT_S:g} s (adb state: "
                        f"{state})")
 
