@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -206,20 +207,29 @@ def test_no_free_matching_device(tmp_path, farm, profiles):
     assert [e[0] for e in stf.events[before:]] == ["GET"]
 
 
-def test_claim_failing_half_way_gives_back_what_it_took(tmp_path, farm, profiles):
-    """Two SD6 phones; the second's remote address leads nowhere: the run stops with an
-    error naming it, and both phones are back with STF (the first was connected)."""
+def test_a_phone_failing_to_connect_is_given_back_and_the_others_run(tmp_path, farm,
+                                                                     profiles):
+    """Two SD6 phones; the second's remote address leads nowhere: it is given back at once,
+    the run says why and goes on with the first, which goes back at the end. When no
+    phone can be claimed, the run stops before any test (exit 4), nothing held."""
     lab, stf = farm
     vdev = lab.virtual_device(str(profiles / "snapdragon6.toml"), connect=False)
-    props = dict(vdev.properties)
-    stf.add_device("SD6-DEAD", props, f"127.0.0.1:{free_port()}")  # nobody listens there
+    stf.add_device("SD6-DEAD", dict(vdev.properties), f"127.0.0.1:{free_port()}")  # nobody
+    r = farm_run(tmp_path, lab, stf, profiles)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
+    assert re.search(r"device SD6-DEAD at 127\.0\.0\.1:\d+: adb connect failed: .*; given "
+                     r"back \(skipped\)", r.stdout), r.stdout[-5000:]
+    record = json.loads((tmp_path / "out" / "latest" / "record.json").read_text())
+    assert [d["stf"]["serial"] for d in record["devices"].values()] == ["SD6-FREE"]
+    for serial in ("SD6-FREE", "SD6-DEAD"):
+        assert_released(stf, lab, serial)
+
+    StfClient(stf.url, "other-token").add("SD6-FREE")  # bob: only the dead one is free
     r = farm_run(tmp_path, lab, stf, profiles)
     assert r.returncode == pytest.ExitCode.USAGE_ERROR, (r.stdout + r.stderr)[-5000:]
-    assert "device SD6-DEAD at 127.0.0.1:" in r.stderr and "adb connect failed" in r.stderr
-    for serial in ("SD6-FREE", "SD6-DEAD"):
-        dev = stf.device(serial)
-        assert dev["owner"] is None and dev["remoteConnect"] is False, (serial, dev)
-    assert not adb_serials(lab)
+    assert f"STF {stf.url}: no device could be claimed:" in r.stderr
+    assert "SD6-DEAD" in r.stderr and stf.device("SD6-DEAD")["owner"] is None
+    assert stf.events.count(("DELETE", "/api/v1/user/devices/SD6-DEAD", 200)) == 2
 
 
 def test_client_calls_and_refusals(farm, profiles):

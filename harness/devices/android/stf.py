@@ -263,9 +263,12 @@ class StfClaims:
                        max_devices: int = 0,
                        timeout_ms: int = DEFAULT_CLAIM_TIMEOUT_MS) -> list[Claim]:
         """Claim every free STF device whose listing matches one of the `wanted` profiles
-        (at most `max_devices`, 0 = no limit) and connect it over adb. Raises StfError
-        naming the URL and the devices STF listed when none matches and is free. What was
-        claimed before an error stays in `self.claims`: the caller releases it."""
+        (at most `max_devices`, 0 = no limit) and connect it over adb. A device that fails
+        a step (taken meanwhile, unreachable, another profile by its getprop) is given back
+        at once and noted in `rejected`; the others go on. Raises StfError naming the URL
+        (and the devices STF listed) when none matches and is free, or none could be
+        claimed. Whatever is in `self.claims` is the caller's to release, also after an
+        exception (e.g. KeyboardInterrupt from SIGTERM)."""
         wanted = sorted(set(wanted))
         listing = [StfListing(d["serial"], d) for d in self.client.devices()]
         lines, free = [], []
@@ -288,7 +291,14 @@ class StfClaims:
                 + (f"{len(listing)} device(s):\n  " + "\n  ".join(lines) if lines else
                    "no device"))
         for dev, prof in free:
-            self._claim_one(dev, prof, profiles, timeout_ms)
+            try:
+                self._claim_one(dev, prof, profiles, timeout_ms)
+            except StfError as e:  # taken meanwhile, unreachable...: the others still run
+                self.rejected.append(str(e))
+                self.progress(f"[swaplab] {e} (skipped)")
+        if not self.claims:
+            raise StfError(f"STF {self.client.url}: no device could be claimed:\n  "
+                           + "\n  ".join(self.rejected))
         return list(self.claims)
 
     def _claim_one(self, dev: StfListing, prof: Profile, profiles: Mapping[str, Profile],
@@ -296,25 +306,27 @@ class StfClaims:
         claim = Claim(dev.serial, prof.name, _text(dev.model))
         self.progress(f"[swaplab] STF {self.client.url}: claiming {dev.describe()} "
                       f"for profile {prof.name}")
-        self.client.add(dev.serial, timeout_ms)
+        self.client.add(dev.serial, timeout_ms)  # fails: not ours, nothing to undo
         self.claims.append(claim)
-        claim.adb_serial = self.client.remote_connect(dev.serial)
-        self._adb_connect(claim)
-        # STF lists no ro.soc.model: the device's own getprop has the last word
-        adb = _adb_client(self.adb_options)
         try:
-            real = AndroidDevice.connect(adb, claim.adb_serial, remote=True)
-        except Exception as e:  # noqa: BLE001 - any adb failure is a failed claim
-            raise StfError(f"STF {self.client.url}: device {_text(dev.serial)} at "
-                           f"{claim.adb_serial}: getprop failed: {_text(e)}") from None
-        got, reason = match_profile(real, profiles)
-        if got is None or got.name != prof.name:
-            self.rejected.append(f"{dev.describe()}: STF's fields match {prof.name}, its "
-                                 f"getprop matches {got.name if got else 'no profile'} "
-                                 f"({_text(reason)}); released")
-            self.progress("[swaplab] " + self.rejected[-1])
-            self._release_one(claim)
+            claim.adb_serial = self.client.remote_connect(dev.serial)
+            self._adb_connect(claim)
+            # STF lists no ro.soc.model: the device's own getprop has the last word
+            try:
+                real = AndroidDevice.connect(_adb_client(self.adb_options), claim.adb_serial,
+                                             remote=True)
+            except Exception as e:  # noqa: BLE001 - any adb failure is a failed claim
+                raise StfError(f"STF {self.client.url}: device {_text(dev.serial)} at "
+                               f"{claim.adb_serial}: getprop failed: {_text(e)}") from None
+            got, reason = match_profile(real, profiles)
+            if got is None or got.name != prof.name:
+                raise StfError(f"STF {self.client.url}: {dev.describe()}: STF's fields match "
+                               f"{prof.name}, its getprop matches "
+                               f"{got.name if got else 'no profile'} ({_text(reason)})")
+        except StfError as e:
             self.claims.remove(claim)
+            errors = self._release_one(claim)
+            raise StfError(f"{e}; given back" + "".join(f"; {x}" for x in errors)) from None
 
     def _adb_connect(self, claim: Claim) -> None:
         addr = claim.adb_serial
