@@ -20,6 +20,7 @@ import pytest
 
 from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions
+from harness.devices.android.stf_run import claim_for_run
 from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     LAB_KEY,
     artifacts_dir,
@@ -78,6 +79,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "profile's [run] ab_rounds (40 unless set)")
     g.addoption("--ab-frames", type=int, default=10, metavar="N",
                 help="measured frames per arm per A/B round, default 10")
+    g.addoption("--stf", default=None, metavar="URL",
+                help="claim the devices of DeviceFarmer STF at URL that match the selected "
+                     "profiles (-m MARKER, else every Android profile), adb-connect them, "
+                     "give them back at the end; token from $SWAPLAB_STF_TOKEN (docs/stf.md)")
+    g.addoption("--stf-max", type=int, default=0, metavar="N",
+                help="claim at most N devices from STF (default 0: every free match)")
 
 
 def _resolve(config: pytest.Config, value: str | None, default_name: str,
@@ -142,6 +149,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LAB_KEY] = session
     config.stash[_DEVICE_OF_KEY] = {}
     _catch_sigterm(config)
+    claim_for_run(config, session, _writer(config))  # --stf: before discovery
     if session.device_filter != ["all"] and not config.option.help:
         try:  # an explicit --device is checked at once, with the devices found
             session.selected()
