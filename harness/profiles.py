@@ -17,12 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from harness.devices.base import Device
+from harness.power.fallback import FallbackSettingsError, fallback_settings
 from harness.power.metrics import PowerSettingsError, power_settings
 
 PLATFORMS = ("linux", "android", "ios")
 #: ABIs a virtual device can be ([virtual] abi)
 VIRTUAL_ABIS = ("x86_64", "arm64-v8a")
 MODES = ("tiny", "small", "base", "auto")
+#: `[run] input`: what the runner's target frames are. camera: NV21 frames prepared once on
+#: the host, handed over at `camera_fps` (a phone's camera pipeline; the default on phone
+#: platforms); images: image files decoded every frame (the default on linux); video: a
+#: video file (only the linux build has a video decoder)
+INPUTS = ("camera", "images", "video")
+PHONE_PLATFORMS = ("android", "ios")
 
 
 class ProfileError(ValueError):
@@ -116,6 +123,10 @@ class RunSettings:
     #: rounds of an A/B interleaved run (suites/test_ab.py); a noisier device needs more
     #: to see a 5% change (docs/statistics.md); --ab-rounds overrides it
     ab_rounds: int = 40
+    #: INPUTS; load_profile defaults it by platform
+    input: str = "images"
+    #: the camera's frame rate for `input = "camera"` (the runner's frame clock)
+    camera_fps: float = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,6 +252,22 @@ def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
             raise c.fail(full, f"expected a relative threshold between 0 and 1, got {v}")
 
 
+def _check_input(c: _Checker, run_kw: dict, platform: str) -> None:
+    """`[run] input` and `camera_fps`; a phone platform defaults to camera-like input."""
+    run_kw.setdefault("input", "camera" if platform in PHONE_PLATFORMS else "images")
+    if run_kw["input"] not in INPUTS:
+        raise c.fail("run.input", f"expected one of {', '.join(INPUTS)}, got {run_kw['input']!r}")
+    if run_kw["input"] == "video" and platform != "linux":
+        raise c.fail("run.input", f"video input needs the linux build's video decoder; "
+                                  f"platform {platform!r} runs static builds without one "
+                                  "(use camera or images)")
+    if "camera_fps" in run_kw:
+        if not 0 < run_kw["camera_fps"] <= 1000:
+            raise c.fail("run.camera_fps", "expected frames per second > 0 and <= 1000, "
+                                           f"got {run_kw['camera_fps']}")
+        run_kw["camera_fps"] = float(run_kw["camera_fps"])
+
+
 def _check_virtual(c: _Checker, table: Mapping[str, Any]) -> None:
     """The `[virtual]` table: what SwapLab's virtual device built from this profile is."""
     c.unknown(table, ("abi", "properties", "sensors"), "virtual.")
@@ -261,6 +288,14 @@ def _check_power(c: _Checker, table: Mapping[str, Any]) -> None:
         raise c.fail(None, str(e)) from None
 
 
+def _check_thermal(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[thermal]` table: the runner's fallback ladder (harness.power.fallback)."""
+    try:
+        fallback_settings(table)
+    except FallbackSettingsError as e:
+        raise c.fail(None, str(e)) from None
+
+
 def _check_quality(c: _Checker, table: Mapping[str, Any]) -> None:
     """The `[quality]` table, as the quality suite reads it."""
     # lazy: harness.quality's package imports OpenCV and scikit-image
@@ -277,6 +312,7 @@ EXTENSION_CHECKS: dict[str, Callable[[_Checker, Mapping[str, Any]], None]] = {
     "regression": _check_regression,
     "power": _check_power,
     "quality": _check_quality,
+    "thermal": _check_thermal,
 }
 
 
@@ -325,7 +361,8 @@ def load_profile(path: Path | str) -> Profile:
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
-             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer"}
+             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer",
+             "input": "string", "camera_fps": "number"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
@@ -350,6 +387,7 @@ def load_profile(path: Path | str) -> Profile:
     for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s", "min_battery_pct"):
         if key in run_kw:
             run_kw[key] = float(run_kw[key])
+    _check_input(c, run_kw, platform)
     run = RunSettings(**run_kw)
 
     virtual = c.get(data, "virtual", "", "table", default={})

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 struct Options
 {
@@ -10,6 +11,9 @@ struct Options
     std::string cpu_affinity;
     int warmup = 5, frames = 50, threads = 1, save_every = 0, thermal_every = 10;
     double low_light = 70, thermal_limit = 70, thermal_hyst = 5;
+    // camera-like pacing (camera.h; 0 = frames flat out) and the thermal fallback's ladder
+    double camera_fps = 0, thermal_fps_low = -1;  // -1: half of camera_fps
+    std::vector<std::string> thermal_fallback = {"mode"};
     bool blend_compare = false, version = false;
 };
 

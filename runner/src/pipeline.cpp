@@ -179,9 +179,11 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
     const int64_t t0 = now_ns();
     Laps laps(r.stage_ns);
 
-    cv::Mat& frame = track.frame;
-    frames.next(frame, r.source_frame);
+    frames.next(track.frame, r.source_frame);
     laps.lap(ST_DECODE);
+
+    const cv::Mat& frame = to_bgr(track.frame, track.converted);
+    laps.lap(ST_CONVERT);
 
     cv::Mat work = enhance(frame, s, r.enhanced);
     laps.lap(ST_ENHANCE);

@@ -52,13 +52,14 @@ struct FrameSettings
     DebugDump debug;
 };
 
-// What one frame hands the next: the previous mesh (tracking gives the next ROI) and the
-// decode buffer (reused, as a camera pipeline would).
+// What one frame hands the next: the previous mesh (tracking gives the next ROI), the
+// decode buffer and the YUV -> BGR buffer (reused, as a camera pipeline would).
 struct FrameState
 {
     bool have_prev = false;
     std::vector<cv::Point3f> prev_mesh;
     cv::Mat frame;
+    cv::Mat converted;
 };
 
 struct BlendCompare
@@ -70,6 +71,7 @@ struct BlendCompare
 struct FrameResult
 {
     int index = 0, source_frame = 0, faces = 0;
+    FrameClock::Tick camera;  // camera-like pacing (camera.h); camera_frame -1 without a clock
     std::string mode;
     bool warmup = false, enhanced = false, detected = false, ok = false;
     int64_t stage_ns[ST_COUNT] = {0};  // stages after landmarks are 0 when !ok

@@ -15,6 +15,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "backend.h"
+#include "camera.h"
 #include "common.h"
 #include "frames.h"
 #include "models.h"
@@ -116,27 +118,61 @@ void save_output(const Options& o, const FrameResult& r)
         throw RunnerError(EXIT_USAGE, "--out " + p + ": cannot write image");
 }
 
-// The frame loop: warm-up + measured frames, the thermal fallback before each.
+// The thermal fallback before a frame: every step in the telemetry, the new mode / frame
+// rate / GPU state in force from this frame on.
+void apply_fallback(int index, ModeMap& modes, ThermalFallback& thermal, FrameClock& clock,
+                    TelemetryWriter& tw, FrameState& state, RunSummary& sum)
+{
+    GpuSwitch gpu{[&] {
+                      bool moved = false;
+                      for (auto& [mn, m] : modes)
+                          moved = gpu_off(m) || moved;
+                      return moved;
+                  },
+                  [&] {
+                      bool moved = false;
+                      for (auto& [mn, m] : modes)
+                          moved = gpu_on(m) || moved;
+                      return moved;
+                  }};
+    for (const FallbackStep& st : thermal.check(index, gpu))
+    {
+        if (st.rung == "mode")
+        {
+            tw.write(mode_switch_json(st.as_mode_switch()));
+            sum.mode_switches++;
+            state.have_prev = false;  // the new mode starts with a fresh detection
+        }
+        else
+            tw.write(fallback_switch_json(st));
+        sum.fallback_switches++;
+    }
+    if (clock.running() && thermal.fps() != clock.fps())
+        clock.set_fps(thermal.fps());
+}
+
+// The frame loop: warm-up + measured frames, each at the camera's rate (when paced), the
+// thermal fallback before each.
 void run_frames(const Options& o, ModeMap& modes, FrameSource& frames, const FrameSettings& fs,
                 ThermalFallback& thermal, TelemetryWriter& tw, FILE* dump, RunSummary& sum)
 {
     FrameState state;
+    FrameClock clock(o.camera_fps);
     for (int index = 0; index < o.warmup + o.frames; index++)
     {
-        ModeSwitch sw;
-        if (thermal.check(index, sw))
-        {
-            tw.write(mode_switch_json(sw));
-            sum.mode_switches++;
-            state.have_prev = false;  // the new mode starts with a fresh detection
-        }
+        apply_fallback(index, modes, thermal, clock, tw, state, sum);
+        const FrameClock::Tick tick = clock.next();
         FrameResult r = process_frame(frames, modes.at(thermal.mode()), thermal.mode(), index, fs, state);
+        r.camera = tick;
         if (!r.ok)
         {
             sum.frames_without_face_total++;
             if (!r.warmup)
                 sum.frames_without_face++;
         }
+        sum.frames_dropped_total += tick.dropped;
+        if (!r.warmup)
+            sum.frames_dropped += tick.dropped;
         if (index == 0)
             sum.first_frame_ms = r.stage_ns[ST_TOTAL] / 1e6;
         tw.write(frame_json(r, rss_kb(), thermal.temp_c()));
@@ -162,7 +198,8 @@ int run(int argc, char** argv)
     cv::Mat source_img;
     FrameSource frames;
     open_inputs(o, source_img, frames);
-    ThermalFallback thermal(o.thermal_source, o.mode, o.thermal_every, o.thermal_limit, o.thermal_hyst);
+    ThermalFallback thermal(o.thermal_source, o.mode, o.thermal_every, o.thermal_limit, o.thermal_hyst,
+                            o.thermal_fallback, o.camera_fps, o.thermal_fps_low);
     TelemetryWriter tw;
     tw.open(o.telemetry);
     FILE* dump = nullptr;
@@ -186,6 +223,7 @@ int run(int argc, char** argv)
     sum.frames = o.frames;
     sum.warmup_frames = o.warmup;
     sum.final_mode = thermal.mode();
+    sum.camera_fps = o.camera_fps;
     sum.wall_ms = (now_ns() - t_start) / 1e6;
     tw.write(summary_json(sum));
     tw.close();
