@@ -183,7 +183,8 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
     laps.lap(ST_DECODE);
 
     const cv::Mat& frame = to_bgr(track.frame, track.converted);
-    laps.lap(ST_CONVERT);
+    if (&frame != &track.frame)  // camera input; images and video arrive as BGR: 0
+        laps.lap(ST_CONVERT);
 
     cv::Mat work = enhance(frame, s, r.enhanced);
     laps.lap(ST_ENHANCE);
