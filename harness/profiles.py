@@ -19,6 +19,7 @@ from typing import Any
 from harness.devices.base import Device
 from harness.power.fallback import FallbackSettingsError, fallback_settings
 from harness.power.metrics import PowerSettingsError, power_settings
+from harness.runner.placement import PlacementError, placement_args
 
 PLATFORMS = ("linux", "android", "ios")
 #: ABIs a virtual device can be ([virtual] abi)
@@ -127,6 +128,8 @@ class RunSettings:
     input: str = "images"
     #: the camera's frame rate for `input = "camera"` (the runner's frame clock)
     camera_fps: float = 30.0
+    #: swap_runner --placement values from the `[cpu]` table (harness.runner.placement)
+    placement: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,7 +235,8 @@ def _did_you_mean(key: str, allowed: Iterable[str]) -> str:
 
 _MARKER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-_TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "run", "virtual")
+_TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "run", "virtual",
+             "cpu")
 
 
 def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
@@ -356,7 +360,7 @@ def load_profile(path: Path | str) -> Profile:
         targets[key] = value
 
     run_t = c.get(data, "run", "", "table", required=True)
-    fields = {f.name: f for f in dataclasses.fields(RunSettings)}
+    fields = {f.name: f for f in dataclasses.fields(RunSettings) if f.name != "placement"}
     c.unknown(run_t, fields, "run.")
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
@@ -388,6 +392,10 @@ def load_profile(path: Path | str) -> Profile:
         if key in run_kw:
             run_kw[key] = float(run_kw[key])
     _check_input(c, run_kw, platform)
+    try:
+        run_kw["placement"] = placement_args(data.get("cpu"))
+    except PlacementError as e:
+        raise c.fail(None, str(e)) from None
     run = RunSettings(**run_kw)
 
     virtual = c.get(data, "virtual", "", "table", default={})

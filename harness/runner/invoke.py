@@ -229,6 +229,8 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
         argv += ["--cpu-affinity", s.cpu_list]
     if paced:
         argv += ["--camera-fps", f"{s.camera_fps:g}"]
+    for p in s.placement:
+        argv += ["--placement", p]
     if enhance:
         argv += ["--enhance", enhance]
     if blend:

@@ -22,7 +22,8 @@ const char* const kUsage =
     "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
     "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
     "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
-    "  [--camera-fps F] [--thermal-fallback fps,gpu,mode] [--thermal-fps-low F]\n";
+    "  [--camera-fps F] [--thermal-fallback fps,gpu,mode] [--thermal-fps-low F]\n"
+    "  [--placement detect|landmarks|seg=CPUS:THREADS ...]\n";
 
 RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
 
@@ -139,6 +140,7 @@ Options parse_args(int argc, char** argv)
         else if (a == "--camera-fps") o.camera_fps = parse_fps(a, v);
         else if (a == "--thermal-fps-low") o.thermal_fps_low = parse_fps(a, v);
         else if (a == "--thermal-fallback") o.thermal_fallback = parse_rungs(a, v);
+        else if (a == "--placement") o.placement.push_back(v);
         else throw usage("unknown flag " + a);
     }
     if (o.version)

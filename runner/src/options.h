@@ -14,6 +14,7 @@ struct Options
     // camera-like pacing (camera.h; 0 = frames flat out) and the thermal fallback's ladder
     double camera_fps = 0, thermal_fps_low = -1;  // -1: half of camera_fps
     std::vector<std::string> thermal_fallback = {"mode"};
+    std::vector<std::string> placement;  // --placement role=CPUS:THREADS (placement.h)
     bool blend_compare = false, version = false;
 };
 

@@ -24,6 +24,13 @@ struct Laps
     }
 };
 
+// The CPU set of the net about to run ("" = back to the process's set).
+void place(const FrameSettings& s, const char* role)
+{
+    if (s.placement)
+        s.placement->enter(role);
+}
+
 cv::Mat enhance(const cv::Mat& frame, const FrameSettings& s, bool& enhanced)
 {
     enhanced = s.enhance == "on" || (s.enhance == "auto" && mean_luma(frame) < s.low_light);
@@ -117,7 +124,11 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, Laps
 
     cv::Mat person, mask, feather;
     if (m.has_seg)
+    {
+        place(s, "seg");
         person = m.seg.run(work)(box);
+        place(s, "");
+    }
     blend_mask(hull, person, mask, feather);
     laps.lap(ST_MASK);
 
@@ -189,14 +200,17 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
     cv::Mat work = enhance(frame, s, r.enhanced);
     laps.lap(ST_ENHANCE);
 
+    place(s, "detect");
     const bool have_roi = locate_face(m, work, index, track, r);
     laps.lap(ST_DETECT);
 
+    place(s, "landmarks");
     if (have_roi)
     {
         m.mesh.run(work, r.roi, *s.lm68_from_mesh, r.face);
         r.ok = r.face.presence >= 0.5f;
     }
+    place(s, "");
     laps.lap(ST_LANDMARKS);
 
     if (!r.ok)

@@ -13,6 +13,7 @@
 #include "face.h"
 #include "frames.h"
 #include "models.h"
+#include "placement.h"
 #include "stages.h"
 #include "telemetry.h"
 
@@ -50,6 +51,7 @@ struct FrameSettings
     const std::vector<int>* lm68_from_mesh = nullptr;
     const cv::Mat* source_img = nullptr;
     DebugDump debug;
+    Placement* placement = nullptr;  // per-net CPU sets (placement.h); null = none
 };
 
 // What one frame hands the next: the previous mesh (tracking gives the next ROI), the

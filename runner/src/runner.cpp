@@ -22,6 +22,7 @@
 #include "models.h"
 #include "options.h"
 #include "pipeline.h"
+#include "placement.h"
 #include "telemetry.h"
 #include "thermal.h"
 
@@ -51,12 +52,13 @@ void open_inputs(const Options& o, cv::Mat& source_img, FrameSource& frames)
 }
 
 // Models: auto mode may visit every mode, so load them all up front (no hiccup at a switch).
-ModeMap load_modes(const Options& o, ModelPack& pack)
+ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement)
 {
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
                                                       : std::vector<std::string>{o.mode};
-    pack.load_nets(names, o.threads);
+    placement.configure(pack);
+    pack.load_nets(names, placement.threads());
     ModeMap modes;
     for (const std::string& mn : names)
     {
@@ -193,7 +195,8 @@ int run(int argc, char** argv)
     }
     if (!o.cpu_affinity.empty())
         set_affinity(o.cpu_affinity);
-    cv::setNumThreads(o.threads);
+    Placement placement(o.threads, o.placement);  // threads clamped to the CPUs we have
+    cv::setNumThreads(placement.threads());
 
     cv::Mat source_img;
     FrameSource frames;
@@ -209,23 +212,27 @@ int run(int argc, char** argv)
     RunSummary sum;
     const int64_t t_load = now_ns();
     ModelPack pack;
-    ModeMap modes = load_modes(o, pack);
+    ModeMap modes = load_modes(o, pack, placement);
     sum.model_load_ms = (now_ns() - t_load) / 1e6;
     const int64_t t_src = now_ns();
     find_source_faces(o, modes, source_img, pack, dump);
     sum.source_ms = (now_ns() - t_src) / 1e6;
 
-    run_frames(o, modes, frames, frame_settings(o, pack, source_img), thermal, tw, dump, sum);
+    FrameSettings fs = frame_settings(o, pack, source_img);
+    fs.placement = &placement;
+    run_frames(o, modes, frames, fs, thermal, tw, dump, sum);
 
     sum.mode = o.mode;
     sum.blend = o.blend;
-    sum.threads = o.threads;
+    sum.threads = placement.threads();
     sum.frames = o.frames;
     sum.warmup_frames = o.warmup;
     sum.final_mode = thermal.mode();
     sum.camera_fps = o.camera_fps;
     sum.wall_ms = (now_ns() - t_start) / 1e6;
-    tw.write(summary_json(sum));
+    nlohmann::ordered_json summary = summary_json(sum);
+    summary["placement"] = placement.describe();
+    tw.write(summary);
     tw.close();
     if (dump)
         fclose(dump);
