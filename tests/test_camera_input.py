@@ -203,3 +203,29 @@ def test_fixed_mode_falls_back_on_the_frame_rate_only(runner_binary, camera_dir,
                               fallback_switches=tel.fallback_switches, order=("mode", "fps"),
                               fps=20, fps_low=5, start_mode="tiny", auto=False)
     assert check.ok, check.problems
+
+
+def test_placement_per_net_threads_and_cpus_clamped_to_this_host(runner_binary, camera_dir):
+    """`--placement` puts each net on its CPU set with its thread count; on a host with
+    fewer CPUs than the phone's both are clamped to what the process has, and the summary
+    says so per stage."""
+    have = sorted(os.sched_getaffinity(0))
+    r = run_runner(runner_binary, "--target", camera_dir, "--mode", "base", "--warmup", "0",
+                   "--frames", "1", "--threads", str(len(have) + 2),
+                   "--placement", f"detect={have[0]}:1",
+                   "--placement", "landmarks=100-103:8", "--placement", "seg=0-1023:1")
+    assert r.returncode == 0, r.stderr
+    assert "load-time value" not in r.stderr  # ncnn took the per-net threads at load
+    pl = parse_telemetry(r.stdout, "placement").summary["placement"]
+    assert pl["threads_requested"] == len(have) + 2 and pl["threads"] == len(have)
+    assert pl["threads_clamped"] is True
+    det, lm, seg = (pl["nets"][k] for k in ("detect", "landmarks", "seg"))
+    assert (det["threads"], det["cpus"], det["clamped"]) == (1, str(have[0]), False)
+    # CPUs this host lacks: all of ours, threads no more than those
+    assert lm["threads"] == len(have) and lm["clamped"] and lm["requested"] == "100-103:8"
+    assert seg["threads"] == 1 and seg["clamped"]
+    assert pl["stages"]["detect"] == det and pl["stages"]["landmarks"] == lm
+    assert pl["stages"]["mask"] == seg and pl["stages"]["blend"]["threads"] == len(have)
+    bad = run_runner(runner_binary, "--target", camera_dir, "--frames", "1",
+                     "--placement", "mesh=0:1")
+    assert bad.returncode == 2 and "--placement" in bad.stderr
