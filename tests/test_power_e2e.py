@@ -50,7 +50,7 @@ thermal_hysteresis_c = 2
 thermal_check_every = 2
 fallback_duration_virtual_s = 14
 heat_threads = 6
-heat_margin_c = 2
+heat_margin_c = 12               # idle, the zone cools 2 C in 0.5 s (tau 4 s): start well above
 heat_timeout_virtual_s = 60
 [thermal]
 fallback = ["fps", "gpu", "mode"]
