@@ -23,6 +23,7 @@ import pytest
 from helpers.paths import REPO
 
 from harness.inputs.camera import camera_frames, to_nv21
+from harness.inputs.video import FRAMES, video_clip
 from harness.power import fallback as FB
 from harness.runner.telemetry import parse_telemetry
 
@@ -229,3 +230,14 @@ def test_placement_per_net_threads_and_cpus_clamped_to_this_host(runner_binary, 
     bad = run_runner(runner_binary, "--target", camera_dir, "--frames", "1",
                      "--placement", "mesh=0:1")
     assert bad.returncode == 2 and "--placement" in bad.stderr
+
+
+def test_video_input_set_runs_on_the_host_build(runner_binary, tmp_path):
+    """`[run] input = "video"` (linux profiles): the lab's frames as a Motion-JPEG clip
+    (harness.inputs.video) that the host build's video plugin decodes."""
+    clip = next(iter(video_clip({TARGET.name: TARGET}, tmp_path).values()))
+    r = run_runner(runner_binary, "--target", clip, "--warmup", "0", "--frames", str(FRAMES + 1))
+    assert r.returncode == 0, r.stderr
+    tel = parse_telemetry(r.stdout, "video")
+    assert all(f["faces"] == 1 and f["stage_ns"]["convert"] == 0 for f in tel.frames)
+    assert [f["source_frame"] for f in tel.frames][-2:] == [FRAMES - 1, 0]  # looped
