@@ -17,12 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from harness.devices.base import Device
+from harness.power.fallback import FallbackSettingsError, fallback_settings
 from harness.power.metrics import PowerSettingsError, power_settings
+from harness.runner.placement import PlacementError, placement_args
 
 PLATFORMS = ("linux", "android", "ios")
 #: ABIs a virtual device can be ([virtual] abi)
 VIRTUAL_ABIS = ("x86_64", "arm64-v8a")
 MODES = ("tiny", "small", "base", "auto")
+#: `[run] input`: what the runner's target frames are. camera: NV21 frames prepared once on
+#: the host, handed over at `camera_fps` (a phone's camera pipeline; the default on phone
+#: platforms); images: image files decoded every frame (the default on linux); video: a
+#: video file (only the linux build has a video decoder)
+INPUTS = ("camera", "images", "video")
+PHONE_PLATFORMS = ("android", "ios")
 
 
 class ProfileError(ValueError):
@@ -125,6 +133,12 @@ class RunSettings:
     faces: str = "all"
     #: small/far faces: the full-range detector when the mode's finds none (`--small-faces`)
     small_faces: str = "full-range"
+    #: INPUTS; load_profile defaults it by platform
+    input: str = "images"
+    #: the camera's frame rate for `input = "camera"` (the runner's frame clock)
+    camera_fps: float = 30.0
+    #: swap_runner --placement values from the `[cpu]` table (harness.runner.placement)
+    placement: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +244,8 @@ def _did_you_mean(key: str, allowed: Iterable[str]) -> str:
 
 _MARKER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-_TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "run", "virtual")
+_TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "run", "virtual",
+             "cpu")
 
 
 def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
@@ -248,6 +263,22 @@ def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
                                f"got {_describe(v)}")
         if not 0 < float(v) < 1:
             raise c.fail(full, f"expected a relative threshold between 0 and 1, got {v}")
+
+
+def _check_input(c: _Checker, run_kw: dict, platform: str) -> None:
+    """`[run] input` and `camera_fps`; a phone platform defaults to camera-like input."""
+    run_kw.setdefault("input", "camera" if platform in PHONE_PLATFORMS else "images")
+    if run_kw["input"] not in INPUTS:
+        raise c.fail("run.input", f"expected one of {', '.join(INPUTS)}, got {run_kw['input']!r}")
+    if run_kw["input"] == "video" and platform != "linux":
+        raise c.fail("run.input", f"video input needs the linux build's video decoder; "
+                                  f"platform {platform!r} runs static builds without one "
+                                  "(use camera or images)")
+    if "camera_fps" in run_kw:
+        if not 0 < run_kw["camera_fps"] <= 1000:
+            raise c.fail("run.camera_fps", "expected frames per second > 0 and <= 1000, "
+                                           f"got {run_kw['camera_fps']}")
+        run_kw["camera_fps"] = float(run_kw["camera_fps"])
 
 
 def _check_virtual(c: _Checker, table: Mapping[str, Any]) -> None:
@@ -270,6 +301,14 @@ def _check_power(c: _Checker, table: Mapping[str, Any]) -> None:
         raise c.fail(None, str(e)) from None
 
 
+def _check_thermal(c: _Checker, table: Mapping[str, Any]) -> None:
+    """The `[thermal]` table: the runner's fallback ladder (harness.power.fallback)."""
+    try:
+        fallback_settings(table)
+    except FallbackSettingsError as e:
+        raise c.fail(None, str(e)) from None
+
+
 def _check_quality(c: _Checker, table: Mapping[str, Any]) -> None:
     """The `[quality]` table, as the quality suite reads it."""
     # lazy: harness.quality's package imports OpenCV and scikit-image
@@ -286,6 +325,7 @@ EXTENSION_CHECKS: dict[str, Callable[[_Checker, Mapping[str, Any]], None]] = {
     "regression": _check_regression,
     "power": _check_power,
     "quality": _check_quality,
+    "thermal": _check_thermal,
 }
 
 
@@ -329,13 +369,14 @@ def load_profile(path: Path | str) -> Profile:
         targets[key] = value
 
     run_t = c.get(data, "run", "", "table", required=True)
-    fields = {f.name: f for f in dataclasses.fields(RunSettings)}
+    fields = {f.name: f for f in dataclasses.fields(RunSettings) if f.name != "placement"}
     c.unknown(run_t, fields, "run.")
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
              "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer",
-             "faces": "string", "small_faces": "string"}
+             "faces": "string", "small_faces": "string",
+             "input": "string", "camera_fps": "number"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
@@ -363,6 +404,11 @@ def load_profile(path: Path | str) -> Profile:
     for key in ("cooldown_temperature_c", "cooldown_timeout_s", "timeout_s", "min_battery_pct"):
         if key in run_kw:
             run_kw[key] = float(run_kw[key])
+    _check_input(c, run_kw, platform)
+    try:
+        run_kw["placement"] = placement_args(data.get("cpu"))
+    except PlacementError as e:
+        raise c.fail(None, str(e)) from None
     run = RunSettings(**run_kw)
 
     virtual = c.get(data, "virtual", "", "table", default={})

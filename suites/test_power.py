@@ -4,8 +4,10 @@ The runner swaps frames for the profile's `[power] sustained_duration_s` (30 min
 phone; `sustained_duration_virtual_s`, seconds, on the virtual device) while the sensors
 are sampled. Recorded: average and p95 power (W), energy per frame (mJ), temperature
 max and rise, time to first throttle, frame-latency drift first -> last minute, frame
-latency split into thermally affected / clean frames, and the whole time series as an
-artifact. Metrics a device cannot measure are left out with the reason (never made up);
+latency split into thermally affected / clean frames, camera frames dropped (with
+`[run] input = "camera"` the runner takes frames at the camera's rate, so the run measures
+the work of a real session; a frame whose work overruns the interval drops the camera's next
+frame(s)), and the whole time series as an artifact. Metrics a device cannot measure are left out with the reason (never made up);
 the profile's targets (`power_avg_w`, `temperature_max_c`) are asserted."""
 
 from __future__ import annotations
@@ -92,7 +94,17 @@ def test_sustained_power(device, profile, swap_runner, recorder, artifacts_dir, 
                      **common, thermally_affected=thr.thermal, throttled=thr.affected,
                      throttle_cause=thr.cause, throttle_cause_detail=thr.cause_detail,
                      affected_frames=sum(flags[i] for i in measured), unmeasured=unmeasured,
+                     frames_dropped=tel.frames_dropped(),
                      throttle=thr.reasons)
+    dropped = tel.frames_dropped()
+    if dropped is not None:  # camera-like input: work longer than the frame interval
+        recorder.measure("frames_dropped", dropped, unit="count", direction="lower",
+                         check_target=False, **common, camera_fps=tel.summary["camera_fps"],
+                         measured_frames=len(measured),
+                         dropped_pct=round(100.0 * dropped / max(1, dropped + len(measured)), 2))
+        lab.progress(f"[swaplab] {device.serial}: sustained run at "
+                     f"{tel.summary['camera_fps']:g} fps: {len(measured)} frames processed, "
+                     f"{dropped} camera frames dropped")
     for affected in (False, True):
         part = [tel.frames[i]["stage_ns"]["total"] / 1e6 for i in measured if flags[i] == affected]
         if part and thr.affected:

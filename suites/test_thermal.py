@@ -1,6 +1,8 @@
 """Thermal fallback of the runner: `swap_runner --mode auto` reads a thermal zone every
-`thermal_check_every` frames, steps down base -> small -> tiny above
-`thermal_limit_c` and back up below `thermal_limit_c - thermal_hysteresis_c`.
+`thermal_check_every` frames and, above `thermal_limit_c`, takes one step down the ladder
+the profile's `[thermal] fallback` orders (lower the camera frame rate, turn the GPU off,
+step the mode down base -> small -> tiny; harness.power.fallback), and one step back up,
+in reverse order, below `thermal_limit_c - thermal_hysteresis_c`.
 
 The device is first driven hot by sustained load (`heat_threads` busy shell loops on the
 device until the zone reads above `thermal_limit_c + heat_margin_c`, at most
@@ -18,7 +20,7 @@ import pytest
 
 from harness.power import metrics as PW
 from harness.power import sustained as SU
-from harness.power import throttle as TH
+from harness.power import fallback as FB
 
 
 def test_thermal_fallback(device, profile, swap_runner, recorder, artifacts_dir, lab):
@@ -50,21 +52,25 @@ def test_thermal_fallback(device, profile, swap_runner, recorder, artifacts_dir,
     lab.progress(f"[swaplab] {device.serial}: thermal fallback, auto mode, zone {zone[1]} "
                  f"({zone[0]}) at {heat['temp_c']:.1f} C, limit {limit:g} C, hysteresis "
                  f"{hyst:g} C, check every {every} frames, {frames} frames")
+    fb = FB.fallback_settings(profile.extra.get("thermal"))
+    fps = swap_runner.settings.camera_fps if swap_runner.settings.input == "camera" else None
     run = SU.run_sampled(swap_runner, label="fallback", mode="auto", frames=frames,
                          extra=["--thermal-source", zone[0], "--thermal-check-every", str(every),
                                 "--thermal-limit-c", f"{limit:g}",
-                                "--thermal-hysteresis-c", f"{hyst:g}"],
+                                "--thermal-hysteresis-c", f"{hyst:g}", *fb.runner_args(fps)],
                          interval_s=ps.interval_s(sim), status_interval_s=ps.status_interval_s,
                          timeout_s=max(swap_runner.settings.timeout_s, duration * 3 + 120),
                          artifacts_dir=artifacts_dir)
     recorder.artifact("telemetry", run.telemetry_path, label="fallback", mode="auto")
     tel = run.telemetry
-    check = TH.check_fallback(tel.frames, tel.mode_switches, limit_c=limit, hysteresis_c=hyst,
-                              check_every=every)
+    check = FB.check_fallback(tel.frames, tel.mode_switches, limit_c=limit, hysteresis_c=hyst,
+                              check_every=every, fallback_switches=tel.fallback_switches,
+                              order=fb.order, fps=fps, fps_low=fb.fps_low_for(fps))
     frame_t = PW.frame_times(tel.frames, tel.summary.get("wall_ms"))
     doc = SU.timeseries(device, run, frame_t, None, None,
                         {"kind": "thermal_fallback", "zone": {"path": zone[0], "type": zone[1]},
                          "limit_c": limit, "hysteresis_c": hyst, "check_every": every,
+                         "fallback_order": list(fb.order),
                          "check": check.as_dict(), "heat": heat})
     path = SU.write_json(artifacts_dir / "fallback.timeseries.json", doc)
     recorder.artifact("samples", path, label="fallback", timeseries=True, simulated=sim)
@@ -75,6 +81,8 @@ def test_thermal_fallback(device, profile, swap_runner, recorder, artifacts_dir,
     recorder.measure("thermal_mode_switches", len(tel.mode_switches), unit="count",
                      direction="lower", simulated=sim, steps_down=check.steps_down,
                      steps_up=check.steps_up, switches=tel.mode_switches,
+                     fallback_order=list(fb.order), steps=check.steps,
+                     fallback_switches=tel.fallback_switches,
                      zone=zone[1], limit_c=limit, hysteresis_c=hyst)
 
     who = f"device {device.serial} ({device.name})"

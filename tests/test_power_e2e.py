@@ -39,6 +39,8 @@ measured_frames = 3
 cooldown_temperature_c = 45.0
 cooldown_timeout_s = 90
 timeout_s = 300
+input = "camera"
+camera_fps = 30
 [power]
 sustained_duration_virtual_s = 5
 sample_interval_virtual_s = 0.5
@@ -48,8 +50,11 @@ thermal_hysteresis_c = 2
 thermal_check_every = 2
 fallback_duration_virtual_s = 14
 heat_threads = 6
-heat_margin_c = 2
+heat_margin_c = 12               # idle, the zone cools 2 C in 0.5 s (tau 4 s): start well above
 heat_timeout_virtual_s = 60
+[thermal]
+fallback = ["fps", "gpu", "mode"]
+fps_low = 10
 [virtual]
 abi = "x86_64"
 [virtual.sensors]
@@ -120,7 +125,8 @@ def test_power_and_thermal_suites_on_virtual_device(tmp_path):
         run_dir = (out / "latest").resolve()
         record = json.loads((run_dir / "record.json").read_text())
     tests = {t["nodeid"].split("::")[-1].split("[")[0]: t for t in record["tests"]}
-    assert tests["test_thermal_fallback"]["outcome"] == "passed", tests["test_thermal_fallback"]
+    assert tests["test_thermal_fallback"]["outcome"] == "passed", \
+        tests["test_thermal_fallback"].get("message")
     assert tests["test_sustained_power"]["outcome"] == "passed", tests
     ms = record["measurements"]
 
@@ -129,6 +135,14 @@ def test_power_and_thermal_suites_on_virtual_device(tmp_path):
     assert sw["extra"]["steps_down"] >= 1 and sw["extra"]["steps_up"] >= 1, sw["extra"]
     assert all(s["reason"] in ("above_limit", "below_limit_minus_hysteresis")
                and s["temp_c"] is not None for s in sw["extra"]["switches"])
+    # the ladder: frame rate first (30 -> 10 fps), the GPU rung skipped (CPU-only build),
+    # then the mode; back up in reverse order: the mode first
+    steps = [s for s in sw["extra"]["steps"] if not s["skipped"]]
+    downs = [s["rung"] for s in steps if s["direction"] == "down"]
+    assert downs[:2] == ["fps", "mode"], steps
+    ups = [s["rung"] for s in steps if s["direction"] == "up"]
+    assert ups and ups[0] == "mode", steps
+    assert any(s["rung"] == "gpu" and s["skipped"] for s in sw["extra"]["steps"]), sw["extra"]
     modes = {m["extra"]["variant"] for m in ms if m["metric"] == "latency_total_ms"
              and m["extra"]["variant"].startswith("fallback")}
     assert {"fallback mode=small", "fallback mode=base"} <= modes, modes
@@ -138,6 +152,8 @@ def test_power_and_thermal_suites_on_virtual_device(tmp_path):
     names = {m["metric"] for m in ms if "sustained" in m["extra"].get("variant", "")}
     assert {"power_avg_w", "power_p95_w", "energy_per_frame_mj", "temperature_max_c",
             "temperature_rise_c", "latency_drift_pct", "latency_total_ms"} <= names, names
+    dropped = next(m for m in ms if m["metric"] == "frames_dropped")
+    assert dropped["extra"]["camera_fps"] == 30 and dropped["summary"]["max"] >= 0, dropped
     pw = next(m for m in ms if m["metric"] == "power_avg_w")
     assert pw["extra"]["simulated"] is True and pw["target"]["verdict"] == "pass"
     assert 0.3 < pw["summary"]["mean"] < 20, pw["summary"]
@@ -159,7 +175,7 @@ def test_power_and_thermal_suites_on_virtual_device(tmp_path):
     html = (run_dir / "index.html").read_text()
     assert "Power and thermal" in html
     for panel in ("frame latency (ms)", "power (W)", "temperature (hottest zone) (C)",
-                  "limit - hysteresis"):
+                  "limit - hysteresis", "camera frame rate (fps)", "fps 30-&gt;10"):
         assert panel in html, panel
 
 

@@ -172,3 +172,50 @@ def test_plugin_reports_bad_profile(pytester, tmp_path):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([("*invalid device profile*snapdragon6.toml: key 'run.threads':"
                                  " expected integer, got string 'many'*")])
+
+
+def test_input_defaults_by_platform_and_camera_settings(tmp_path):
+    """Phones default to camera-like input at 30 fps, this host to images; `[cpu]` becomes
+    the runner's --placement and `[thermal]` its ladder."""
+    path = tmp_path / "p.toml"
+    path.write_text(GOOD)
+    assert (load_profile(path).run.input, load_profile(path).run.camera_fps) == ("camera", 30.0)
+    path.write_text(GOOD.replace('platform = "android"', 'platform = "linux"'))
+    assert load_profile(path).run.input == "images"
+    path.write_text(GOOD.replace("threads = 4", 'threads = 4\ninput = "images"\ncamera_fps = 60')
+                    + '[cpu]\nclusters = [{name = "little", cpus = "0-3"}, '
+                      '{name = "big", cpus = "4-7"}]\n'
+                      'placement = {detect = "little:1", landmarks = "big:2"}\n'
+                      '[thermal]\nfallback = ["fps", "gpu", "mode"]\nfps_low = 10\n')
+    p = load_profile(path)
+    assert (p.run.input, p.run.camera_fps) == ("images", 60.0)
+    assert p.run.placement == ("detect=0-3:1", "landmarks=4-7:2")
+    assert p.extra["thermal"]["fallback"] == ["fps", "gpu", "mode"]
+
+
+@pytest.mark.parametrize("edit,key,expected", [
+    (("threads = 4", 'threads = 4\ninput = "jpeg"'), "run.input",
+     "expected one of camera, images, video, got 'jpeg'"),
+    (("threads = 4", 'threads = 4\ninput = "video"'), "run.input",
+     "video input needs the linux build's video decoder"),
+    (("threads = 4", "threads = 4\ncamera_fps = 0"), "run.camera_fps",
+     "expected frames per second > 0"),
+    (("threads = 4", 'threads = 4\n[thermal]\nfallback = ["fps", "heat"]'), "thermal.fallback",
+     "unknown rung 'heat'"),
+    (("threads = 4", 'threads = 4\n[thermal]\nfallback = ["fps", "fps"]'), "thermal.fallback",
+     "a rung is named twice"),
+    (("threads = 4", 'threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "4-7"}]\n'
+                     'placement = {detect = "little:1"}'), "cpu.placement.detect",
+     "no cluster 'little' in cpu.clusters (big)"),
+    (("threads = 4", 'threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "four"}]'),
+     "cpu.clusters[0].cpus", "expected a CPU list"),
+    (("threads = 4", 'threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "4-7"}]\n'
+                     'placement = {mesh = "big:1"}'), "cpu.placement.mesh", "unknown net"),
+])
+def test_camera_thermal_and_cpu_errors_name_the_key(tmp_path, edit, key, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(ProfileError) as e:
+        load_profile(path)
+    msg = str(e.value)
+    assert str(path) in msg and f"key '{key}'" in msg and expected in msg, msg

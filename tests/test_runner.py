@@ -21,7 +21,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 TEST_IMAGES = MODELS / "test_images"
 SCHEMA = "swaplab.telemetry/2"
-STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", "mask", "blend", "total")
+STAGES = ("decode", "convert", "enhance", "detect", "landmarks", "align", "warp", "color", "mask",
+          "blend", "total")
 
 
 def _build_module():

@@ -217,3 +217,26 @@ def test_bad_faces_policy_in_the_summary_is_refused():
     s2 = {**summary(frames=1, warmup=0), "schema": "swaplab.telemetry/2", "faces_policy": "some"}
     with pytest.raises(TelemetryError, match="faces_policy"):
         parse_telemetry(lines(frame(0), s2))
+
+
+def test_telemetry_from_before_the_convert_stage_reads_it_as_0():
+    """`convert` (camera input's YUV -> BGR) joined schema 1 later: an older runner's lines
+    without it still parse, with convert = 0; a bad value is still refused."""
+    old = frame(0)
+    old["stage_ns"].pop("convert", None)
+    tel = parse_telemetry(lines(frame(0, warmup=True), old, summary(frames=1, warmup=1)))
+    assert tel.stage_ms()["convert"] == [0.0] and tel.frames_dropped() is None
+    bad = frame(0)
+    bad["stage_ns"]["convert"] = -1
+    with pytest.raises(TelemetryError, match="stage_ns.convert"):
+        parse_telemetry(lines(bad, summary(frames=1, warmup=0)))
+
+
+def test_fallback_switch_lines_are_validated_and_kept():
+    sw = {"type": "fallback_switch", "schema": "swaplab.telemetry/1", "index": 0, "rung": "fps",
+          "from": "30", "to": "15", "temp_c": 80.0, "reason": "above_limit", "skipped": False}
+    s = dict(summary(frames=1, warmup=0), camera_fps=30, frames_dropped=2)
+    tel = parse_telemetry(lines(sw, frame(0), s))
+    assert tel.fallback_switches == [sw] and tel.frames_dropped() == 2
+    with pytest.raises(TelemetryError, match="rung"):
+        parse_telemetry(lines(dict(sw, rung="heat"), frame(0), s))

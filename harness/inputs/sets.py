@@ -3,6 +3,10 @@
 Input sets (each lands in `inputs/<set>/` on the device):
   source        the face to swap in: grace_hopper.jpg
   frames        the target frames: astronaut.png (the runner loops over them)
+  camera        the same frames as NV21 camera buffers (harness.inputs.camera), for
+                profiles with `[run] input = "camera"`
+  video         the same frames as a Motion-JPEG AVI (harness.inputs.video), for
+                `[run] input = "video"`
   lowlight      x0.2 brightness + noise     } variants of both portraits, made by
   dark_gamma    gamma 2.2                   } harness.inputs.portraits.derive_variants
   dark_extreme  x0.1 brightness then gamma 2.0 (mean luma < 1): without the Retinex pass
@@ -18,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from harness.inputs import portraits
+from harness.inputs import camera, portraits, video
 
 SOURCE_NAMES = ("grace_hopper.jpg", "source.jpg", "source.png")
 TARGET_NAMES = ("astronaut.png", "target.png", "target.jpg")
@@ -92,4 +96,6 @@ def lab_inputs(models_dir: Path, cache: Path,
         done.write_text("ok\n")
     for set_name in LOW_LIGHT_SETS:
         sets[set_name] = {p.name: p for p in sorted((out / set_name).glob("*.png"))}
+    sets["camera"] = camera.camera_frames(sets["frames"], cache)
+    sets["video"] = video.video_clip(sets["frames"], cache)
     return sets

@@ -269,13 +269,15 @@ def temperature_metrics(samples: Sequence[Mapping]) -> dict[str, Metric]:
 # --- frames on the run's clock ----------------------------------------------------------
 
 def frame_times(frames: Sequence[Mapping], wall_ms: float | None) -> list[float]:
-    """End time (s from the runner's start) of each frame (warm-up included, in order)."""
+    """End time (s from the runner's start) of each frame (warm-up included, in order);
+    a camera-paced frame starts after its wait for the camera (`wait_ns`)."""
     totals = [f["stage_ns"]["total"] / 1e9 for f in frames]
-    busy = math.fsum(totals)
+    waits = [(f.get("wait_ns") or 0) / 1e9 for f in frames]
+    busy = math.fsum(totals) + math.fsum(waits)
     lead = max(0.0, (wall_ms / 1000.0 - busy)) if wall_ms else 0.0
     out, t = [], lead
-    for d in totals:
-        t += d
+    for d, w in zip(totals, waits):
+        t += w + d
         out.append(t)
     return out
 

@@ -231,13 +231,16 @@ def timeseries(device: Device, run: SampledRun, frame_end_s: Sequence[float],
                      "unknown": s.get("unknown") or {}} for s in samples],
         "frames": [{"index": f["index"], "t_s": round(frame_end_s[i], 4), "warmup": f["warmup"],
                     "mode": f["mode"], "total_ms": f["stage_ns"]["total"] / 1e6,
-                    "temp_c": f.get("temp_c"),
+                    "temp_c": f.get("temp_c"), "camera_fps": f.get("camera_fps"),
+                    "dropped": f.get("dropped"),
                     "thermally_affected": bool(frame_flags[i]) and (throttle or {}).get(
                         "cause") == "thermal" if frame_flags else False,
                     "throttle": list(frame_flags[i]) if frame_flags else []}
                    for i, f in enumerate(frames)],
         "mode_switches": [dict(sw, t_s=round(index_t.get(sw["index"], 0.0), 4))
                           for sw in run.telemetry.mode_switches],
+        "fallback_switches": [dict(sw, t_s=round(index_t.get(sw["index"], 0.0), 4))
+                              for sw in run.telemetry.fallback_switches],
         "throttle": throttle,
     }
     doc.update(extra or {})
@@ -264,11 +267,13 @@ def pinned_cpus(profile) -> list[int] | None:
 
 def ms_per_frame(prepared: PreparedRunner, mode: str, artifacts_dir: Path | None) -> float:
     """A short calibration run (2 warm-up + 5 frames): how long a frame takes, to size a
-    run given in seconds (the median, so one slow frame does not shorten the run)."""
+    run given in seconds (the median, so one slow frame does not shorten the run). At a
+    camera's rate a frame takes its work plus the wait for the camera's next frame."""
     r = run_swap(prepared, label=f"calibrate-{mode}", artifacts_dir=artifacts_dir, mode=mode,
                  warmup=2, frames=5)
-    totals = sorted(r.stage_ms["total"])
-    return totals[len(totals) // 2]
+    periods = sorted((f["stage_ns"]["total"] + (f.get("wait_ns") or 0)) / 1e6
+                     for f in r.telemetry.measured)
+    return periods[len(periods) // 2]
 
 
 def read_zone_c(device: Device, path: str) -> float | None:

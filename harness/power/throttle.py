@@ -1,4 +1,5 @@
-"""Throttle detection and the check of the runner's thermal fallback. Pure, no I/O.
+"""Throttle detection (and, re-exported from harness.power.fallback, the check of the
+runner's thermal fallback). Pure, no I/O.
 
 A run is *thermally affected* when any of these happens (each gives events and marks the
 frames it covers):
@@ -30,7 +31,7 @@ import bisect
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from harness.power.metrics import LADDER
+from harness.power.fallback import FallbackCheck, check_fallback  # noqa: F401 (its home)
 from harness.stats.descriptive import percentile
 from harness.stats.trust import DISTURBED_CORES
 
@@ -201,88 +202,3 @@ def attribute(kinds: set[str], measured_thermal_sensor: bool,
     if not measured_thermal_sensor:
         return "unknown", "no measured thermal sensor: a slowdown here is not called thermal"
     return "unknown", "a slowdown without thermal evidence or CPU contention"
-
-
-# --- thermal fallback -----------------------------------------------------------------
-
-@dataclasses.dataclass
-class FallbackCheck:
-    ok: bool
-    problems: list[str]
-    steps_down: int
-    steps_up: int
-    max_temp_c: float | None
-    cooled_below: bool          # a check read a temperature below limit - hysteresis
-    reached_limit: bool         # a check read a temperature above the limit
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def check_fallback(frames: Sequence[Mapping], switches: Sequence[Mapping], *, limit_c: float,
-                   hysteresis_c: float, check_every: int, start_mode: str = "base",
-                   ladder: Sequence[str] = LADDER) -> FallbackCheck:
-    """Replay the rule of `swap_runner --mode auto` over the frames' temperature readings
-    and compare with the logged switches: at every check (index % check_every == 0) with
-    a temperature, one step down when above `limit_c`, one step up when below
-    `limit_c - hysteresis_c`; every switch logged with from/to/temp/reason; frames run
-    in the mode in force."""
-    problems: list[str] = []
-    by_index = {}
-    for sw in switches:
-        if sw["index"] in by_index:
-            problems.append(f"two switches logged at frame {sw['index']}")
-        by_index[sw["index"]] = sw
-    cur = start_mode
-    down = up = 0
-    temps = [f["temp_c"] for f in frames if isinstance(f.get("temp_c"), (int, float))]
-    cooled = reached = False
-    seen_idx = set()
-    for f in frames:
-        i = f["index"]
-        t = f.get("temp_c")
-        sw = by_index.get(i)
-        expected = None
-        if i % check_every == 0 and isinstance(t, (int, float)):
-            pos = ladder.index(cur)
-            if t > limit_c:
-                reached = True
-                if pos > 0:
-                    expected = (ladder[pos - 1], "above_limit")
-            elif t < limit_c - hysteresis_c:
-                if reached or down:
-                    cooled = True
-                if pos < len(ladder) - 1:
-                    expected = (ladder[pos + 1], "below_limit_minus_hysteresis")
-        if sw is not None:
-            seen_idx.add(i)
-            if sw.get("from") != cur:
-                problems.append(f"frame {i}: switch logged from {sw.get('from')!r} but the mode "
-                                f"in force was {cur!r}")
-            if expected is None:
-                problems.append(f"frame {i}: switch {sw.get('from')}->{sw.get('to')} at "
-                                f"{sw.get('temp_c')} C not expected (limit {limit_c:g} C, "
-                                f"hysteresis {hysteresis_c:g} C, check every {check_every})")
-            elif (sw.get("to"), sw.get("reason")) != expected:
-                problems.append(f"frame {i}: logged {sw.get('to')!r}/{sw.get('reason')!r}, "
-                                f"expected {expected[0]!r}/{expected[1]!r} at {t} C")
-            if sw.get("temp_c") is None:
-                problems.append(f"frame {i}: switch logged without temp_c")
-            if sw.get("to") in ladder:
-                if ladder.index(sw["to"]) < ladder.index(cur):
-                    down += 1
-                else:
-                    up += 1
-                cur = sw["to"]
-        elif expected is not None:
-            problems.append(f"frame {i}: {t} C should have switched {cur}->{expected[0]} "
-                            f"({expected[1]}), no switch logged")
-        if f.get("mode") != cur:
-            problems.append(f"frame {i}: ran in {f.get('mode')!r}, mode in force {cur!r}")
-    for i in by_index:
-        if i not in seen_idx:
-            problems.append(f"switch at index {i} has no frame")
-    if len(problems) > 20:
-        problems = problems[:20] + [f"... and {len(problems) - 20} more"]
-    return FallbackCheck(not problems, problems, down, up, max(temps) if temps else None,
-                         cooled, reached)

@@ -3,8 +3,9 @@
 
 One chart, stacked panels sharing the time axis: frame latency (ms; thermally affected
 frames in red), power (W), hottest temperature (C; with the fallback's limit and
-limit - hysteresis as dashed lines) and the runner's mode (tiny/small/base, a step line;
-switches marked). Panels without data are left out; simulated data says so in the title.
+limit - hysteresis as dashed lines), the camera frame rate and the runner's mode
+(tiny/small/base), step lines with every thermal-fallback switch marked and labelled (frame
+rate, GPU - skipped too - and mode). Panels without data are left out; simulated data says so in the title.
 Every text is XML-escaped.
 """
 
@@ -48,10 +49,23 @@ def _panels(doc: dict) -> list[dict]:
                               "limit - hysteresis"))
         out.append({"title": "temperature (hottest zone)", "unit": "C", "points": tc,
                     "lines": lines})
+    fallback = doc.get("fallback_switches") or []
+    fps = _finite([(f["t_s"], f.get("camera_fps")) for f in frames])
+    fps_switches = [s for s in fallback if s.get("rung") == "fps"]
+    if fps and (len({v for _, v in fps}) > 1 or fps_switches):
+        out.append({"title": "camera frame rate", "unit": "fps", "points": fps, "step": True,
+                     "switches": [s.get("t_s", 0.0) for s in fps_switches],
+                     "labels": [(s.get("t_s", 0.0), f"fps {s.get('from')}->{s.get('to')}")
+                                for s in fps_switches]})
     modes = [(f["t_s"], float(MODES.index(f["mode"]))) for f in frames if f.get("mode") in MODES]
-    if modes and (len({m for _, m in modes}) > 1 or doc.get("mode_switches")):
+    others = [s for s in fallback if s.get("rung") != "fps"]  # gpu steps (or skips)
+    if modes and (len({m for _, m in modes}) > 1 or doc.get("mode_switches") or others):
+        marks = doc.get("mode_switches", []) + others
         out.append({"title": "mode", "unit": "", "points": modes, "step": True,
-                    "switches": [s.get("t_s", 0.0) for s in doc.get("mode_switches", [])]})
+                    "switches": [s.get("t_s", 0.0) for s in marks],
+                    "labels": [(s.get("t_s", 0.0),
+                                f"{s.get('rung', 'mode')} {s.get('from')}->{s.get('to')}"
+                                + (" skipped" if s.get("skipped") else "")) for s in marks]})
     return out
 
 
@@ -117,6 +131,9 @@ def timeseries_svg(doc: dict, title: str = "") -> str:
             for t in p.get("switches", []):
                 parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{y0}" '
                              f'y2="{y0 + PANEL_H}" stroke="#f28e2b" stroke-dasharray="2 2"/>')
+            for k, (t, text) in enumerate(p.get("labels", [])):
+                parts.append(f'<text x="{x(t) + 2:.1f}" y="{y0 + 10 + 10 * (k % 4)}" '
+                             f'fill="#f28e2b" font-size="9">{esc(text)}</text>')
         else:
             coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="#4e79a7" '

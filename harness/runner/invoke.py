@@ -32,6 +32,8 @@ BINARY = "bin/swap_runner"
 VIDEO_PLUGIN = "bin/libswap_video.so"
 REMOTE_MODELS = "models"
 REMOTE_INPUTS = "inputs"
+#: `[run] input` -> the input set the lab's target frames come from (harness.inputs.sets)
+INPUT_SETS = {"camera": "camera", "images": "frames", "video": "video"}
 #: the modes every lab run measures
 LAB_MODES = ("tiny", "small", "base")
 
@@ -170,7 +172,7 @@ def prepare(device: Device, settings: RunSettings, models_dir: Path,
     for set_name, set_files in inputs.items():
         for rel, local in set_files.items():
             files[f"{REMOTE_INPUTS}/{set_name}/{rel}"] = Path(local)
-        if len(set_files) == 1 and set_name == "source":
+        if len(set_files) == 1 and set_name in ("source", "video"):  # one file, not a folder
             remote_inputs[set_name] = f"{REMOTE_INPUTS}/{set_name}/{next(iter(set_files))}"
         else:
             remote_inputs[set_name] = f"{REMOTE_INPUTS}/{set_name}"
@@ -208,8 +210,13 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
                 enhance: str | None = None, blend: str | None = None,
                 out_dir: str | None = None, save_every: int = 0,
                 extra: Sequence[str] = ()) -> list[str]:
-    """argv for one run; `target`/`source` name input sets (or remote paths)."""
+    """argv for one run; `target`/`source` name input sets (or remote paths). The lab's
+    own target frames ("frames") come as the profile's `[run] input` says: camera-like
+    frames at the camera's rate, images, or a video."""
     s = prepared.settings
+    paced = target == "frames" and s.input == "camera"
+    if target == "frames" and s.input in INPUT_SETS:
+        target = INPUT_SETS[s.input]
     argv = [f"./{BINARY}", "--models", REMOTE_MODELS,
             "--source", prepared.inputs.get(source or "source", source or ""),
             "--target", prepared.inputs.get(target, target),
@@ -225,6 +232,10 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
         argv += ["--faces", s.faces]
     if s.small_faces != "full-range":
         argv += ["--small-faces", s.small_faces]
+    if paced:
+        argv += ["--camera-fps", f"{s.camera_fps:g}"]
+    for p in s.placement:
+        argv += ["--placement", p]
     if enhance:
         argv += ["--enhance", enhance]
     if blend:

@@ -2,7 +2,8 @@
 which lacks /2's per-face fields, is still read).
 
 `parse_telemetry(text, source=...)` returns a `Telemetry` with the frames (warm-up and
-measured), mode switches and the summary; any violation raises TelemetryError naming
+measured), mode switches, the thermal fallback's other switches (frame rate, GPU) and the
+summary; any violation raises TelemetryError naming
 the source (device and file) and the line number. The text comes from a device, so it is
 untrusted: nothing else may come out (no OverflowError from a huge number, RecursionError
 from deep nesting, NaN/Infinity literals, non-UTF-8 bytes).
@@ -20,8 +21,11 @@ SCHEMA = "swaplab.telemetry/2"
 SCHEMAS = ("swaplab.telemetry/1", SCHEMA)
 #: per-face stage times (schema /2): the stages run once per face
 FACE_STAGES = ("landmarks", "align", "warp", "color", "mask", "blend")
-STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", "mask",
-          "blend", "total")
+STAGES = ("decode", "convert", "enhance", "detect", "landmarks", "align", "warp", "color",
+          "mask", "blend", "total")
+#: stages added later: a runner from before them omits them, read as 0
+#: (`convert`: YUV -> BGR of camera-like input)
+LATER_STAGES = ("convert",)
 
 
 class TelemetryError(ValueError):
@@ -112,6 +116,8 @@ class Telemetry:
     mode_switches: list[dict]
     summary: dict
     source: str
+    #: the thermal fallback's fps / gpu steps (mode steps are `mode_switches`)
+    fallback_switches: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def measured(self) -> list[dict]:
@@ -131,6 +137,13 @@ class Telemetry:
         if not frames:
             return None
         return sum(1 for f in frames if f["faces"] > 0) / len(frames)
+
+    def frames_dropped(self) -> int | None:
+        """Camera frames dropped during the measured frames (work longer than the frame
+        interval); None without camera pacing."""
+        if not self.summary.get("camera_fps"):
+            return None
+        return int(self.summary.get("frames_dropped") or 0)
 
     def rss_mb(self) -> list[float]:
         return [f["rss_kb"] / 1024.0 for f in self.measured if f.get("rss_kb") is not None]
@@ -167,6 +180,10 @@ _FRAME_OPTIONAL = {
     "light_region": ("string or null", lambda v: v is None or v in ("faces", "frame")),
     "per_face": ("list of objects", lambda v: isinstance(v, list)
                  and all(isinstance(f, dict) for f in v)),
+    "camera_frame": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "dropped": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "wait_ns": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "camera_fps": ("number >= 0", lambda v: _is_num(v) and v >= 0),
 }
 _FACE_FIELDS = {
     "box": ("4 numbers", lambda v: isinstance(v, list) and len(v) == 4
@@ -200,6 +217,22 @@ _SUMMARY_OPTIONAL = {
     "faces_policy": ("all|largest|best", lambda v: v in ("all", "largest", "best")),
     "smoothing": ("string", lambda v: isinstance(v, str)),
     "detector_fallback": ("string or null", lambda v: v is None or isinstance(v, str)),
+    "camera_fps": ("number >= 0", lambda v: _is_num(v) and v >= 0),
+    "frames_dropped": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "frames_dropped_total": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "fallback_switches": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+}
+_FALLBACK_FIELDS = {
+    "index": ("integer", lambda v: _is_int(v) and v >= 0),
+    "rung": ("fps, gpu or mode", lambda v: v in ("fps", "gpu", "mode")),
+    "from": ("string", lambda v: isinstance(v, str)),
+    "to": ("string", lambda v: isinstance(v, str)),
+    "skipped": ("boolean", lambda v: isinstance(v, bool)),
+}
+_FALLBACK_OPTIONAL = {
+    "temp_c": ("number", _is_num),
+    "reason": ("string", lambda v: isinstance(v, str)),
+    "why": ("string", lambda v: isinstance(v, str)),
 }
 
 
@@ -239,6 +272,7 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
         text = _decode(text, source)
     frames: list[dict] = []
     switches: list[dict] = []
+    fallback: list[dict] = []
     summary: dict | None = None
     # JSON lines end at "\n" only: str.splitlines() would also split inside a string at
     # U+2028, U+0085 and friends, which JSON allows unescaped.
@@ -258,6 +292,8 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
         if kind == "frame":
             _check(obj, _FRAME_FIELDS, _FRAME_OPTIONAL, where)
             stages = obj["stage_ns"]
+            for s in LATER_STAGES:
+                stages.setdefault(s, 0)
             for s in STAGES:
                 v = stages.get(s)
                 if not (_is_int(v) and v >= 0):
@@ -271,6 +307,9 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
                 if key not in obj:
                     raise TelemetryError(f"{where}: mode_switch missing field {key!r}")
             switches.append(obj)
+        elif kind == "fallback_switch":
+            _check(obj, _FALLBACK_FIELDS, _FALLBACK_OPTIONAL, where)
+            fallback.append(obj)
         elif kind == "summary":
             _check(obj, _SUMMARY_FIELDS, _SUMMARY_OPTIONAL, where)
             summary = obj
@@ -282,4 +321,4 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
     if measured != summary["frames"]:
         raise TelemetryError(f"{source}: summary says {summary['frames']} measured frames, "
                              f"found {measured} frame lines")
-    return Telemetry(frames, switches, summary, source)
+    return Telemetry(frames, switches, summary, source, fallback)

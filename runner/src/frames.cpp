@@ -122,6 +122,12 @@ void FrameSource::open(const std::string& target)
     struct stat st;
     if (stat(target.c_str(), &st) != 0)
         throw RunnerError(EXIT_INPUT, "--target " + target + ": no such file or folder");
+    if (CameraFrames::is_camera_target(target))
+    {
+        kind = CAMERA;
+        camera.open(target);
+        return;
+    }
     if (S_ISDIR(st.st_mode))
     {
         kind = FOLDER;
@@ -167,6 +173,11 @@ void FrameSource::open(const std::string& target)
 
 void FrameSource::next(cv::Mat& bgr, int& source_index)
 {
+    if (kind == CAMERA)
+    {
+        camera.next(bgr, source_index);
+        return;
+    }
     if (kind != VIDEO)
     {
         source_index = (int)next_file;

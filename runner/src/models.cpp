@@ -236,7 +236,8 @@ void ModelPack::load_nets(const std::vector<std::string>& mode_names, int thread
         m.net.reset(new ncnn::Net);
         // CPU only; fp16 storage/arith off so x86, arm64 and the Python reference (fp32) agree.
         m.net->opt.use_vulkan_compute = false;
-        m.net->opt.num_threads = threads;
+        auto placed = threads_by_kind.find(m.kind);
+        m.net->opt.num_threads = placed != threads_by_kind.end() ? placed->second : threads;
         m.net->opt.use_fp16_packed = false;
         m.net->opt.use_fp16_storage = false;
         m.net->opt.use_fp16_arithmetic = false;

@@ -56,6 +56,9 @@ struct ModelPack
     std::map<std::string, Model> models;
     std::map<std::string, ModeConfig> modes;
     std::vector<int> lm68_from_mesh;
+    // threads per model kind (placement.h), else load_nets' `threads`; ncnn's layers take
+    // the thread count at load time
+    std::map<std::string, int> threads_by_kind;
 
     // Parses <dir>/manifest.json; throws RunnerError(EXIT_MODEL) naming the file.
     void load_manifest(const std::string& dir);

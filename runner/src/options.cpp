@@ -1,6 +1,7 @@
 // Command line of swap_runner: parsing and validation, one clear error per bad flag.
 #include "options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <sched.h>
 
 #include "common.h"
+#include "thermal.h"
 
 namespace {
 
@@ -20,7 +22,9 @@ const char* const kUsage =
     "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
     "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
     "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
-    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|tiles|off]\n";
+    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|tiles|off]\n"
+    "  [--camera-fps F] [--thermal-fallback fps,gpu,mode] [--thermal-fps-low F]\n"
+    "  [--placement detect|landmarks|seg=CPUS:THREADS ...]\n";
 
 RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
 
@@ -53,6 +57,34 @@ std::string parse_choice(const std::string& flag, const std::string& v, std::ini
         all += std::string(all.empty() ? "" : "|") + c;
     }
     throw usage(flag + ": expected " + all + ", got '" + v + "'");
+}
+
+double parse_fps(const std::string& flag, const std::string& v)
+{
+    const double x = parse_num(flag, v);
+    if (x < 0 || x > 1000)
+        throw usage(flag + ": expected frames per second in [0, 1000], got '" + v + "'");
+    return x;
+}
+
+// "fps,gpu,mode": each rung of kFallbackRungs at most once.
+std::vector<std::string> parse_rungs(const std::string& flag, const std::string& v)
+{
+    std::vector<std::string> rungs;
+    size_t pos = 0;
+    while (pos <= v.size())
+    {
+        size_t e = v.find(',', pos);
+        if (e == std::string::npos) e = v.size();
+        const std::string r = v.substr(pos, e - pos);
+        if (std::find(kFallbackRungs.begin(), kFallbackRungs.end(), r) == kFallbackRungs.end())
+            throw usage(flag + ": expected a list of fps, gpu, mode, got '" + v + "'");
+        if (std::find(rungs.begin(), rungs.end(), r) != rungs.end())
+            throw usage(flag + ": '" + r + "' named twice in '" + v + "'");
+        rungs.push_back(r);
+        pos = e + 1;
+    }
+    return rungs;
 }
 
 } // namespace
@@ -109,6 +141,10 @@ Options parse_args(int argc, char** argv)
         else if (a == "--faces") o.faces = parse_choice(a, v, {"all", "largest", "best"});
         else if (a == "--smooth") o.smooth = parse_choice(a, v, {"one-euro", "off"});
         else if (a == "--small-faces") o.small_faces = parse_choice(a, v, {"full-range", "tiles", "off"});
+        else if (a == "--camera-fps") o.camera_fps = parse_fps(a, v);
+        else if (a == "--thermal-fps-low") o.thermal_fps_low = parse_fps(a, v);
+        else if (a == "--thermal-fallback") o.thermal_fallback = parse_rungs(a, v);
+        else if (a == "--placement") o.placement.push_back(v);
         else throw usage("unknown flag " + a);
     }
     if (o.version)
@@ -120,6 +156,8 @@ Options parse_args(int argc, char** argv)
         throw usage("--save-every: needs --out DIR");
     if (o.thermal_hyst < 0)
         throw usage("--thermal-hysteresis-c: must be >= 0");
+    if (o.thermal_fps_low < 0)
+        o.thermal_fps_low = o.camera_fps / 2;
     return o;
 }
 

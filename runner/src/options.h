@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 struct Options
 {
@@ -11,6 +12,10 @@ struct Options
     std::string faces = "all", smooth = "one-euro", small_faces = "full-range";  // quality (issue 18)
     int warmup = 5, frames = 50, threads = 1, save_every = 0, thermal_every = 10;
     double low_light = 70, thermal_limit = 70, thermal_hyst = 5;
+    // camera-like pacing (camera.h; 0 = frames flat out) and the thermal fallback's ladder
+    double camera_fps = 0, thermal_fps_low = -1;  // -1: half of camera_fps
+    std::vector<std::string> thermal_fallback = {"mode"};
+    std::vector<std::string> placement;  // --placement role=CPUS:THREADS (placement.h)
     bool blend_compare = false, version = false;
 };
 

@@ -27,6 +27,13 @@ struct Laps
     void restart() { t = now_ns(); }
 };
 
+// The CPU set of the net about to run ("" = back to the process's set).
+void place(const FrameSettings& s, const char* role)
+{
+    if (s.placement)
+        s.placement->enter(role);
+}
+
 cv::Mat enhanced_copy(const cv::Mat& frame)
 {
     cv::Mat work = frame.clone();
@@ -342,9 +349,12 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
     const int64_t t0 = now_ns();
     Laps laps(r.stage_ns);
 
-    cv::Mat& frame = track.frame;
-    frames.next(frame, r.source_frame);
+    frames.next(track.frame, r.source_frame);
     laps.lap(ST_DECODE);
+
+    const cv::Mat& frame = to_bgr(track.frame, track.converted);
+    if (&frame != &track.frame)  // camera input; images and video arrive as BGR: 0
+        laps.lap(ST_CONVERT);
 
     // --enhance on: the detector sees the enhanced frame; auto decides on the faces' light.
     cv::Mat work = frame;
@@ -355,18 +365,22 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
     }
     laps.lap(ST_ENHANCE);
 
+    place(s, "detect");
     std::vector<FaceResult> faces = locate_faces(m, frame, work, index, s, track, laps, r);
+    place(s, "");
     laps.lap(ST_DETECT);
 
     decide_enhance(frame, work, faces, s, r);
     laps.lap(ST_ENHANCE);
 
+    place(s, "landmarks");
     for (FaceResult& f : faces)
         if (f.selected)
         {
             face_landmarks(m, work, s, track, f);
             r.faces_swapped += f.swapped;
         }
+    place(s, "");
     laps.lap(ST_LANDMARKS);
     r.ok = r.faces_swapped > 0;
 
@@ -384,7 +398,11 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
         r.output = work.clone();
         cv::Mat person;
         if (m.has_seg)
+        {
+            place(s, "seg");
             person = m.seg.run(work);
+            place(s, "");
+        }
         laps.lap(ST_MASK);
         bool first = true;
         for (FaceResult& f : faces)

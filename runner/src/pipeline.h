@@ -14,6 +14,7 @@
 #include "frames.h"
 #include "models.h"
 #include "smoothing.h"
+#include "placement.h"
 #include "stages.h"
 #include "telemetry.h"
 
@@ -59,6 +60,7 @@ struct FrameSettings
     bool smooth = true;         // One Euro filter on the 68 points of a continuing face
     OneEuroParams smoothing;
     DebugDump debug;
+    Placement* placement = nullptr;  // per-net CPU sets (placement.h); null = none
 };
 
 // A face followed from one frame to the next: its mesh (the next ROI on tracked frames), its
@@ -71,13 +73,14 @@ struct FaceTrack
     OneEuroState filter;
 };
 
-// What one frame hands the next: the previous mesh (tracking gives the next ROI) and the
-// decode buffer (reused, as a camera pipeline would).
+// What one frame hands the next: the faces it swapped (tracking gives the next ROIs), the
+// decode buffer and the YUV -> BGR buffer (reused, as a camera pipeline would).
 struct FrameState
 {
     std::vector<FaceTrack> tracks;  // faces swapped in the previous frame
     int fallback_wait = 0;  // detection frames to skip the small-face passes (none found)
     cv::Mat frame;
+    cv::Mat converted;
     void reset() { tracks.clear(); }  // the next frame starts with a fresh detection
 };
 
@@ -106,6 +109,7 @@ struct FaceResult
 struct FrameResult
 {
     int index = 0, source_frame = 0, faces = 0, faces_swapped = 0;
+    FrameClock::Tick camera;  // camera-like pacing (camera.h); camera_frame -1 without a clock
     std::string mode;
     bool warmup = false, enhanced = false, detected = false, ok = false;
     std::string detector;      // model that found the faces ("" on tracked frames)

@@ -16,11 +16,14 @@
 
 #include <opencv2/core.hpp>
 
+#include "backend.h"
+#include "camera.h"
 #include "common.h"
 #include "frames.h"
 #include "models.h"
 #include "options.h"
 #include "pipeline.h"
+#include "placement.h"
 #include "telemetry.h"
 #include "thermal.h"
 
@@ -50,7 +53,7 @@ void open_inputs(const Options& o, cv::Mat& source_img, FrameSource& frames)
 }
 
 // Models: auto mode may visit every mode, so load them all up front (no hiccup at a switch).
-ModeMap load_modes(const Options& o, ModelPack& pack)
+ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement)
 {
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
@@ -60,7 +63,8 @@ ModeMap load_modes(const Options& o, ModelPack& pack)
     std::vector<std::string> extra;
     if (o.small_faces != "off" && !full_range.empty())
         extra.push_back(full_range);
-    pack.load_nets(names, o.threads, extra);
+    placement.configure(pack);
+    pack.load_nets(names, placement.threads(), extra);
     ModeMap modes;
     for (const std::string& mn : names)
     {
@@ -130,27 +134,61 @@ void save_output(const Options& o, const FrameResult& r)
         throw RunnerError(EXIT_USAGE, "--out " + p + ": cannot write image");
 }
 
-// The frame loop: warm-up + measured frames, the thermal fallback before each.
+// The thermal fallback before a frame: every step in the telemetry, the new mode / frame
+// rate / GPU state in force from this frame on.
+void apply_fallback(int index, ModeMap& modes, ThermalFallback& thermal, FrameClock& clock,
+                    TelemetryWriter& tw, FrameState& state, RunSummary& sum)
+{
+    GpuSwitch gpu{[&] {
+                      bool moved = false;
+                      for (auto& [mn, m] : modes)
+                          moved = gpu_off(m) || moved;
+                      return moved;
+                  },
+                  [&] {
+                      bool moved = false;
+                      for (auto& [mn, m] : modes)
+                          moved = gpu_on(m) || moved;
+                      return moved;
+                  }};
+    for (const FallbackStep& st : thermal.check(index, gpu))
+    {
+        if (st.rung == "mode")
+        {
+            tw.write(mode_switch_json(st.as_mode_switch()));
+            sum.mode_switches++;
+            state.reset();  // the new mode starts with a fresh detection
+        }
+        else
+            tw.write(fallback_switch_json(st));
+        sum.fallback_switches++;
+    }
+    if (clock.running() && thermal.fps() != clock.fps())
+        clock.set_fps(thermal.fps());
+}
+
+// The frame loop: warm-up + measured frames, each at the camera's rate (when paced), the
+// thermal fallback before each.
 void run_frames(const Options& o, ModeMap& modes, FrameSource& frames, const FrameSettings& fs,
                 ThermalFallback& thermal, TelemetryWriter& tw, FILE* dump, RunSummary& sum)
 {
     FrameState state;
+    FrameClock clock(o.camera_fps);
     for (int index = 0; index < o.warmup + o.frames; index++)
     {
-        ModeSwitch sw;
-        if (thermal.check(index, sw))
-        {
-            tw.write(mode_switch_json(sw));
-            sum.mode_switches++;
-            state.reset();  // the new mode starts with a fresh detection
-        }
+        apply_fallback(index, modes, thermal, clock, tw, state, sum);
+        const FrameClock::Tick tick = clock.next();
         FrameResult r = process_frame(frames, modes.at(thermal.mode()), thermal.mode(), index, fs, state);
+        r.camera = tick;
         if (!r.ok)
         {
             sum.frames_without_face_total++;
             if (!r.warmup)
                 sum.frames_without_face++;
         }
+        sum.frames_dropped_total += tick.dropped;
+        if (!r.warmup)
+            sum.frames_dropped += tick.dropped;
         if (index == 0)
             sum.first_frame_ms = r.stage_ns[ST_TOTAL] / 1e6;
         tw.write(frame_json(r, rss_kb(), thermal.temp_c()));
@@ -171,12 +209,14 @@ int run(int argc, char** argv)
     }
     if (!o.cpu_affinity.empty())
         set_affinity(o.cpu_affinity);
-    cv::setNumThreads(o.threads);
+    Placement placement(o.threads, o.placement);  // threads clamped to the CPUs we have
+    cv::setNumThreads(placement.threads());
 
     cv::Mat source_img;
     FrameSource frames;
     open_inputs(o, source_img, frames);
-    ThermalFallback thermal(o.thermal_source, o.mode, o.thermal_every, o.thermal_limit, o.thermal_hyst);
+    ThermalFallback thermal(o.thermal_source, o.mode, o.thermal_every, o.thermal_limit, o.thermal_hyst,
+                            o.thermal_fallback, o.camera_fps, o.thermal_fps_low);
     TelemetryWriter tw;
     tw.open(o.telemetry);
     FILE* dump = nullptr;
@@ -186,17 +226,19 @@ int run(int argc, char** argv)
     RunSummary sum;
     const int64_t t_load = now_ns();
     ModelPack pack;
-    ModeMap modes = load_modes(o, pack);
+    ModeMap modes = load_modes(o, pack, placement);
     sum.model_load_ms = (now_ns() - t_load) / 1e6;
     const int64_t t_src = now_ns();
     find_source_faces(o, modes, source_img, pack, dump);
     sum.source_ms = (now_ns() - t_src) / 1e6;
 
-    run_frames(o, modes, frames, frame_settings(o, pack, source_img), thermal, tw, dump, sum);
+    FrameSettings fs = frame_settings(o, pack, source_img);
+    fs.placement = &placement;
+    run_frames(o, modes, frames, fs, thermal, tw, dump, sum);
 
     sum.mode = o.mode;
     sum.blend = o.blend;
-    sum.threads = o.threads;
+    sum.threads = placement.threads();
     sum.frames = o.frames;
     sum.warmup_frames = o.warmup;
     sum.final_mode = thermal.mode();
@@ -205,8 +247,11 @@ int run(int argc, char** argv)
     for (const auto& [mn, m] : modes)
         if (m.has_fallback)
             sum.detector_fallback = m.fallback.model->id;
+    sum.camera_fps = o.camera_fps;
     sum.wall_ms = (now_ns() - t_start) / 1e6;
-    tw.write(summary_json(sum));
+    nlohmann::ordered_json summary = summary_json(sum);
+    summary["placement"] = placement.describe();
+    tw.write(summary);
     tw.close();
     if (dump)
         fclose(dump);

@@ -258,6 +258,13 @@ ojson frame_json(const FrameResult& r, long rss_kb, double temp_c)
     rec["rss_kb"] = rss_kb >= 0 ? ojson(rss_kb) : ojson(nullptr);
     rec["temp_c"] = std::isfinite(temp_c) ? ojson(temp_c) : ojson(nullptr);
     add_faces_json(rec, r);
+    if (r.camera.camera_frame >= 0)
+    {
+        rec["camera_frame"] = r.camera.camera_frame;
+        rec["dropped"] = r.camera.dropped;
+        rec["wait_ns"] = r.camera.wait_ns;
+        rec["camera_fps"] = r.camera.fps;
+    }
     return rec;
 }
 
@@ -265,6 +272,16 @@ ojson mode_switch_json(const ModeSwitch& sw)
 {
     return {{"type", "mode_switch"}, {"schema", kSchema}, {"index", sw.index}, {"from", sw.from},
             {"to", sw.to}, {"temp_c", sw.temp_c}, {"reason", sw.reason}};
+}
+
+ojson fallback_switch_json(const FallbackStep& st)
+{
+    ojson j = {{"type", "fallback_switch"}, {"schema", kSchema}, {"index", st.index}, {"rung", st.rung},
+               {"from", st.from}, {"to", st.to}, {"temp_c", st.temp_c}, {"reason", st.reason},
+               {"skipped", st.skipped}};
+    if (st.skipped)
+        j["why"] = st.why;
+    return j;
 }
 
 ojson summary_json(const RunSummary& s)
@@ -276,7 +293,10 @@ ojson summary_json(const RunSummary& s)
             {"peak_rss_kb", peak >= 0 ? ojson(peak) : ojson(nullptr)}, {"frames", s.frames},
             {"warmup_frames", s.warmup_frames}, {"frames_without_face", s.frames_without_face},
             {"frames_without_face_total", s.frames_without_face_total},
-            {"mode_switches", s.mode_switches}, {"final_mode", s.final_mode}, {"wall_ms", s.wall_ms},
+            {"mode_switches", s.mode_switches}, {"final_mode", s.final_mode},
+            {"camera_fps", s.camera_fps}, {"frames_dropped", s.frames_dropped},
+            {"frames_dropped_total", s.frames_dropped_total},
+            {"fallback_switches", s.fallback_switches}, {"wall_ms", s.wall_ms},
             {"faces_policy", s.faces_policy}, {"smoothing", s.smoothing},
             {"detector_fallback", s.detector_fallback.empty() ? ojson(nullptr) : ojson(s.detector_fallback)}};
 }

@@ -10,9 +10,11 @@
 // /2 (issue 18) adds fields only (per_face, faces_swapped, detector, light_luma, ...): a
 // reader of /1 that ignores unknown fields reads /2.
 static const char* const kSchema = "swaplab.telemetry/2";
-static const char* const kStages[] = {"decode", "enhance", "detect", "landmarks", "align",
-                                      "warp",   "color",   "mask",   "blend",     "total"};
-enum Stage { ST_DECODE, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_COUNT };
+// `convert` (YUV -> BGR of camera input; 0 for images and video) came after schema 1's first
+// stages; readers treat a missing stage as 0 (runner/README.md).
+static const char* const kStages[] = {"decode", "convert", "enhance", "detect", "landmarks", "align",
+                                      "warp",   "color",   "mask",    "blend",  "total"};
+enum Stage { ST_DECODE, ST_CONVERT, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_COUNT };
 
 struct TelemetryWriter
 {
@@ -34,6 +36,7 @@ nlohmann::ordered_json build_info(int threads);
 // --- the JSON lines (runner/README.md): one function per record type -------------------
 struct FrameResult;
 struct ModeSwitch;
+struct FallbackStep;
 struct Face;
 struct Roi;
 
@@ -44,11 +47,17 @@ nlohmann::ordered_json frame_json(const FrameResult& r, long rss_kb, double temp
 // {"type": "mode_switch", ...}: the thermal fallback changed the mode before this frame.
 nlohmann::ordered_json mode_switch_json(const ModeSwitch& sw);
 
+// {"type": "fallback_switch", ...}: the thermal fallback moved (or skipped) its fps or gpu
+// rung before this frame.
+nlohmann::ordered_json fallback_switch_json(const FallbackStep& st);
+
 struct RunSummary
 {
     std::string mode, blend, final_mode;
     int threads = 1, frames = 0, warmup_frames = 0, mode_switches = 0;
     int frames_without_face = 0, frames_without_face_total = 0;
+    int frames_dropped = 0, frames_dropped_total = 0, fallback_switches = 0;  // camera pacing
+    double camera_fps = 0;
     double model_load_ms = 0, source_ms = 0, first_frame_ms = 0, wall_ms = 0;
     std::string faces_policy, smoothing, detector_fallback;  // --faces, --smooth, model id or ""
 };

@@ -18,6 +18,7 @@ FAKE_RUNNER_HEAD = r'''
 import argparse, json, os, shutil, sys
 p = argparse.ArgumentParser()
 for a in ["--models", "--source", "--target", "--mode", "--telemetry", "--cpu-affinity",
+          "--camera-fps", "--thermal-fallback", "--thermal-fps-low", "--placement",
           "--out", "--enhance", "--blend"]:
     p.add_argument(a)
 p.add_argument("--warmup", type=int, default=5)

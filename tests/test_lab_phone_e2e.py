@@ -1,0 +1,111 @@
+"""The lab on a virtual arm64 Snapdragon 6 with the phone build: `pytest suites -m
+snapdragon6` (what `./run lab -m snapdragon6` runs) against SwapLab's virtual Android device
+with ABI arm64-v8a, reached through a private adb server (real adb binary, adbutils).
+
+Everything is the real thing a phone gets: the static arm64 phone build (zig/musl, ncnn's
+run-time CPU dispatch), run by the virtual device as a phone runs it (qemu-aarch64, none of
+this host's libraries visible), the model pack, and camera-like input (NV21 frames at the
+profile's camera rate), with the shipped profile's big.LITTLE placement and thermal ladder.
+Frame counts and targets are the fast test profile's (test_virtual_e2e.FAST_SD6 style):
+under qemu on a shared 2-core host a frame takes far longer than on the phone, so the
+phone's 120 ms target says nothing here."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from helpers.lab import REPO, run_pytest_subprocess
+
+from harness.virtual_device.testing import AdbLab, find_adb
+
+PHONE = tomllib.loads((REPO / "device_profiles" / "snapdragon6.toml").read_text())
+
+FAST_ARM64_SD6 = """
+name = "snapdragon6"
+marker = "snapdragon6"
+description = "Snapdragon 6 Gen 1 (SM6450), arm64 phone build (fast settings for SwapLab tests)"
+platform = "android"
+[match]
+soc_model = ["SM6450"]
+[targets]
+latency_p95_ms = 60000.0
+memory_peak_mb = 4096.0         # qemu-user's own memory counts in the guest's VmHWM
+[run]
+threads = 4
+cpu_list = "0-7"
+warmup_frames = 1
+measured_frames = 3
+cold_start_runs = 1
+timeout_s = 900
+camera_fps = 30
+[cpu]
+clusters = [{name = "little", cpus = "0-3"}, {name = "big", cpus = "4-7"}]
+placement = {detect = "little:1", landmarks = "big:2", seg = "big:2"}
+[virtual]
+abi = "arm64-v8a"
+[virtual.properties]
+"ro.soc.model" = "SM6450"
+"ro.board.platform" = "parrot"
+"ro.product.model" = "SwapLab Virtual SD6 arm64"
+"ro.product.manufacturer" = "SwapLab"
+"ro.product.cpu.abi" = "arm64-v8a"
+"ro.build.version.release" = "14"
+"ro.build.version.sdk" = "34"
+"ro.debuggable" = "1"
+"""
+
+#: suites that must pass on the arm64 phone; the others may skip for a reason named here
+CORE_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_modes.py",
+               "test_low_light.py"}
+KNOWN_SKIPS = {"test_thermal_fallback": "thermal_limit_c", "test_ab_latency": "--ab-runner",
+               "test_sustained_power": "sustained"}
+
+
+@pytest.mark.skipif(find_adb() is None, reason="no adb binary")
+def test_lab_on_virtual_arm64_snapdragon6_with_the_phone_build(tmp_path):
+    # the shipped profile sets the camera input, the placement and the ladder this test
+    # profile copies
+    assert PHONE["run"]["input"] == "camera" and PHONE["cpu"]["placement"]["detect"] == "little:1"
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "snapdragon6.toml").write_text(FAST_ARM64_SD6)
+    out = tmp_path / "out"
+    with AdbLab(tmp_path / "lab") as lab:
+        vd = lab.virtual_device(str(profiles / "snapdragon6.toml"), abi="arm64-v8a")
+        env = dict(lab.env)
+        env.pop("PYTHONPATH", None)
+        r = run_pytest_subprocess(
+            [str(REPO / "suites"), "-m", "snapdragon6", "-k", "not thermal and not power",
+             "--profiles-dir", str(profiles), "--lab-out", str(out), "--adb-port",
+             str(lab.port), "--no-local-device", "-v", "-rs"],
+            cwd=tmp_path, timeout=3600, env=env)
+        assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-3000:]
+    run_dir = (out / "latest").resolve()
+    record = json.loads((run_dir / "record.json").read_text())
+    assert record["status"] == "finished"
+    dev = record["devices"][vd.serial]
+    assert dev["kind"] == "virtual" and dev["profile"] == "snapdragon6"
+    build = record["environment"]["runner_builds"]["arm64-v8a"]
+    assert build["platform"] == "android" and build["abi"] == "arm64-v8a", build
+    passed = {t["nodeid"].split("::")[0].rsplit("/", 1)[-1] for t in record["tests"]
+              if t["outcome"] == "passed"}
+    assert CORE_SUITES <= passed, record["tests"]
+    assert not [t for t in record["tests"] if t["outcome"] not in ("passed", "skipped")]
+
+    # the latency run: camera frames converted on the phone, placement clamped to this host
+    tels = [a for a in record["artifacts"] if a["kind"] == "telemetry"
+            and "latency" in a["path"]]
+    assert tels, record["artifacts"]
+    lines = [json.loads(x) for x in (run_dir / tels[0]["path"]).read_text().splitlines()]
+    frames = [x for x in lines if x["type"] == "frame"]
+    summary = lines[-1]
+    assert frames and all(f["stage_ns"]["convert"] > 0 and f["camera_fps"] == 30
+                          for f in frames), frames[0]
+    assert summary["camera_fps"] == 30 and "frames_dropped" in summary
+    pl = summary["placement"]
+    assert pl["threads_requested"] == 4 and pl["nets"]["detect"]["requested"] == "0-3:1"
+    assert pl["nets"]["landmarks"]["requested"] == "4-7:2"
+    assert pl["threads_clamped"] == (pl["threads"] < 4)
+    assert summary["build"]["platform"] == "android"
