@@ -102,3 +102,55 @@ def test_three_devices_in_parallel_make_one_run(tmp_path, fleet_profiles):
     assert busy >= 1.4 * wall, (busy, wall)
     html = (runs[0] / "index.html").read_text()
     assert 'class="fleet-overview"' in html and html.count('<details class="device"') == 3
+
+
+def test_dropped_devices_reconnect_once_or_go_offline(tmp_path, fleet_profiles):
+    """On one parallel run: the snapdragon6 phone's link blips once during the first
+    runner start (reconnect, the test runs again and passes); the snapdragon865 phone is
+    unplugged when the low-light suite starts (the reconnect fails: offline, its remaining
+    tests skip naming it). The host finishes; everything measured before is kept; the
+    report's device-health table says what happened."""
+    install_slow_stand_in(tmp_path)
+    out = tmp_path / "out"
+    with AdbLab(tmp_path / "lab") as lab:
+        blip = lab.virtual_device(str(fleet_profiles / "snapdragon6.toml"),
+                                  faults=["blip-after=0.3"])
+        gone = lab.virtual_device(str(fleet_profiles / "snapdragon865.toml"),
+                                  faults=["drop-after=0.3:--enhance"])
+        r = run_fleet(tmp_path, lab, fleet_profiles, out, "-n", "3")
+    assert r.returncode == 1, r.stdout[-6000:] + r.stderr[-3000:]
+    assert sum(ln.startswith("SwapLab report: ") for ln in r.stdout.splitlines()) == 1
+    record = json.loads((out / "latest" / "record.json").read_text())
+    by_dev: dict[str, list[dict]] = {}
+    for t in record["tests"]:
+        by_dev.setdefault(t["device"], []).append(t)
+    assert {t["outcome"] for t in by_dev["local"]} == {"passed"}
+
+    # the blip: one drop, one reconnect, the test retried and passed, the rest passed
+    h = record["devices"][blip.serial]["health"]
+    assert (h["drops"], h["reconnects"], h["retries"], h["connects"]) == (1, 1, 1, 2), h
+    assert h["offline_since"] is None
+    dropped = [t for t in by_dev[blip.serial] if t["outcome"] == "dropped"]
+    assert len(dropped) == 1 and blip.serial in dropped[0]["message"], by_dev[blip.serial]
+    again = [t for t in by_dev[blip.serial] if t["nodeid"] == dropped[0]["nodeid"]]
+    assert [t["outcome"] for t in again] == ["dropped", "passed"], [t["message"] for t in again]
+    assert {t["outcome"] for t in by_dev[blip.serial]} == {"dropped", "passed"}
+
+    # the unplugged phone: offline after the failed reconnect, the rest skipped naming it
+    h = record["devices"][gone.serial].get("health")
+    assert h, [(t["nodeid"], t["outcome"], t["message"][:300]) for t in by_dev[gone.serial]]
+    assert h["drops"] == 1 and h["reconnects"] == 0 and h["offline_since"], h
+    tests = by_dev[gone.serial]
+    first = next(i for i, t in enumerate(tests) if t["outcome"] == "dropped")
+    assert all(t["outcome"] == "passed" for t in tests[:first]) and first > 0, tests
+    assert "low_light" in tests[first]["nodeid"] and "disconnected" in tests[first]["message"]
+    rest = tests[first + 1:]
+    assert rest and all(t["outcome"] == "skipped" and f"device {gone.serial} offline since"
+                        in t["message"] for t in rest), rest
+    # nothing measured lost: what the phone measured before it went is in the record
+    measured = {m["test"] for m in record["measurements"] if m["device"] == gone.serial}
+    assert {t["nodeid"] for t in tests[:first]} <= measured
+    assert f"device {gone.serial} offline since" in r.stdout  # -rs: the skip reasons
+
+    html = (out / "latest" / "index.html").read_text()
+    assert 'class="device-health"' in html and "offline since" in html

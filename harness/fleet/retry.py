@@ -60,11 +60,12 @@ def _forget_failed_fixtures(item: pytest.Item) -> None:
     """A fixture that failed because the device dropped (e.g. the session-scoped
     swap_runner's push) keeps its exception cached for the session; the retry must run it
     again on the reconnected device."""
+    item._initrequest()  # FixtureDef.finish only reads the request's node
     for defs in item._fixtureinfo.name2fixturedefs.values():
         for fd in defs:
             cached = getattr(fd, "cached_result", None)
             if cached is not None and len(cached) > 2 and cached[2] is not None:
-                fd.cached_result = None
+                fd.finish(item._request)
 
 
 def _after_drop(item: pytest.Item, serial: str, message: str) -> bool:
