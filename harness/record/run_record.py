@@ -148,7 +148,11 @@ class RunRecord:
         rec.journal_path = folder / f"{slug(worker, empty='worker')}.journal"
         rec.path = folder / f"{slug(worker, empty='worker')}.json"  # never written
         with rec._lock:
-            rec._open_journal()
+            fd = rec._open_journal()
+            with open(rec.journal_path, "rb") as f:
+                f.seek(max(0, os.fstat(fd).st_size - 1))
+                if f.read(1) not in (b"\n", b""):  # a worker died mid-line: end that line
+                    rec._append(fd, b"\n")
         return rec
 
     def merge_workers(self) -> int:
