@@ -263,7 +263,12 @@ class LabSession:
             return None
         self._record.merge_workers()  # a parallel run: what the workers measured
         if self._health is not None:
-            self._record.set_environment("health", self._health.stop())
+            health = self._health.stop()
+            # devices on this host's CPU measuring at once (harness.fleet): a verdict
+            # against a run where that differs is unknown (harness.stats.trust)
+            fleet = self._record.data["environment"].get("fleet") or {}
+            health["host_cpu_parallel"] = fleet.get("host_cpu_parallel", 1)
+            self._record.set_environment("health", health)
             self._health = None
         self._record.finish("interrupted" if interrupted else "finished")
         with contextlib.suppress(OSError):
