@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT, cache_root
-from harness.devices import DiscoveryOptions
+from harness.devices import DeviceDisconnected, DiscoveryOptions
 from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     LAB_KEY,
     artifacts_dir,
@@ -31,7 +31,6 @@ from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     swap_runner,
     swaplab_gates,
 )
-from harness.fleet.retry import was_dropped
 from harness.history.compare import Comparison
 from harness.profiles import ProfileError
 from harness.session import LabSession
@@ -271,7 +270,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         outcome = report.outcome
         if report.failed and report.when != "call":
             outcome = "error"
-        if was_dropped(call):
+        if call.excinfo is not None and call.excinfo.errisinstance(DeviceDisconnected):
             outcome = "dropped"  # the device dropped; harness.fleet.retry decides what next
         message = ""
         if report.failed:

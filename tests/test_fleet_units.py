@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from helpers.lab import run_pytest_subprocess
 from helpers.records import EVIL, make_record
 
 from harness.fleet.health import DeviceHealth
@@ -123,3 +124,42 @@ def test_timeline_has_a_lane_per_device_and_escapes_it():
     assert len(rects) == 3 and EVIL not in svg
     labels = [e.text for e in root.iter() if e.tag.endswith("text")]
     assert EVIL in labels  # shown as text, not markup
+
+
+CRASHING_SUITE = """
+import os
+
+def test_measures_then_its_worker_dies(device, recorder):
+    recorder.measure("latency_total_ms", [1.0, 2.0, 3.0])
+    if not os.path.exists("died-once"):  # the first time only: the retry then passes
+        open("died-once", "w").close()
+        os._exit(3)  # the worker process dies (an OOM kill, a segfault in a C extension)
+
+def test_after(device, recorder):
+    recorder.measure("memory_peak_mb", [10.0])
+"""
+
+
+def test_a_worker_that_dies_loses_nothing_it_measured(tmp_path, local_only):
+    """pytest-xdist with a worker killed in the middle of a test: the run is still one
+    run; what the test measured before is in the record, the crash is an error naming
+    it, the worker's replacement runs the rest (pytest-xdist runs the crashed test again)
+    into the same run."""
+    (tmp_path / "test_suite.py").write_text(CRASHING_SUITE)
+    out = tmp_path / "out"
+    r = run_pytest_subprocess(["-n", "1", "--lab-out", str(out), "test_suite.py"],
+                              cwd=tmp_path, timeout=300)
+    assert r.returncode == 1, r.stdout[-4000:] + r.stderr[-2000:]
+    runs = list((out / "runs").iterdir())
+    assert len(runs) == 1
+    record = json.loads((runs[0] / "record.json").read_text())
+    outcomes = [(t["nodeid"].split("::")[-1], t["outcome"]) for t in record["tests"]]
+    assert sorted(outcomes) == [("test_after[local]", "passed"),
+                                ("test_measures_then_its_worker_dies[local]", "error"),
+                                ("test_measures_then_its_worker_dies[local]", "passed")]
+    crash = next(t for t in record["tests"] if t["outcome"] == "error")
+    assert "crashed" in crash["message"] and crash["device"] == "local"
+    # the dead worker's measurement, its replacement's two
+    assert sorted(m["metric"] for m in record["measurements"]) == [
+        "latency_total_ms", "latency_total_ms", "memory_peak_mb"]
+    assert sum(ln.startswith("SwapLab report: ") for ln in r.stdout.splitlines()) == 1
