@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness import REPO_ROOT, cache_root
-from harness.devices import DiscoveryOptions
+from harness.devices import DeviceDisconnected, DiscoveryOptions
 from harness.devices.android.stf_run import claim_for_run
 from harness.fixtures import (  # noqa: F401  (fixtures provided by the plugin)
     LAB_KEY,
@@ -37,8 +37,12 @@ from harness.profiles import ProfileError
 from harness.session import LabSession
 from harness.terminal import printable
 
+#: devices in parallel on pytest-xdist, device health (docs/fleet.md)
+pytest_plugins = ("harness.fleet.controller", "harness.fleet.retry")
+
 _NO_MATCH_KEY = pytest.StashKey[list]()
 _DEVICE_OF_KEY = pytest.StashKey[dict]()
+_SETUP_S_KEY = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,12 +116,11 @@ def _writer(config: pytest.Config):
     return write
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "swaplab_device: a test bound to a lab device (added by SwapLab)")
-    config.addinivalue_line(
-        "markers", "swaplab_power: a power measurement (on Android the charging gate "
-                   "applies; suites/test_power.py counts as one)")
+def lab_session_for(config: pytest.Config) -> LabSession:
+    """The LabSession of this pytest run, made once from the options (also early, for
+    `-n auto`, which counts devices before pytest_configure)."""
+    if LAB_KEY in config.stash:
+        return config.stash[LAB_KEY]
     devices = [d.strip() for opt in config.getoption("device") or [] for d in opt.split(",")]
     try:
         session = LabSession(
@@ -142,6 +145,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"invalid device profile: {e}") from None
     if session.discovery_options.work_root is None:
         session.discovery_options.work_root = str(cache_root() / "devices")
+    config.stash[LAB_KEY] = session
+    # --stf: the farm's phones are claimed before the first discovery, which for `-n auto`
+    # (one worker per device) is before pytest_configure.
+    claim_for_run(config, session, _writer(config))
+    return session
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "swaplab_device: a test bound to a lab device (added by SwapLab)")
+    config.addinivalue_line(
+        "markers", "swaplab_power: a power measurement (on Android the charging gate "
+                   "applies; suites/test_power.py counts as one)")
+    session = lab_session_for(config)
     for p in session.profiles.values():
         config.addinivalue_line(
             "markers", f"{p.marker}: tests bound to devices of profile {p.name} "
@@ -149,7 +166,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[LAB_KEY] = session
     config.stash[_DEVICE_OF_KEY] = {}
     _catch_sigterm(config)
-    claim_for_run(config, session, _writer(config))  # --stf: before discovery
     if session.device_filter != ["all"] and not config.option.help:
         try:  # an explicit --device is checked at once, with the devices found
             session.selected()
@@ -256,12 +272,16 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     serial = _device_of(item)
     if lab_session is None or serial is None:
         return report
+    if report.when == "setup":
+        item.stash[_SETUP_S_KEY] = report.duration
     final = (report.when == "call" or (report.when == "setup" and report.outcome != "passed")
              or (report.when == "teardown" and report.failed))
     if final:
         outcome = report.outcome
         if report.failed and report.when != "call":
             outcome = "error"
+        if call.excinfo is not None and call.excinfo.errisinstance(DeviceDisconnected):
+            outcome = "dropped"  # the device dropped; harness.fleet.retry decides what next
         message = ""
         if report.failed:
             text = report.longreprtext or ""
@@ -269,7 +289,10 @@ def pytest_runtest_makereport(item: pytest.Item, call):
             message = (crash or text.strip().splitlines()[-1] if text.strip() else crash or "")
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
-        duration = report.duration
+        # the time the test held its device: its setup (the first one pushes the runner
+        # and models) and its call
+        duration = report.duration + (item.stash.get(_SETUP_S_KEY, 0.0)
+                                      if report.when == "call" else 0.0)
         try:
             lab_session.record.add_test(item.nodeid, serial, outcome, duration, message[:2000])
         except Exception as e:  # noqa: BLE001 - the record must never break a test run

@@ -22,7 +22,7 @@ from harness.inputs.sets import lab_inputs
 from harness.profiles import Profile, RunSettings, load_profiles, match_profile
 from harness.record.environment import collect
 from harness.record.health import HealthMonitor
-from harness.record.run_record import RunRecord, update_latest, utc_now
+from harness.record.run_record import RunRecord, new_run_id, update_latest, utc_now
 from harness.report import write_reports
 from harness.runner.invoke import prepare
 from harness.terminal import printable
@@ -53,6 +53,10 @@ class LabSession:
         self.lease_wait_s = lease_wait_s
         self._leases: dict[str, DeviceLease] = {}
         self._health: HealthMonitor | None = None
+        #: on a pytest-xdist worker (harness.fleet): (run folder, run id, worker id) of
+        #: the controller's run this process adds to; None: this process owns its run
+        self._joined: tuple[Path, str, str] | None = None
+        self._run_id: str | None = None  # reserve_run()
         self.baseline = baseline
         self.discovery_options = discovery or DiscoveryOptions(
             work_root=str(cache_root() / "devices"))
@@ -128,11 +132,27 @@ class LabSession:
     def has_record(self) -> bool:
         return self._record is not None
 
+    def reserve_run(self) -> tuple[Path, str]:
+        """(run folder, run id) of the run this session will record, before the record
+        exists (a pytest-xdist controller tells its workers at their start)."""
+        if self._record is not None:
+            return self._record.run_dir, self._record.run_id
+        self._run_id = self._run_id or new_run_id()
+        return self.out_root / "runs" / self._run_id, self._run_id
+
+    def join_run(self, run_dir: Path, run_id: str, worker: str) -> None:
+        """Add to another process's run (a pytest-xdist worker to its controller's): the
+        record is this worker's journal in that run's folder; `finish` leaves the run,
+        its history entry and report to the controller."""
+        self._joined = (Path(run_dir), run_id, worker)
+
     @property
     def record(self) -> RunRecord:
+        if self._record is None and self._joined is not None:
+            self._record = RunRecord.for_worker(*self._joined)
         if self._record is None:
             self._record = RunRecord.create(self.out_root, collect(REPO_ROOT, self.models_dir),
-                                            baseline=self.baseline)
+                                            baseline=self.baseline, run_id=self._run_id)
             self._health = HealthMonitor().start()
             self.progress(f"[swaplab] run {self._record.run_id}: recording to "
                           f"{self._record.path}")
@@ -238,8 +258,17 @@ class LabSession:
         if self._record is None:
             return None
         self.release_devices()
+        if self._joined is not None:  # a worker: the controller finishes the run
+            self._record.close()
+            return None
+        self._record.merge_workers()  # a parallel run: what the workers measured
         if self._health is not None:
-            self._record.set_environment("health", self._health.stop())
+            health = self._health.stop()
+            # devices on this host's CPU measuring at once (harness.fleet): a verdict
+            # against a run where that differs is unknown (harness.stats.trust)
+            fleet = self._record.data["environment"].get("fleet") or {}
+            health["host_cpu_parallel"] = fleet.get("host_cpu_parallel", 1)
+            self._record.set_environment("health", health)
             self._health = None
         self._record.finish("interrupted" if interrupted else "finished")
         with contextlib.suppress(OSError):

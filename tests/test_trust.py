@@ -64,6 +64,18 @@ def test_disturbed_environment_names_the_evidence():
         rows[0].reason
 
 
+def test_runs_with_different_host_cpu_parallelism_cannot_be_compared():
+    """A parallel run (harness.fleet) where 3 devices measured on this host's CPU at once
+    against a plain run: the host-CPU devices' verdicts are unknown, not regressed."""
+    quiet = {"cores": 2, "other_cpu_cores_mean": 0.05, "steal_cores_mean": 0.0}
+    assert disturbed(quiet, {**quiet, "host_cpu_parallel": 1}) is None  # old runs: 1
+    why = disturbed(quiet, {**quiet, "host_cpu_parallel": 3})
+    assert why == ("host CPU shared by 3 device(s) measuring at once in the candidate "
+                   "run, 1 in the baseline")
+    assert disturbed({**quiet, "host_cpu_parallel": 3},
+                     {**quiet, "host_cpu_parallel": 3}) is None
+
+
 def _with_health(rec: dict, other: float) -> dict:
     rec["environment"]["health"] = {"cores": 2, "other_cpu_cores_mean": other,
                                     "steal_cores_mean": 0.0}

@@ -33,6 +33,10 @@ class DiscoveryOptions:
     """What discovery may look at. `include_local`: offer this host as a device."""
 
     remote_adb_servers: list[str] = dataclasses.field(default_factory=list)  # "host:port"
+    #: remote adb serials (HOST:PORT) to `adb connect` on the local adb server before the
+    #: android backend lists its devices: where devices claimed from a farm (DeviceFarmer
+    #: STF's remoteConnect) join the run; a dropped one is reconnected the same way
+    adb_connect: list[str] = dataclasses.field(default_factory=list)
     adb_port: int | None = None
     #: usbmuxd to ask for iOS devices: socket path or HOST:PORT (default:
     #: $USBMUXD_SOCKET_ADDRESS, else the system's)

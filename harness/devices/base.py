@@ -122,6 +122,11 @@ class Device(abc.ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.serial!r} ({self.name!r}, {self.abi})>"
 
+    def reconnect(self, timeout_s: float = 20.0) -> str:
+        """Bring a device that dropped back (harness.fleet: once per run); returns what
+        was done, raises DeviceError when it cannot come back."""
+        raise DeviceError(f"device {self.serial}: the {self.kind} backend cannot reconnect")
+
     # --- files ----------------------------------------------------------
     @abc.abstractmethod
     def sync(self, files: Mapping[str, Path]) -> SyncReport:

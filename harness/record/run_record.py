@@ -26,12 +26,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.files import atomic_write_json
+from harness.files import atomic_write_json, slug
 
 SCHEMA = "swaplab.record/1"
 RECORD_NAME = "record.json"
 JOURNAL_NAME = "record.journal"
 JOURNAL_SCHEMA = "swaplab.record-journal/1"
+#: folder of a run where the workers of a parallel run (pytest-xdist, harness.fleet) journal
+#: their changes; the controller merges them into the run's own journal when it finishes
+WORKERS_DIR = "workers"
+#: changes a worker may make (the run's status and top-level fields belong to the controller)
+WORKER_OPS = ("set_environment", "add_runner_build", "add_device", "add_measurement",
+              "add_test", "add_artifact")
 
 
 class RecordWriteError(OSError):
@@ -40,6 +46,11 @@ class RecordWriteError(OSError):
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_now_ms() -> str:
+    """Now, to the millisecond (when a test ended: the report's per-device timeline)."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_run_id() -> str:
@@ -123,6 +134,41 @@ class RunRecord:
             rec.save()
         return rec
 
+    @classmethod
+    def for_worker(cls, run_dir: Path, run_id: str, worker: str) -> RunRecord:
+        """A worker's share of the controller's run `run_id`: its changes are appended to
+        `<run_dir>/workers/<worker>.journal` as they happen (a worker that dies loses
+        nothing it journalled); `merge_workers()` of the run's record takes them in."""
+        data = {"schema": SCHEMA, "run_id": run_id, "worker": worker, "status": "running",
+                "environment": {}, "devices": {}, "measurements": [], "tests": [],
+                "artifacts": []}
+        rec = cls(run_dir, data)
+        folder = rec.run_dir / WORKERS_DIR  # the controller made the run folder
+        folder.mkdir(exist_ok=True)
+        rec.journal_path = folder / f"{slug(worker, empty='worker')}.journal"
+        rec.path = folder / f"{slug(worker, empty='worker')}.json"  # never written
+        with rec._lock:
+            fd = rec._open_journal()
+            with open(rec.journal_path, "rb") as f:
+                f.seek(max(0, os.fstat(fd).st_size - 1))
+                if f.read(1) not in (b"\n", b""):  # a worker died mid-line: end that line
+                    rec._append(fd, b"\n")
+        return rec
+
+    def merge_workers(self) -> int:
+        """Append every change the run's workers journalled to this record (one write, one
+        fsync), once; returns how many. Called by the controller when the run ends."""
+        with self._lock:
+            if self._data.get("workers_merged"):
+                return 0
+            changes = worker_changes(self.run_dir)
+            changes.append(("set_field", {"key": "workers_merged", "value": True}))
+            lines = b"".join(_json_line({"op": op, "args": args}) for op, args in changes)
+            self._append(self._open_journal(), lines)
+            for op, args in changes:
+                apply_change(self._data, op, args)
+            return len(changes) - 1
+
     @property
     def run_id(self) -> str:
         return self._data["run_id"]
@@ -202,7 +248,8 @@ class RunRecord:
     def add_test(self, nodeid: str, device: str | None, outcome: str, duration_s: float,
                  message: str = "") -> None:
         self._change("add_test", test={"nodeid": nodeid, "device": device, "outcome": outcome,
-                                       "duration_s": round(duration_s, 4), "message": message})
+                                       "duration_s": round(duration_s, 4), "message": message,
+                                       "ended": utc_now_ms()})
 
     def add_artifact(self, device: str | None, test: str | None, kind: str, path: Path | str,
                      **extra: Any) -> None:
@@ -251,6 +298,25 @@ def replay_journal(path: Path | str) -> dict | None:
     return data
 
 
+def worker_changes(run_dir: Path | str) -> list[tuple[str, dict]]:
+    """The changes of every worker journal of a run (harness.fleet), worker by worker.
+    A line that is not a whole change (a worker killed mid-write, then restarted and
+    appending after it) is skipped, the lines after it still count."""
+    out: list[tuple[str, dict]] = []
+    for path in sorted((Path(run_dir) / WORKERS_DIR).glob("*.journal")):
+        with open(path, "rb") as f:
+            f.readline()  # the worker's head: its (empty) initial record
+            for raw in f:
+                try:
+                    entry = json.loads(raw)
+                    op, args = entry["op"], entry["args"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if op in WORKER_OPS and isinstance(args, dict):
+                    out.append((op, args))
+    return out
+
+
 def load_record(path: Path | str) -> dict:
     """Read a record (a run folder, its record.json or its journal); adds
     "effective_status". The journal is the truth while a run is going and after a crash:
@@ -264,6 +330,9 @@ def load_record(path: Path | str) -> dict:
             data = json.load(f)
     else:
         path = run_dir / JOURNAL_NAME
+    if isinstance(data, dict) and not data.get("workers_merged"):
+        for op, args in worker_changes(run_dir):  # a parallel run still going, or killed
+            apply_change(data, op, args)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a SwapLab run record (schema {SCHEMA})")
     data["effective_status"] = effective_status(data)

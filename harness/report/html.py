@@ -15,6 +15,7 @@ from harness.record.units import format_value
 from harness.report import svg
 from harness.report.base import SECTIONS
 from harness.report.devices import comparison_rows, device_views
+from harness.report.fleet import needs_attention, overview, timeline_svg
 from harness.report.links import artifact_href
 from harness.runner.telemetry import STAGES
 
@@ -120,8 +121,17 @@ def _with_stages(views: list[dict], record: dict) -> list[dict]:
     return views
 
 
+def _folding(views: list[dict], fleet: dict) -> list[dict]:
+    """A device section starts open when it is the only one or something went wrong."""
+    attention = {r["serial"]: needs_attention(r) for r in fleet["rows"]}
+    for v in views:
+        v["open"] = len(views) == 1 or attention.get(v["serial"], False)
+    return views
+
+
 def render_html(record: dict, run_dir: Path) -> str:
     rows = verdict_rows(record)
+    fleet = overview(record, rows)
     counts = {k: sum(1 for r in rows if r["verdict"] == k) for k in ("pass", "fail", "recorded")}
     tests = record.get("tests", [])
     test_counts: dict[str, int] = {}
@@ -149,6 +159,8 @@ def render_html(record: dict, run_dir: Path) -> str:
                    for a in record.get("artifacts", [])
                    if a.get("kind") == "telemetry" and artifact_href(run_dir, a.get("path"))],
         comparison=record.get("comparison") or {}, comparison_rows=comparison_rows(record),
-        device_views=_with_stages(device_views(record, Path(run_dir), rows), record),
+        device_views=_folding(_with_stages(device_views(record, Path(run_dir), rows), record),
+                              fleet),
+        fleet=fleet, fleet_timeline=Markup(timeline_svg(record)),
         has_trace=any(a.get("kind") == "telemetry" for a in record.get("artifacts", [])),
     )

@@ -83,6 +83,10 @@ def disturbed(base: Mapping[str, Any] | None, cand: Mapping[str, Any] | None) ->
     `base` / `cand`: harness.record.health summaries."""
     if not base or not cand:
         return None
+    bp, cp = (max(1, int(h.get("host_cpu_parallel") or 1)) for h in (base, cand))
+    if bp != cp:  # a parallel run (harness.fleet): devices on this host's CPU load each other
+        return (f"host CPU shared by {cp} device(s) measuring at once in the candidate run, "
+                f"{bp} in the baseline")
     b, c = base.get("other_cpu_cores_mean"), cand.get("other_cpu_cores_mean")
     if b is None or c is None:
         return None

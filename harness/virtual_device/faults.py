@@ -4,6 +4,9 @@ device misbehaves). Each fault is one `--fault` value:
   drop-after=S[:PATTERN]   S seconds after a shell command containing PATTERN (default
                            "swap_runner") starts, every adb connection is cut and the
                            device stops listening: it is gone, like an unplugged phone.
+  blip-after=S[:PATTERN]   like drop-after, but once and the device keeps listening: every
+                           adb connection is cut, then `adb connect` brings it back (a
+                           Wi-Fi blip, a loose cable; the lab's reconnect-once path).
   slow-link=BPS            every packet is delayed as if the link carried BPS bytes/s.
   full-storage=BYTES       /data holds at most BYTES: pushes beyond fail with
                            "No space left on device" (shell writes are not limited).
@@ -20,13 +23,21 @@ device misbehaves). Each fault is one `--fault` value:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import os
+import signal
+
+from .transport import session_pids
 
 
 @dataclasses.dataclass
 class Faults:
     drop_after_s: float | None = None
     drop_pattern: str = "swap_runner"
+    blip_after_s: float | None = None
+    blip_pattern: str = "swap_runner"
     slow_link_bps: float | None = None
     full_storage_bytes: int | None = None
     kill_runner_after_s: float | None = None
@@ -40,7 +51,8 @@ class Faults:
         out = []
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if v not in (None, False, []) and f.name not in ("drop_pattern", "kill_pattern"):
+            if v not in (None, False, []) and f.name not in ("drop_pattern", "kill_pattern",
+                                                                   "blip_pattern"):
                 out.append(f"{f.name}={v}")
         return out
 
@@ -69,6 +81,8 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
         try:
             if name == "drop-after":
                 f.drop_after_s, f.drop_pattern = _seconds_and_pattern(value, "swap_runner")
+            elif name == "blip-after":
+                f.blip_after_s, f.blip_pattern = _seconds_and_pattern(value, "swap_runner")
             elif name == "kill-runner":
                 f.kill_runner_after_s, f.kill_pattern = _seconds_and_pattern(value, "swap_runner")
             elif name == "slow-link":
@@ -92,3 +106,25 @@ def parse_faults(specs: list[str] | tuple[str, ...]) -> Faults:
         except ValueError as e:
             raise FaultSpecError(f"bad --fault {spec!r}: {e}") from None
     return f
+
+
+def schedule_faults(dev, sid: int, command: str) -> None:
+    """Arm the faults a shell command of the virtual device `dev` (server.VirtualDevice)
+    triggers; runs on the device's server loop. `sid`: the command's session id."""
+    f = dev.faults
+    loop = asyncio.get_running_loop()
+    if f.drop_after_s is not None and f.drop_pattern in command:
+        dev.events.append(f"drop scheduled in {f.drop_after_s}s for {command[:80]!r}")
+        loop.call_later(f.drop_after_s, dev.drop_now)
+    if f.blip_after_s is not None and f.blip_pattern in command:
+        dev.events.append(f"blip scheduled in {f.blip_after_s}s for {command[:80]!r}")
+        loop.call_later(f.blip_after_s, dev.blip_now)
+        f.blip_after_s = None  # once: the reconnected device then works
+    if f.kill_runner_after_s is not None and f.kill_pattern in command:
+        def kill():
+            pids = session_pids(sid, f.kill_pattern)
+            dev.events.append(f"killed {pids} ({f.kill_pattern})")
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        loop.call_later(f.kill_runner_after_s, kill)

@@ -24,7 +24,6 @@ import fcntl
 import logging
 import os
 import pty
-import signal
 import struct
 import termios
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from . import protocol as P
 from .adbauth import TrustedKeys, trusted_keys_for
-from .faults import Faults
+from .faults import Faults, schedule_faults
 from .privileges import device_account, hand_over, inside, make_folders, prepare_root, prompt
 from .sandbox import Sandbox
 from .simulation import SensorSimulation
@@ -43,7 +42,6 @@ from .transport import (
     StreamClosed,
     exit_status,
     kill_session,
-    session_pids,
 )
 
 log = logging.getLogger("swaplab.virtual_device")
@@ -121,21 +119,6 @@ class VirtualDevice:
             return self._sync
         return None
 
-    def _schedule_faults(self, conn: Connection, sid: int, command: str) -> None:
-        f = self.faults
-        loop = asyncio.get_running_loop()
-        if f.drop_after_s is not None and f.drop_pattern in command:
-            self.events.append(f"drop scheduled in {f.drop_after_s}s for {command[:80]!r}")
-            loop.call_later(f.drop_after_s, self.drop_now)
-        if f.kill_runner_after_s is not None and f.kill_pattern in command:
-            def kill():
-                pids = session_pids(sid, f.kill_pattern)
-                self.events.append(f"killed {pids} ({f.kill_pattern})")
-                for pid in pids:
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-            loop.call_later(f.kill_runner_after_s, kill)
-
     async def _shell(self, conn: Connection, stream: Stream, command: str, v2: bool,
                      use_pty: bool) -> None:
         sb = self.sandbox
@@ -165,7 +148,7 @@ class VirtualDevice:
         sid = proc.pid
         conn.procs.add(sid)
         self.sim.track_session(sid)
-        self._schedule_faults(conn, sid, command)
+        schedule_faults(self, sid, command)
         def killer() -> None:
             kill_session(sid)
 
@@ -437,6 +420,12 @@ class VirtualDevice:
         log.warning("virtual device %s: dropping all connections (fault)", self.serial)
         if self._server is not None:
             self._server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+
+    def blip_now(self) -> None:
+        """Fault: every connection cut, the device still listening. On the server loop."""
+        self.events.append("connections cut (blip fault)")
         for conn in list(self.connections):
             conn.shutdown()
 

@@ -39,6 +39,7 @@ from adbutils.errors import AdbConnectionError
 
 from harness.devices.android import parsers as AP
 from harness.devices.android import sampler as AS
+from harness.devices.android.reconnect import connect_serials, reconnect_device
 from harness.devices.base import (
     BackgroundProcess,
     Device,
@@ -118,6 +119,7 @@ def discover(options=None) -> list[Device]:
             continue
         try:
             client = make_client(host, port)
+            connect_serials(client, [] if remote else getattr(options, "adb_connect", []))
             infos = client.list()
         except Exception as e:  # noqa: BLE001 - discovery never raises
             log.warning("adb server %s:%d: %s", host, port, e)
@@ -198,6 +200,9 @@ class AndroidDevice(Device):
                                       f"[adb state: {state}]")
         return DeviceError(msg + f"adb failure during {what}: {type(err).__name__}: {err}")
 
+    def reconnect(self, timeout_s: float = 20.0) -> str:
+        return reconnect_device(self.serial, self._client, self._dev, timeout_s)
+
     def shell2(self, command: str, timeout_s: float = 60.0):
         """Shell v2 call: (exit code, stdout, stderr). Raises DeviceDisconnected/DeviceError."""
         try:
@@ -207,8 +212,7 @@ class AndroidDevice(Device):
         return r.returncode, r.stdout, r.stderr
 
     def shell(self, command: str, timeout_s: float = 60.0) -> str:
-        _, out, _ = self.shell2(command, timeout_s)
-        return out
+        return self.shell2(command, timeout_s)[1]
 
     def getprop(self, key: str) -> str:
         return self.shell(f"getprop {shlex.quote(key)}").strip()
