@@ -39,6 +39,10 @@ struct Model
     std::map<std::string, std::string> outputs;  // role -> blob name
     DetectorConfig det;
     std::unique_ptr<ncnn::Net> net;
+    // Backend (backend.h): set by choose_backends() before loading, cleared by gpu_off().
+    bool use_vulkan = false;
+    int threads = 1;
+    std::string param_path, bin_path;  // for reloading on another backend
 
     const char* out(const std::string& role) const;
 };

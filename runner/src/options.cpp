@@ -9,6 +9,7 @@
 
 #include <sched.h>
 
+#include "backend.h"
 #include "common.h"
 
 namespace {
@@ -19,7 +20,8 @@ const char* const kUsage =
     "  [--out-format jpg|png] [--telemetry PATH] [--blend poisson|opencv] [--blend-compare]\n"
     "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
     "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
-    "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n";
+    "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
+    "  [--backend cpu|vulkan|auto | --backend detect=B,landmarks=B,seg=B]\n";
 
 RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
 
@@ -105,6 +107,7 @@ Options parse_args(int argc, char** argv)
         else if (a == "--thermal-limit-c") o.thermal_limit = parse_num(a, v);
         else if (a == "--thermal-hysteresis-c") o.thermal_hyst = parse_num(a, v);
         else if (a == "--dump-landmarks") o.dump_landmarks = v;
+        else if (a == "--backend") { parse_backend(v); o.backend = v; }
         else throw usage("unknown flag " + a);
     }
     if (o.version)

@@ -6,6 +6,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "backend.h"
 #include "poisson.h"
 
 namespace {
@@ -15,11 +16,14 @@ struct Laps
 {
     int64_t* st;
     int64_t t;
-    explicit Laps(int64_t* stage_ns) : st(stage_ns), t(now_ns()) {}
+    explicit Laps(int64_t* stage_ns) : st(stage_ns), t(now_ns()) { take_transfer_ns(); }
     void lap(Stage s)
     {
         const int64_t tn = now_ns();
-        st[s] = tn - t;
+        // A net on Vulkan: its host<->device copies go to their own stage.
+        const int64_t x = take_transfer_ns();
+        st[s] = tn - t - x;
+        st[ST_TRANSFER] += x;
         t = tn;
     }
 };

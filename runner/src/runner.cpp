@@ -15,6 +15,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "backend.h"
 #include "common.h"
 #include "frames.h"
 #include "models.h"
@@ -49,11 +50,17 @@ void open_inputs(const Options& o, cv::Mat& source_img, FrameSource& frames)
 }
 
 // Models: auto mode may visit every mode, so load them all up front (no hiccup at a switch).
-ModeMap load_modes(const Options& o, ModelPack& pack)
+ModeMap load_modes(const Options& o, ModelPack& pack, TelemetryWriter& tw)
 {
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
                                                       : std::vector<std::string>{o.mode};
+    // CPU or Vulkan per net (backend.h); one "backend" line per net says which and why.
+    for (nlohmann::ordered_json& rec : choose_backends(pack, names, parse_backend(o.backend)))
+    {
+        rec["schema"] = kSchema;
+        tw.write(rec);
+    }
     pack.load_nets(names, o.threads);
     ModeMap modes;
     for (const std::string& mn : names)
@@ -171,8 +178,9 @@ int run(int argc, char** argv)
 
     RunSummary sum;
     const int64_t t_load = now_ns();
+    VulkanSession vulkan;  // declared before the nets: the GPU instance outlives them
     ModelPack pack;
-    ModeMap modes = load_modes(o, pack);
+    ModeMap modes = load_modes(o, pack, tw);
     sum.model_load_ms = (now_ns() - t_load) / 1e6;
     const int64_t t_src = now_ns();
     find_source_faces(o, modes, source_img, pack, dump);
@@ -187,7 +195,9 @@ int run(int argc, char** argv)
     sum.warmup_frames = o.warmup;
     sum.final_mode = thermal.mode();
     sum.wall_ms = (now_ns() - t_start) / 1e6;
-    tw.write(summary_json(sum));
+    nlohmann::ordered_json summary = summary_json(sum);
+    summary.update(backend_summary(pack));
+    tw.write(summary);
     tw.close();
     if (dump)
         fclose(dump);

@@ -1,4 +1,4 @@
-// Telemetry: JSON lines, schema "swaplab.telemetry/1" (runner/README.md), plus process facts.
+// Telemetry: JSON lines, schema "swaplab.telemetry/2" (runner/README.md), plus process facts.
 #pragma once
 
 #include <cstdint>
@@ -7,10 +7,13 @@
 
 #include <nlohmann/json.hpp>
 
-static const char* const kSchema = "swaplab.telemetry/1";
+static const char* const kSchema = "swaplab.telemetry/2";
 static const char* const kStages[] = {"decode", "enhance", "detect", "landmarks", "align",
-                                      "warp",   "color",   "mask",   "blend",     "total"};
-enum Stage { ST_DECODE, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_COUNT };
+                                      "warp",   "color",   "mask",   "blend",     "total",
+                                      "transfer"};
+// transfer (schema 2): host<->device copies of the nets on Vulkan (backend.h), taken out of
+// the stage that ran the net; inside `total`, listed after it so the pipeline order stays.
+enum Stage { ST_DECODE, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_TRANSFER, ST_COUNT };
 
 struct TelemetryWriter
 {
