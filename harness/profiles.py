@@ -23,6 +23,10 @@ PLATFORMS = ("linux", "android", "ios")
 #: ABIs a virtual device can be ([virtual] abi)
 VIRTUAL_ABIS = ("x86_64", "arm64-v8a")
 MODES = ("tiny", "small", "base", "auto")
+#: the runner's --backend values per net (runner/src/backend.h); [run] backend takes one of
+#: these or "detect=B,landmarks=B,seg=B"
+BACKENDS = ("cpu", "vulkan", "auto")
+BACKEND_NETS = ("detect", "landmarks", "seg")
 
 
 class ProfileError(ValueError):
@@ -116,6 +120,9 @@ class RunSettings:
     #: rounds of an A/B interleaved run (suites/test_ab.py); a noisier device needs more
     #: to see a 5% change (docs/statistics.md); --ab-rounds overrides it
     ab_rounds: int = 40
+    #: the runner's --backend for the suites' runs: [targets] apply to this backend
+    #: (suites/test_gpu.py measures both and asserts only the one named here)
+    backend: str = "cpu"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,9 +248,27 @@ def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
             raise c.fail(full, f"expected a relative threshold between 0 and 1, got {v}")
 
 
+def backend_problem(value: str) -> str | None:
+    """Why `value` is not a runner --backend ("cpu", "vulkan", "auto" or
+    "detect=B,landmarks=B,seg=B"), or None."""
+    if "=" not in value:
+        return None if value in BACKENDS else f"expected one of {', '.join(BACKENDS)} or NET=B,..."
+    for part in value.split(","):
+        net, _, b = part.partition("=")
+        if net not in BACKEND_NETS:
+            return f"unknown net {net!r} (expected {', '.join(BACKEND_NETS)})"
+        if b not in BACKENDS:
+            return f"{net}: expected one of {', '.join(BACKENDS)}, got {b!r}"
+    return None
+
+
 def _check_virtual(c: _Checker, table: Mapping[str, Any]) -> None:
-    """The `[virtual]` table: what SwapLab's virtual device built from this profile is."""
-    c.unknown(table, ("abi", "properties", "sensors"), "virtual.")
+    """The `[virtual]` table: what SwapLab's virtual device built from this profile is.
+    `gpu = true`: the phone has a GPU, so device programs see the host's Vulkan driver
+    (lavapipe, on the host's CPU: such GPU figures are marked simulated)."""
+    c.unknown(table, ("abi", "properties", "sensors", "gpu"), "virtual.")
+    if "gpu" in table and not isinstance(table["gpu"], bool):
+        raise c.fail("virtual.gpu", f"expected boolean, got {_describe(table['gpu'])}")
     abi = c.get(table, "abi", "virtual.", "string", default="x86_64")
     if abi not in VIRTUAL_ABIS:
         raise c.fail("virtual.abi", f"expected one of {', '.join(VIRTUAL_ABIS)}, got {abi!r}")
@@ -325,7 +350,8 @@ def load_profile(path: Path | str) -> Profile:
     kinds = {"threads": "integer", "cpu_list": "string", "warmup_frames": "integer",
              "measured_frames": "integer", "mode": "string", "cold_start_runs": "integer",
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
-             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer"}
+             "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer",
+             "backend": "string"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
@@ -339,6 +365,8 @@ def load_profile(path: Path | str) -> Profile:
         elif not _CPU_LIST_RE.match(run_kw["cpu_list"]):
             raise c.fail("run.cpu_list", "expected a CPU list like \"4-7\" or \"0,2\", "
                                          f"got {run_kw['cpu_list']!r}")
+    if "backend" in run_kw and (problem := backend_problem(run_kw["backend"])):
+        raise c.fail("run.backend", f"{problem}, got {run_kw['backend']!r}")
     if run_kw.get("mode", "small") not in MODES:
         raise c.fail("run.mode", f"expected one of {', '.join(MODES)}, got {run_kw['mode']!r}")
     if "min_battery_pct" in run_kw and not 0 <= run_kw["min_battery_pct"] <= 100:

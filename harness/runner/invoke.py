@@ -207,8 +207,9 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
                 target: str = "frames", warmup: int | None = None, frames: int | None = None,
                 enhance: str | None = None, blend: str | None = None,
                 out_dir: str | None = None, save_every: int = 0,
-                extra: Sequence[str] = ()) -> list[str]:
-    """argv for one run; `target`/`source` name input sets (or remote paths)."""
+                backend: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """argv for one run; `target`/`source` name input sets (or remote paths); `backend`
+    (runner --backend) defaults to the profile's [run] backend."""
     s = prepared.settings
     argv = [f"./{BINARY}", "--models", REMOTE_MODELS,
             "--source", prepared.inputs.get(source or "source", source or ""),
@@ -226,6 +227,8 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
         argv += ["--blend", blend]
     if out_dir and save_every:
         argv += ["--out", out_dir, "--save-every", str(save_every)]
+    if (backend or s.backend) != "cpu":
+        argv += ["--backend", backend or s.backend]
     argv += list(extra)
     return argv
 

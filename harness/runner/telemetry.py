@@ -1,7 +1,12 @@
-"""Parse and validate the runner's telemetry (JSON lines, schema "swaplab.telemetry/1").
+"""Parse and validate the runner's telemetry (JSON lines, schema "swaplab.telemetry/2").
+
+Schema 2 adds to 1 (both are read; a file is one or the other): "backend" lines (which
+backend each net runs on, and why: a Vulkan request that fell back to the CPU says so),
+`stage_ns.transfer` (host<->device copies of nets on Vulkan) and the summary's `backend`
+and `vulkan` (device, driver, API version, memory heaps).
 
 `parse_telemetry(text, source=...)` returns a `Telemetry` with the frames (warm-up and
-measured), mode switches and the summary; any violation raises TelemetryError naming
+measured), mode switches, backend lines and the summary; any violation raises TelemetryError naming
 the source (device and file) and the line number. The text comes from a device, so it is
 untrusted: nothing else may come out (no OverflowError from a huge number, RecursionError
 from deep nesting, NaN/Infinity literals, non-UTF-8 bytes).
@@ -14,9 +19,13 @@ import json
 import math
 from typing import Any
 
-SCHEMA = "swaplab.telemetry/1"
+SCHEMA = "swaplab.telemetry/2"
+SCHEMAS = ("swaplab.telemetry/1", SCHEMA)  # what parse_telemetry reads
 STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", "mask",
           "blend", "total")
+# Stages a frame may carry beyond STAGES: `transfer` (schema 2) is inside `total`.
+EXTRA_STAGES = ("transfer",)
+BACKENDS = ("cpu", "vulkan", "auto")
 
 
 class TelemetryError(ValueError):
@@ -107,6 +116,7 @@ class Telemetry:
     mode_switches: list[dict]
     summary: dict
     source: str
+    backends: list[dict] = dataclasses.field(default_factory=list)  # schema 2 "backend" lines
 
     @property
     def measured(self) -> list[dict]:
@@ -119,7 +129,16 @@ class Telemetry:
     def stage_ms(self, include_warmup: bool = False) -> dict[str, list[float]]:
         """Per-stage times in ms of the measured frames (warm-up excluded by default)."""
         frames = self.frames if include_warmup else self.measured
-        return {s: [f["stage_ns"][s] / 1e6 for f in frames] for s in STAGES}
+        out = {s: [f["stage_ns"][s] / 1e6 for f in frames] for s in STAGES}
+        for s in EXTRA_STAGES:
+            if frames and all(s in f["stage_ns"] for f in frames):
+                out[s] = [f["stage_ns"][s] / 1e6 for f in frames]
+        return out
+
+    def gpu_nets(self) -> list[str]:
+        """Models that ran on Vulkan (schema 2 summary `backend`); [] for schema 1."""
+        used = self.summary.get("backend") or {}
+        return sorted(m for m, b in used.items() if b == "vulkan")
 
     def detection_rate(self) -> float | None:
         frames = self.measured
@@ -171,7 +190,18 @@ _SUMMARY_OPTIONAL = {
     "mode_switches": ("integer", _is_int),
     "wall_ms": ("number", _is_num),
     "source_ms": ("number", _is_num),
+    "backend": ("object of model -> cpu|vulkan",
+                lambda v: isinstance(v, dict) and all(b in ("cpu", "vulkan") for b in v.values())),
+    "vulkan": ("object", lambda v: isinstance(v, dict)),
 }
+_BACKEND_FIELDS = {
+    "net": ("string", lambda v: isinstance(v, str)),
+    "model": ("string", lambda v: isinstance(v, str)),
+    "requested": ("cpu|vulkan|auto", lambda v: v in BACKENDS),
+    "used": ("cpu|vulkan", lambda v: v in ("cpu", "vulkan")),
+    "reason": ("string", lambda v: isinstance(v, str)),
+}
+_BACKEND_OPTIONAL = {"fallback": ("boolean", lambda v: isinstance(v, bool))}
 
 
 def _check(obj: dict, fields: dict, optional: dict, where: str) -> None:
@@ -202,6 +232,7 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
         text = _decode(text, source)
     frames: list[dict] = []
     switches: list[dict] = []
+    backends: list[dict] = []
     summary: dict | None = None
     # JSON lines end at "\n" only: str.splitlines() would also split inside a string at
     # U+2028, U+0085 and friends, which JSON allows unescaped.
@@ -214,14 +245,14 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
         obj = _load_line(line, where)
         if not isinstance(obj, dict):
             raise TelemetryError(f"{where}: expected a JSON object")
-        if obj.get("schema") != SCHEMA:
+        if obj.get("schema") not in SCHEMAS:
             raise TelemetryError(f"{where}: schema {_shown(obj.get('schema'))}, "
-                                 f"expected {SCHEMA!r}")
+                                 f"expected one of {', '.join(SCHEMAS)}")
         kind = obj.get("type")
         if kind == "frame":
             _check(obj, _FRAME_FIELDS, _FRAME_OPTIONAL, where)
             stages = obj["stage_ns"]
-            for s in STAGES:
+            for s in STAGES + tuple(e for e in EXTRA_STAGES if e in stages):
                 v = stages.get(s)
                 if not (_is_int(v) and v >= 0):
                     raise TelemetryError(
@@ -232,6 +263,9 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
                 if key not in obj:
                     raise TelemetryError(f"{where}: mode_switch missing field {key!r}")
             switches.append(obj)
+        elif kind == "backend":
+            _check(obj, _BACKEND_FIELDS, _BACKEND_OPTIONAL, where)
+            backends.append(obj)
         elif kind == "summary":
             _check(obj, _SUMMARY_FIELDS, _SUMMARY_OPTIONAL, where)
             summary = obj
@@ -243,4 +277,4 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
     if measured != summary["frames"]:
         raise TelemetryError(f"{source}: summary says {summary['frames']} measured frames, "
                              f"found {measured} frame lines")
-    return Telemetry(frames, switches, summary, source)
+    return Telemetry(frames, switches, summary, source, backends)
