@@ -14,6 +14,7 @@
 #endif
 
 #include "common.h"
+#include "pipeline.h"
 
 using ojson = nlohmann::ordered_json;
 
@@ -292,7 +293,7 @@ std::vector<ojson> choose_backends(ModelPack& pack, const std::vector<std::strin
             const std::string role = net_role(m.kind);
             const auto it = req.role.find(role);
             const std::string requested = it == req.role.end() ? "cpu" : it->second;
-            m.use_vulkan = requested != "cpu" && vk.available;
+            m.vulkan_chosen = m.use_vulkan = requested != "cpu" && vk.available;
             std::string reason = requested == "cpu" ? "requested" : m.use_vulkan ? vk.device_name : vk.reason;
             records.push_back({{"type", "backend"}, {"net", role}, {"model", id}, {"requested", requested},
                                {"used", m.use_vulkan ? "vulkan" : "cpu"},
@@ -345,22 +346,31 @@ int64_t take_transfer_ns()
     return t;
 }
 
-bool gpu_off(ModelPack& pack)
+namespace {
+// Reloads a loaded net for the other backend (ncnn fixes the backend at load time).
+bool move_net(Model* m, bool to_vulkan)
 {
-    bool changed = false;
-    for (auto& [id, m] : pack.models)
-    {
-        if (!m.net || !m.use_vulkan)
-            continue;
-        m.use_vulkan = false;
-        m.net->clear();
-        m.net.reset(new ncnn::Net);
-        configure_net(m, m.threads);
-        load_net_files(m);
-        changed = true;
-    }
-    return changed;
+    if (!m || !m->net || m->use_vulkan == to_vulkan || (to_vulkan && !m->vulkan_chosen))
+        return false;
+    m->use_vulkan = to_vulkan;
+    m->net.reset(new ncnn::Net);
+    configure_net(*m, m->threads);
+    load_net_files(*m);
+    return true;
 }
+
+bool move_mode(ModeRuntime& r, bool to_vulkan)
+{
+    bool moved = move_net(r.detector.model, to_vulkan);
+    moved = move_net(r.mesh.model, to_vulkan) || moved;
+    if (r.has_seg)
+        moved = move_net(r.seg.model, to_vulkan) || moved;
+    return moved;
+}
+} // namespace
+
+bool gpu_off(ModeRuntime& r) { return move_mode(r, false); }
+bool gpu_on(ModeRuntime& r) { return move_mode(r, true); }
 
 ojson backend_summary(const ModelPack& pack)
 {

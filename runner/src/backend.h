@@ -14,6 +14,8 @@
 
 #include "models.h"
 
+struct ModeRuntime;
+
 // The net roles --backend names: the face detector, the 468-point mesh, person segmentation.
 static const char* const kNetRoles[] = {"detect", "landmarks", "seg"};
 
@@ -64,9 +66,11 @@ int run_net(const Model& m, const ncnn::Mat& in, const std::vector<std::pair<con
 // Nanoseconds spent in host<->device copies since the last call (0 on the CPU backend).
 int64_t take_transfer_ns();
 
-// The thermal fallback's "turn the GPU off" step: every net that runs on Vulkan is reloaded
-// for the CPU (opt.use_vulkan_compute = false). True when any net moved.
-bool gpu_off(ModelPack& pack);
+// The thermal fallback's GPU rung: every net of the mode that runs on Vulkan is reloaded
+// for the CPU (opt.use_vulkan_compute = false); gpu_on() moves the nets chosen for Vulkan
+// back. True when any net moved (nets shared by modes move once).
+bool gpu_off(ModeRuntime& m);
+bool gpu_on(ModeRuntime& m);
 
 // Summary fields: {"backend": {net: used}, "vulkan": {...} or null}; device heaps with the
 // driver's budget/usage (VK_EXT_memory_budget) when it reports them.

@@ -39,8 +39,9 @@ struct Model
     std::map<std::string, std::string> outputs;  // role -> blob name
     DetectorConfig det;
     std::unique_ptr<ncnn::Net> net;
-    // Backend (backend.h): set by choose_backends() before loading, cleared by gpu_off().
-    bool use_vulkan = false;
+    // Backend (backend.h): vulkan_chosen by choose_backends() before loading; use_vulkan =
+    // where the net runs now (gpu_off() / gpu_on() move it).
+    bool vulkan_chosen = false, use_vulkan = false;
     int threads = 1;
     std::string param_path, bin_path;  // for reloading on another backend
 
