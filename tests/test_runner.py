@@ -194,7 +194,7 @@ def test_telemetry_schema(runner_bin, images, tmp_path, mode):
     # every net on the CPU unless --backend says otherwise; the GPU instance is never created
     assert all(f["stage_ns"]["transfer"] == 0 for f in frames)
     assert set(s["backend"].values()) == {"cpu"} and s["vulkan"]["available"] is False
-    assert [x["used"] for x in recs if x["type"] == "backend"] == ["cpu"] * (3 if mode == "base" else 2)
+    assert not [x for x in recs if x["type"] == "backend"]  # only when --backend asks for a GPU
     assert s["model_load_ms"] > 0 and s["first_frame_ms"] > 0 and s["peak_rss_kb"] > 0
     # the harness's own validator accepts it too
     from harness.runner.telemetry import parse_telemetry

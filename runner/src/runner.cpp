@@ -55,11 +55,14 @@ ModeMap load_modes(const Options& o, ModelPack& pack, TelemetryWriter& tw)
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
                                                       : std::vector<std::string>{o.mode};
-    // CPU or Vulkan per net (backend.h); one "backend" line per net says which and why.
-    for (nlohmann::ordered_json& rec : choose_backends(pack, names, parse_backend(o.backend)))
+    // CPU or Vulkan per net (backend.h); when a net asked for more than the CPU default, one
+    // "backend" line per net says where it runs and why (a default run's lines stay frames).
+    const BackendRequest req = parse_backend(o.backend);
+    for (nlohmann::ordered_json& rec : choose_backends(pack, names, req))
     {
         rec["schema"] = kSchema;
-        tw.write(rec);
+        if (req.any_gpu())
+            tw.write(rec);
     }
     pack.load_nets(names, o.threads);
     ModeMap modes;
