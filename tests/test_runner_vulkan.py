@@ -75,7 +75,7 @@ def test_backend_flag_errors(runner_bin, images, value, needle):  # noqa: F811
 @pytest.mark.parametrize("mode", ["small", "base"])
 def test_vulkan_on_lavapipe_matches_cpu(runner_bin, images, tmp_path, mode):  # noqa: F811
     env = _lavapipe_env()
-    cpu_tel, cpu_lm, _ = _swap(runner_bin, images, tmp_path, "cpu", "--backend", "cpu", env=env, mode=mode)
+    _, cpu_lm, _ = _swap(runner_bin, images, tmp_path, "cpu", "--backend", "cpu", env=env, mode=mode)
     gpu_tel, gpu_lm, _ = _swap(runner_bin, images, tmp_path, "gpu", "--backend", "vulkan", env=env, mode=mode)
 
     backends = [x for x in gpu_tel if x["type"] == "backend"]
@@ -109,7 +109,7 @@ def test_no_vulkan_driver_falls_back_to_cpu(runner_bin, images, tmp_path, icd): 
     if icd == "empty":
         path.write_text("")
     env = {"VK_ICD_FILENAMES": str(path), "VK_DRIVER_FILES": str(path)}
-    tel, lm, r = _swap(runner_bin, images, tmp_path, "nodrv",
+    tel, lm, _ = _swap(runner_bin, images, tmp_path, "nodrv",
                        "--backend", "detect=cpu,landmarks=vulkan", env=env)
     backends = {b["net"]: b for b in tel if b["type"] == "backend"}
     assert backends["detect"]["used"] == "cpu" and backends["detect"]["fallback"] is False
@@ -167,3 +167,26 @@ def test_without_vulkan_loader(runner_bin, images, tmp_path):  # noqa: F811
     assert backends and all(b["used"] == "cpu" and b["fallback"] for b in backends)
     assert "no Vulkan" in backends[0]["reason"] or "no Vulkan device" in backends[0]["reason"]
     assert recs[-1]["vulkan"]["available"] is False
+
+
+def test_host_ncnn_build_keeps_every_layer_the_models_use(tmp_path):
+    """buildlib/ncnn_vulkan.py compiles only LAYERS_USED: every layer type of the model pack
+    must be in it (a new model with a new layer would otherwise fail to load), and a new
+    ncnn version with a changed layer list is refused before building."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ncnn_vulkan", MODELS.parent / "runner" / "buildlib" / "ncnn_vulkan.py")
+    nv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nv)
+    used = set()
+    for param in MODELS.glob("*.param"):
+        used |= {line.split()[0] for line in param.read_text().splitlines()[2:] if line.strip()}
+    assert used <= set(nv.LAYERS_USED), sorted(used - set(nv.LAYERS_USED))
+    flags = nv.flags()
+    assert "-DNCNN_VULKAN=ON" in flags and "-DNCNN_SIMPLEVK=ON" in flags
+    assert not any(f"WITH_LAYER_{name.lower()}=OFF" in f for f in flags for name in nv.LAYERS_USED)
+    (tmp_path / "src").mkdir()
+    text = "".join(f"ncnn_add_layer({n})\n" for n in nv.ALL_LAYERS)
+    (tmp_path / "src" / "CMakeLists.txt").write_text(text)
+    assert nv.check_layer_list(tmp_path) is None
+    (tmp_path / "src" / "CMakeLists.txt").write_text(text + "ncnn_add_layer(NewLayer)\n")
+    assert "NewLayer" in nv.check_layer_list(tmp_path)

@@ -59,9 +59,9 @@ def report_section(record: dict, run_dir: Path) -> tuple[str, str] | None:
     if not tables:
         return None
     e = html.escape
-    parts = ["<p>Median per stage over interleaved runs of the same frames on both backends "
-             "(suites/test_gpu.py). <code>transfer</code> = host&lt;-&gt;device copies of the "
-             "nets on Vulkan; on the CPU it is 0.</p>"]
+    parts = [("<p>Median per stage over interleaved runs of the same frames on both backends "
+              "(suites/test_gpu.py). <code>transfer</code> = host&lt;-&gt;device copies of the "
+              "nets on Vulkan; on the CPU it is 0.</p>")]
     for t in tables:
         note = " <strong>simulated</strong> (Vulkan on a CPU: not a phone GPU's speed)" if t["simulated"] else ""
         mem = f", GPU memory {t['gpu_memory_mb']:.1f} MB" if t["gpu_memory_mb"] is not None else ""

@@ -21,33 +21,40 @@ import re
 # Every layer of ncnn 20261020's src/CMakeLists.txt (ncnn_add_layer), in its order.
 # check_layer_list() compares it with the sdist before building.
 ALL_LAYERS = (
-    "AbsVal ArgMax BatchNorm Bias BNLL Concat Convolution Crop Deconvolution Dropout Eltwise ELU "
-    "Embed Exp Flatten InnerProduct Input Log LRN MemoryData MVN Pooling Power PReLU Proposal "
-    "Reduction ReLU Reshape ROIPooling Scale Sigmoid Slice Softmax Split SPP TanH Threshold Tile "
-    "RNN LSTM BinaryOp UnaryOp ConvolutionDepthWise Padding Squeeze ExpandDims Normalize Permute "
-    "PriorBox DetectionOutput Interp DeconvolutionDepthWise ShuffleChannel InstanceNorm Clip Reorg "
-    "YoloDetectionOutput Quantize Dequantize Yolov3DetectionOutput PSROIPooling ROIAlign Packing "
-    "Requantize Cast HardSigmoid SELU HardSwish Noop PixelShuffle DeepCopy Mish StatisticsPooling "
-    "Swish Gemm GroupNorm LayerNorm Softplus GRU MultiHeadAttention GELU Convolution1D Pooling1D "
-    "ConvolutionDepthWise1D Convolution3D ConvolutionDepthWise3D Pooling3D MatMul Deconvolution1D "
-    "DeconvolutionDepthWise1D Deconvolution3D DeconvolutionDepthWise3D Einsum DeformableConv2D GLU "
-    "Fold Unfold GridSample CumulativeSum CopyTo Erf Diag CELU Shrink RMSNorm Spectrogram "
-    "InverseSpectrogram Flip SDPA RotaryEmbed"
-).split()
+    "AbsVal", "ArgMax", "BatchNorm", "Bias", "BNLL", "Concat", "Convolution", "Crop",
+    "Deconvolution", "Dropout", "Eltwise", "ELU", "Embed", "Exp", "Flatten", "InnerProduct",
+    "Input", "Log", "LRN", "MemoryData", "MVN", "Pooling", "Power", "PReLU", "Proposal",
+    "Reduction", "ReLU", "Reshape", "ROIPooling", "Scale", "Sigmoid", "Slice", "Softmax",
+    "Split", "SPP", "TanH", "Threshold", "Tile", "RNN", "LSTM", "BinaryOp", "UnaryOp",
+    "ConvolutionDepthWise", "Padding", "Squeeze", "ExpandDims", "Normalize", "Permute",
+    "PriorBox", "DetectionOutput", "Interp", "DeconvolutionDepthWise", "ShuffleChannel",
+    "InstanceNorm", "Clip", "Reorg", "YoloDetectionOutput", "Quantize", "Dequantize",
+    "Yolov3DetectionOutput", "PSROIPooling", "ROIAlign", "Packing", "Requantize", "Cast",
+    "HardSigmoid", "SELU", "HardSwish", "Noop", "PixelShuffle", "DeepCopy", "Mish",
+    "StatisticsPooling", "Swish", "Gemm", "GroupNorm", "LayerNorm", "Softplus", "GRU",
+    "MultiHeadAttention", "GELU", "Convolution1D", "Pooling1D", "ConvolutionDepthWise1D",
+    "Convolution3D", "ConvolutionDepthWise3D", "Pooling3D", "MatMul", "Deconvolution1D",
+    "DeconvolutionDepthWise1D", "Deconvolution3D", "DeconvolutionDepthWise3D", "Einsum",
+    "DeformableConv2D", "GLU", "Fold", "Unfold", "GridSample", "CumulativeSum", "CopyTo",
+    "Erf", "Diag", "CELU", "Shrink", "RMSNorm", "Spectrogram", "InverseSpectrogram", "Flip",
+    "SDPA", "RotaryEmbed",
+)
 
 # The model pack's layer types (models/*.param) ...
 MODEL_LAYERS = (
-    "BinaryOp Concat Convolution ConvolutionDepthWise Deconvolution HardSwish InnerProduct Input "
-    "Interp Padding Permute Pooling PReLU ReLU Reshape Split"
-).split()
+    "BinaryOp", "Concat", "Convolution", "ConvolutionDepthWise", "Deconvolution",
+    "HardSwish", "InnerProduct", "Input", "Interp", "Padding", "Permute", "Pooling",
+    "PReLU", "ReLU", "Reshape", "Split",
+)
 # ... and what ncnn creates inside those layers and its runtime (grep LayerType:: in src/):
 # fused activations (fused_activation.h), Flatten (InnerProduct), Gemm (x86 Deconvolution),
 # Crop (Vulkan Deconvolution), Packing/Cast (GPU upload/download, fp16 conversion),
 # Bias/Scale/Quantize/Dequantize/Requantize (mat.cpp helpers), Noop.
 INTERNAL_LAYERS = (
-    "Clip Sigmoid Mish HardSwish ReLU Flatten Gemm Crop Padding Interp Packing Cast Bias Scale "
-    "Quantize Dequantize Requantize Noop"
-).split()
+    "Clip", "Sigmoid", "Mish", "HardSwish", "ReLU", "Flatten", "Gemm", "Crop", "Padding",
+    "Interp", "Packing", "Cast", "Bias", "Scale", "Quantize", "Dequantize", "Requantize",
+    "Noop",
+)
 
 LAYERS_USED = sorted(set(MODEL_LAYERS) | set(INTERNAL_LAYERS))
 
@@ -62,7 +69,7 @@ def check_layer_list(ncnn_src: pathlib.Path) -> str | None:
     version: update ALL_LAYERS so no new layer is built unasked)."""
     text = (ncnn_src / "src" / "CMakeLists.txt").read_text()
     found = re.findall(r"^ncnn_add_layer\((\w+)", text, re.MULTILINE)
-    if found == ALL_LAYERS:
+    if tuple(found) == ALL_LAYERS:
         return None
     new = sorted(set(found) - set(ALL_LAYERS))
     gone = sorted(set(ALL_LAYERS) - set(found))
