@@ -31,6 +31,10 @@ MODES = ("tiny", "small", "base", "auto")
 #: video file (only the linux build has a video decoder)
 INPUTS = ("camera", "images", "video")
 PHONE_PLATFORMS = ("android", "ios")
+#: the runner's --backend values per net (runner/src/backend.h); [run] backend takes one of
+#: these or "detect=B,landmarks=B,seg=B"
+BACKENDS = ("cpu", "vulkan", "auto")
+BACKEND_NETS = ("detect", "landmarks", "seg")
 
 
 class ProfileError(ValueError):
@@ -139,6 +143,9 @@ class RunSettings:
     camera_fps: float = 30.0
     #: swap_runner --placement values from the `[cpu]` table (harness.runner.placement)
     placement: tuple[str, ...] = ()
+    #: the runner's --backend for the suites' runs: [targets] apply to this backend
+    #: (suites/test_gpu.py measures both and asserts only the one named here)
+    backend: str = "cpu"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,9 +288,27 @@ def _check_input(c: _Checker, run_kw: dict, platform: str) -> None:
         run_kw["camera_fps"] = float(run_kw["camera_fps"])
 
 
+def backend_problem(value: str) -> str | None:
+    """Why `value` is not a runner --backend ("cpu", "vulkan", "auto" or
+    "detect=B,landmarks=B,seg=B"), or None."""
+    if "=" not in value:
+        return None if value in BACKENDS else f"expected one of {', '.join(BACKENDS)} or NET=B,..."
+    for part in value.split(","):
+        net, _, b = part.partition("=")
+        if net not in BACKEND_NETS:
+            return f"unknown net {net!r} (expected {', '.join(BACKEND_NETS)})"
+        if b not in BACKENDS:
+            return f"{net}: expected one of {', '.join(BACKENDS)}, got {b!r}"
+    return None
+
+
 def _check_virtual(c: _Checker, table: Mapping[str, Any]) -> None:
-    """The `[virtual]` table: what SwapLab's virtual device built from this profile is."""
-    c.unknown(table, ("abi", "properties", "sensors"), "virtual.")
+    """The `[virtual]` table: what SwapLab's virtual device built from this profile is.
+    `gpu = true`: the phone has a GPU, so device programs see the host's Vulkan driver
+    (lavapipe, on the host's CPU: such GPU figures are marked simulated)."""
+    c.unknown(table, ("abi", "properties", "sensors", "gpu"), "virtual.")
+    if "gpu" in table and not isinstance(table["gpu"], bool):
+        raise c.fail("virtual.gpu", f"expected boolean, got {_describe(table['gpu'])}")
     abi = c.get(table, "abi", "virtual.", "string", default="x86_64")
     if abi not in VIRTUAL_ABIS:
         raise c.fail("virtual.abi", f"expected one of {', '.join(VIRTUAL_ABIS)}, got {abi!r}")
@@ -376,7 +401,7 @@ def load_profile(path: Path | str) -> Profile:
              "cooldown_temperature_c": "number", "cooldown_timeout_s": "number",
              "timeout_s": "number", "min_battery_pct": "number", "ab_rounds": "integer",
              "faces": "string", "small_faces": "string",
-             "input": "string", "camera_fps": "number"}
+             "input": "string", "camera_fps": "number", "backend": "string"}
     run_kw = {}
     for key in run_t:
         run_kw[key] = c.get(run_t, key, "run.", kinds[key])
@@ -390,6 +415,8 @@ def load_profile(path: Path | str) -> Profile:
         elif not _CPU_LIST_RE.match(run_kw["cpu_list"]):
             raise c.fail("run.cpu_list", "expected a CPU list like \"4-7\" or \"0,2\", "
                                          f"got {run_kw['cpu_list']!r}")
+    if "backend" in run_kw and (problem := backend_problem(run_kw["backend"])):
+        raise c.fail("run.backend", f"{problem}, got {run_kw['backend']!r}")
     if run_kw.get("mode", "small") not in MODES:
         raise c.fail("run.mode", f"expected one of {', '.join(MODES)}, got {run_kw['mode']!r}")
     for key, choices in (("faces", FACE_POLICIES), ("small_faces", SMALL_FACES)):

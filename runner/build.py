@@ -58,6 +58,7 @@ sdist = _sibling("sdist")
 zig = _sibling("buildlib/zig")
 opencv = _sibling("buildlib/opencv")
 ncnn_android = _sibling("buildlib/ncnn_android")
+ncnn_vulkan = _sibling("buildlib/ncnn_vulkan")
 
 NCNN_VERSION = "20261020"
 NCNN_PYPI_VERSION = "1.0." + NCNN_VERSION
@@ -198,6 +199,9 @@ def ncnn_flags(abi: str, platform: str = "linux") -> list[str]:
     if platform == "android":
         return flags + ncnn_android.flags(abi)
     if abi == "x86_64":
+        # This host's one build carries both backends (--backend cpu|vulkan|auto): Vulkan on,
+        # only the layers the models use (buildlib/ncnn_vulkan.py).
+        flags = [f for f in flags if f != "-DNCNN_VULKAN=OFF"] + ncnn_vulkan.flags()
         isa = x86_isa()
         avx2 = "avx2" in isa
         flags += [
@@ -373,6 +377,10 @@ def build_ncnn(abi: str, progress=print, platform: str = "linux",
     progress(f"[build] ncnn {NCNN_PYPI_VERSION} for {abi} {platform} "
              "(one-time, a few minutes on 2 cores)")
     flags = ncnn_flags(abi, platform)
+    if "-DNCNN_VULKAN=ON" in flags:
+        problem = ncnn_vulkan.check_layer_list(src)
+        if problem:
+            raise BuildError(problem)
     tc = toolchain_flags(abi, platform, toolchain) if platform == "android" else []
     return _cmake_project(f"ncnn {abi} {platform}", src, install, [*flags, *tc], flags, progress)
 

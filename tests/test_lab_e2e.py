@@ -16,7 +16,7 @@ from helpers.paths import REPO
 
 #: every suite that must pass on this host with the shipped host profile
 HOST_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_modes.py",
-               "test_low_light.py", "test_quality.py", "test_power.py"}
+               "test_low_light.py", "test_quality.py", "test_power.py", "test_gpu.py"}
 #: suites that skip on this host, and what their reason must name
 HOST_SKIPS = {"test_thermal.py": "thermal_limit_c", "test_ab.py": "--ab-runner"}
 #: the product's colour gate (design: tone compensation when CIEDE2000 > 5)

@@ -178,6 +178,26 @@ def test_x86_64_android_build_swaps(android_builds, host_build, tmp_path):
     assert err < ARM_TOLERANCE_PX
 
 
+def test_android_build_reports_vulkan_not_built(android_builds, tmp_path):
+    """Phone builds are static musl: no dlopen, so no Vulkan loader (runner/README.md). A
+    Vulkan request says so in the telemetry and the swap runs on the CPU, exit 0."""
+    tel = tmp_path / "t.jsonl"
+    r = subprocess.run(
+        [str(android_builds["x86_64"]), "--models", str(MODELS), "--source",
+         str(TEST_IMAGES / "grace_hopper.jpg"), "--target", str(TEST_IMAGES / "astronaut.png"),
+         "--warmup", "0", "--frames", "1", "--backend", "vulkan", "--telemetry", str(tel)],
+        capture_output=True, text=True, timeout=900, check=False,
+        env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for x in tel.read_text().splitlines()]
+    backends = [x for x in recs if x["type"] == "backend"]
+    assert backends and all(b["used"] == "cpu" and b["fallback"] for b in backends)
+    assert all(b["reason"].startswith("not built") for b in backends), backends
+    assert recs[-1]["build"]["vulkan"] == "not built"
+    assert recs[-1]["vulkan"] == {"built": False, "available": False,
+                                  "reason": backends[0]["reason"]}
+
+
 def test_harness_runs_phone_build_on_virtual_arm64_device(android_builds, tmp_path, sd6_profile):
     """prepare() picks the arm64 Android build for an arm64 virtual phone, passes the pre-run
     check, pushes it over adb (adbutils), and a swap pinned to device CPUs 4-7 runs there

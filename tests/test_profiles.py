@@ -115,6 +115,16 @@ def test_matching_prefers_soc_then_platform():
     (("threads = 4", "threads = 4\n[qualty]\ncolour_de_max = 4"), "qualty",
      "unknown table (did you mean 'quality'?)"),
     (("threads = 4", "thraeds = 4"), "run.thraeds", "unknown key (did you mean 'threads'?)"),
+    # [run] backend: the runner's --backend, per net or for all (targets apply to it)
+    (("threads = 4", 'threads = 4\nbackend = "gpu"'), "run.backend",
+     "expected one of cpu, vulkan, auto or NET=B,..., got 'gpu'"),
+    (("threads = 4", 'threads = 4\nbackend = "mesh=vulkan"'), "run.backend",
+     "unknown net 'mesh'"),
+    (("threads = 4", 'threads = 4\nbackend = "detect=cpu,seg=fast"'), "run.backend",
+     "seg: expected one of cpu, vulkan, auto, got 'fast'"),
+    (("threads = 4", "threads = 4\nbackend = 1"), "run.backend", "expected string, got integer 1"),
+    (("threads = 4", 'threads = 4\n[virtual]\ngpu = "yes"'), "virtual.gpu",
+     "expected boolean, got string 'yes'"),
 ])
 def test_errors_name_file_key_and_type(tmp_path, edit, key, expected):
     path = tmp_path / "bad.toml"
@@ -141,6 +151,9 @@ def test_good_profile_loads(tmp_path):
     path.write_text(GOOD.replace("threads = 4", "threads = 4\nmin_battery_pct = 40"))
     assert load_profile(path).run.min_battery_pct == 40.0
     assert p.run.faces == "all" and p.run.small_faces == "full-range"
+    assert p.run.backend == "cpu"  # targets apply to the CPU path unless the profile says
+    path.write_text(GOOD.replace("threads = 4", 'threads = 4\nbackend = "detect=cpu,landmarks=vulkan"'))
+    assert load_profile(path).run.backend == "detect=cpu,landmarks=vulkan"
 
 
 def test_face_settings_reach_the_runner_argv(tmp_path):

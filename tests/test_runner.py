@@ -149,7 +149,7 @@ def _check_frame(f: dict):
     for k, t in (("index", int), ("warmup", bool), ("source_frame", int), ("faces", int),
                  ("mode", str), ("enhanced", bool), ("detected", bool), ("rss_kb", int)):
         assert isinstance(f[k], t), (k, f[k])
-    assert set(f["stage_ns"]) == set(STAGES)
+    assert set(f["stage_ns"]) == set(STAGES) | {"transfer"}  # transfer: Vulkan copies (schema 2)
     assert all(isinstance(v, int) and v >= 0 for v in f["stage_ns"].values())
     parts = sum(v for k, v in f["stage_ns"].items() if k != "total")
     assert parts <= f["stage_ns"]["total"]
@@ -192,6 +192,10 @@ def test_telemetry_schema(runner_bin, images, tmp_path, mode):
     assert s["mode"] == mode and s["blend"] == "poisson"
     assert s["frames"] == 6 and s["warmup_frames"] == 2 and s["frames_without_face"] == 0
     assert s["mode_switches"] == 0
+    # every net on the CPU unless --backend says otherwise; the GPU instance is never created
+    assert all(f["stage_ns"]["transfer"] == 0 for f in frames)
+    assert set(s["backend"].values()) == {"cpu"} and s["vulkan"]["available"] is False
+    assert not [x for x in recs if x["type"] == "backend"]  # only when --backend asks for a GPU
     assert s["model_load_ms"] > 0 and s["first_frame_ms"] > 0 and s["peak_rss_kb"] > 0
     # the harness's own validator accepts it too
     from harness.runner.telemetry import parse_telemetry

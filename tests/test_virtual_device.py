@@ -297,3 +297,24 @@ def test_interactive_shell_with_a_terminal(lab):
     assert "vtest_dev:/ $ " in text and "pty-42" in text
     assert "job control turned off" not in text
     assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_vulkan_driver_only_when_profile_has_gpu(tmp_path, profile):
+    """[virtual] gpu = true: device programs see the host's Vulkan driver (lavapipe, named in
+    ro.hardware.vulkan as Android names its driver); otherwise the loader is pointed at no
+    driver at all, whatever the host has installed."""
+    gpu_profile = tmp_path / "vgpu.toml"
+    gpu_profile.write_text(PROFILE.replace('name = "vtest"', 'name = "vgpu"')
+                           .replace('abi = "x86_64"', 'abi = "x86_64"\ngpu = true'))
+    show = 'echo "icd=$VK_ICD_FILENAMES drivers=$VK_DRIVER_FILES"; getprop ro.hardware.vulkan'
+    with AdbLab(tmp_path / "lab", adb=next(a for a in ADBS.values() if a)) as lab:
+        plain = lab.virtual_device(profile)
+        gpu = lab.virtual_device(str(gpu_profile))
+        no = lab.adb("-s", plain.serial, "shell", show).stdout.decode().split("\n")
+        yes = lab.adb("-s", gpu.serial, "shell", show).stdout.decode().split("\n")
+    missing = "/.swaplab/no-vulkan-driver.json"  # the sandbox root shows as / on the device
+    assert no[0] == f"icd={missing} drivers={missing}" and no[1] == "", no
+    assert yes[1] == "lavapipe", yes
+    icd = os.environ.get("VK_ICD_FILENAMES") or "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json"
+    if os.path.exists(icd):
+        assert yes[0] == f"icd={icd} drivers={icd}", yes

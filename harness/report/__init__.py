@@ -43,7 +43,8 @@ def register_reporter(reporter: Reporter) -> None:
 #: modules that add report sections/reporters: each is imported before every render (so
 #: `swaplab report` re-renders them too) and its `register()` called if it has one
 #: (registration is idempotent); a missing module is skipped.
-EXTENSION_MODULES: list[str] = ["harness.report.timeseries", "harness.report.trace"]
+EXTENSION_MODULES: list[str] = ["harness.report.timeseries", "harness.report.trace",
+                                  "harness.report.backends"]
 
 
 def _load_extensions() -> None:

@@ -209,10 +209,11 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
                 target: str = "frames", warmup: int | None = None, frames: int | None = None,
                 enhance: str | None = None, blend: str | None = None,
                 out_dir: str | None = None, save_every: int = 0,
-                extra: Sequence[str] = ()) -> list[str]:
+                backend: str | None = None, extra: Sequence[str] = ()) -> list[str]:
     """argv for one run; `target`/`source` name input sets (or remote paths). The lab's
     own target frames ("frames") come as the profile's `[run] input` says: camera-like
-    frames at the camera's rate, images, or a video."""
+    frames at the camera's rate, images, or a video. `backend` (runner --backend) defaults
+    to the profile's [run] backend."""
     s = prepared.settings
     paced = target == "frames" and s.input == "camera"
     if target == "frames" and s.input in INPUT_SETS:
@@ -242,6 +243,8 @@ def runner_argv(prepared: PreparedRunner, *, mode: str | None = None, source: st
         argv += ["--blend", blend]
     if out_dir and save_every:
         argv += ["--out", out_dir, "--save-every", str(save_every)]
+    if (backend or s.backend) != "cpu":
+        argv += ["--backend", backend or s.backend]
     argv += list(extra)
     return argv
 

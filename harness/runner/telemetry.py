@@ -1,9 +1,14 @@
-"""Parse and validate the runner's telemetry (JSON lines, schema "swaplab.telemetry/2"; /1,
-which lacks /2's per-face fields, is still read).
+"""Parse and validate the runner's telemetry (JSON lines, schema "swaplab.telemetry/2").
+
+Schema 2 adds to 1 (both are read; a file is one or the other): per-face fields
+(`per_face`, `faces_swapped`, `detector`, ...), "backend" lines (which backend each net runs
+on, and why: a Vulkan request that fell back to the CPU says so), `stage_ns.transfer`
+(host<->device copies of nets on Vulkan) and the summary's `backend` and `vulkan` (device,
+driver, API version, memory heaps).
 
 `parse_telemetry(text, source=...)` returns a `Telemetry` with the frames (warm-up and
-measured), mode switches, the thermal fallback's other switches (frame rate, GPU) and the
-summary; any violation raises TelemetryError naming
+measured), mode switches, the thermal fallback's other switches (frame rate, GPU), backend
+lines and the summary; any violation raises TelemetryError naming
 the source (device and file) and the line number. The text comes from a device, so it is
 untrusted: nothing else may come out (no OverflowError from a huge number, RecursionError
 from deep nesting, NaN/Infinity literals, non-UTF-8 bytes).
@@ -26,6 +31,9 @@ STAGES = ("decode", "convert", "enhance", "detect", "landmarks", "align", "warp"
 #: stages added later: a runner from before them omits them, read as 0
 #: (`convert`: YUV -> BGR of camera-like input)
 LATER_STAGES = ("convert",)
+# Stages a frame may carry beyond STAGES: `transfer` (schema 2) is inside `total`.
+EXTRA_STAGES = ("transfer",)
+BACKENDS = ("cpu", "vulkan", "auto")
 
 
 class TelemetryError(ValueError):
@@ -118,6 +126,7 @@ class Telemetry:
     source: str
     #: the thermal fallback's fps / gpu steps (mode steps are `mode_switches`)
     fallback_switches: list[dict] = dataclasses.field(default_factory=list)
+    backends: list[dict] = dataclasses.field(default_factory=list)  # schema 2 "backend" lines
 
     @property
     def measured(self) -> list[dict]:
@@ -130,7 +139,16 @@ class Telemetry:
     def stage_ms(self, include_warmup: bool = False) -> dict[str, list[float]]:
         """Per-stage times in ms of the measured frames (warm-up excluded by default)."""
         frames = self.frames if include_warmup else self.measured
-        return {s: [f["stage_ns"][s] / 1e6 for f in frames] for s in STAGES}
+        out = {s: [f["stage_ns"][s] / 1e6 for f in frames] for s in STAGES}
+        for s in EXTRA_STAGES:
+            if frames and all(s in f["stage_ns"] for f in frames):
+                out[s] = [f["stage_ns"][s] / 1e6 for f in frames]
+        return out
+
+    def gpu_nets(self) -> list[str]:
+        """Models that ran on Vulkan (schema 2 summary `backend`); [] for schema 1."""
+        used = self.summary.get("backend") or {}
+        return sorted(m for m, b in used.items() if b == "vulkan")
 
     def detection_rate(self) -> float | None:
         frames = self.measured
@@ -221,7 +239,18 @@ _SUMMARY_OPTIONAL = {
     "frames_dropped": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
     "frames_dropped_total": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
     "fallback_switches": ("integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "backend": ("object of model -> cpu|vulkan",
+                lambda v: isinstance(v, dict) and all(b in ("cpu", "vulkan") for b in v.values())),
+    "vulkan": ("object", lambda v: isinstance(v, dict)),
 }
+_BACKEND_FIELDS = {
+    "net": ("string", lambda v: isinstance(v, str)),
+    "model": ("string", lambda v: isinstance(v, str)),
+    "requested": ("cpu|vulkan|auto", lambda v: v in BACKENDS),
+    "used": ("cpu|vulkan", lambda v: v in ("cpu", "vulkan")),
+    "reason": ("string", lambda v: isinstance(v, str)),
+}
+_BACKEND_OPTIONAL = {"fallback": ("boolean", lambda v: isinstance(v, bool))}
 _FALLBACK_FIELDS = {
     "index": ("integer", lambda v: _is_int(v) and v >= 0),
     "rung": ("fps, gpu or mode", lambda v: v in ("fps", "gpu", "mode")),
@@ -273,6 +302,7 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
     frames: list[dict] = []
     switches: list[dict] = []
     fallback: list[dict] = []
+    backends: list[dict] = []
     summary: dict | None = None
     # JSON lines end at "\n" only: str.splitlines() would also split inside a string at
     # U+2028, U+0085 and friends, which JSON allows unescaped.
@@ -294,7 +324,7 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
             stages = obj["stage_ns"]
             for s in LATER_STAGES:
                 stages.setdefault(s, 0)
-            for s in STAGES:
+            for s in STAGES + tuple(e for e in EXTRA_STAGES if e in stages):
                 v = stages.get(s)
                 if not (_is_int(v) and v >= 0):
                     raise TelemetryError(
@@ -310,6 +340,9 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
         elif kind == "fallback_switch":
             _check(obj, _FALLBACK_FIELDS, _FALLBACK_OPTIONAL, where)
             fallback.append(obj)
+        elif kind == "backend":
+            _check(obj, _BACKEND_FIELDS, _BACKEND_OPTIONAL, where)
+            backends.append(obj)
         elif kind == "summary":
             _check(obj, _SUMMARY_FIELDS, _SUMMARY_OPTIONAL, where)
             summary = obj
@@ -321,4 +354,4 @@ def parse_telemetry(text: str | bytes, source: str = "<telemetry>") -> Telemetry
     if measured != summary["frames"]:
         raise TelemetryError(f"{source}: summary says {summary['frames']} measured frames, "
                              f"found {measured} frame lines")
-    return Telemetry(frames, switches, summary, source, fallback)
+    return Telemetry(frames, switches, summary, source, fallback, backends)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from harness.profiles import VIRTUAL_ABIS
 
+from .sandbox import HOST_VULKAN_DRIVER, VULKAN_PROPERTY
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -16,9 +18,11 @@ class ProfileError(ValueError):
 
 
 def load_virtual_profile(profile: str, profiles_dir: Path | None = None) -> dict:
-    """Read a profile's [virtual] section: {"name", "abi", "properties", "sensors"}.
+    """Read a profile's [virtual] section: {"name", "abi", "properties", "sensors", "gpu"}.
 
-    `profile` is a name in device_profiles/ or a path to a .toml file."""
+    `profile` is a name in device_profiles/ or a path to a .toml file. `[virtual] gpu = true`
+    becomes the property ro.hardware.vulkan (as Android names its Vulkan driver): the
+    sandbox then shows device programs the host's Vulkan driver (sandbox.vulkan_env)."""
     p = Path(profile)
     if not (p.suffix == ".toml" and p.exists()):
         p = (profiles_dir or REPO / "device_profiles") / f"{profile}.toml"
@@ -41,5 +45,10 @@ def load_virtual_profile(profile: str, profiles_dir: Path | None = None) -> dict
     props = {str(k): str(v) for k, v in props.items()}
     name = str(data.get("name", p.stem))
     props.setdefault("ro.swaplab.virtual.profile", name)
+    gpu = virt.get("gpu", False)
+    if not isinstance(gpu, bool):
+        raise ProfileError(f"{p}: [virtual] gpu must be true or false, got {gpu!r}")
+    if gpu:
+        props.setdefault(VULKAN_PROPERTY, HOST_VULKAN_DRIVER)
     return {"name": name, "abi": abi, "properties": props,
-            "sensors": dict(virt.get("sensors", {}))}
+            "sensors": dict(virt.get("sensors", {})), "gpu": gpu}

@@ -16,6 +16,12 @@ translated; this is a test device, not a security boundary.
 Tools on the shell's PATH (ROOT/.swaplab/bin): getprop, setprop (refused), dumpsys
 (thermalservice, battery), taskset (toybox syntax `taskset [-p] HEXMASK cmd...`, device
 CPUs mapped onto host CPUs modulo the host's CPU count).
+
+Vulkan: device programs see the host's Vulkan driver only when the profile gives the phone
+a GPU ([virtual] gpu = true, i.e. the property ro.hardware.vulkan is set); otherwise the
+loader is pointed at no driver at all (vulkan_env). The host's driver is Mesa's lavapipe,
+which runs on the host's CPU: GPU figures from a virtual device are simulated. (The static
+phone build cannot dlopen a loader anyway; this matters for dynamically linked programs.)
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ ELF_MACHINES = {"arm64-v8a": 183, "x86_64": 62}  # EM_AARCH64, EM_X86_64
 #: the CPU qemu emulates for arm64 devices: ARMv8.2 with fp16 and dotprod, like the
 #: Cortex-A76/A78 big cores of the phones the lab targets (ncnn's asimdhp/asimddp kernels)
 QEMU_CPU = "cortex-a76"
+#: Android's property naming the Vulkan driver; set from [virtual] gpu = true
+VULKAN_PROPERTY = "ro.hardware.vulkan"
+HOST_VULKAN_DRIVER = "lavapipe"
+#: Mesa's lavapipe ICD manifests (Debian mesa-vulkan-drivers), the host driver passed through
+_LAVAPIPE_ICDS = ("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json",
+                  "/usr/share/vulkan/icd.d/lvp_icd.aarch64.json")
 _PATH_RE = re.compile(r"(?<![\w.~/$-])(/data|/sdcard|/storage|/sys)(?![\w.-])")
 _SAFE_ROOT = re.compile(r"^[\w./+-]+$")
 
@@ -197,10 +209,24 @@ class Sandbox:
         if self.exec_shim is not None:
             env["LD_PRELOAD"] = str(self.exec_shim)
             env["SWAPLAB_DEVICE_MACHINE"] = str(ELF_MACHINES[self.abi])
+        env.update(vulkan_env(self.properties, self.root))
         if self.abi == "arm64-v8a":
             env["SWAPLAB_QEMU"] = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
             env["SWAPLAB_QEMU_CPU"] = self.qemu_cpu
         return env
+
+
+def vulkan_env(properties: dict[str, str], root: Path) -> dict[str, str]:
+    """The Vulkan loader's driver list for device programs: the host's lavapipe when the
+    phone has a GPU (ro.hardware.vulkan set), else a manifest path that does not exist, so
+    the loader finds no driver (VK_DRIVER_FILES for loaders >= 1.3.207, VK_ICD_FILENAMES
+    for older ones)."""
+    if properties.get(VULKAN_PROPERTY):
+        found = [p for p in _LAVAPIPE_ICDS if os.path.exists(p)]
+        files = os.environ.get("VK_ICD_FILENAMES") or ":".join(found)
+    else:
+        files = str(root / ".swaplab" / "no-vulkan-driver.json")
+    return {"VK_DRIVER_FILES": files, "VK_ICD_FILENAMES": files} if files else {}
 
 
 def build_shim(source: str, out: Path) -> Path:

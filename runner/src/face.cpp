@@ -1,6 +1,8 @@
 // Detector decode, ROI and mesh: each function mirrors its namesake in harness/reference.py.
 #include "face.h"
 
+#include "backend.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -74,10 +76,8 @@ std::vector<Detection> FaceDetector::detect(const cv::Mat& bgr) const
     cv::resize(bgr, lb(cv::Rect(px, py, nw, nh)), cv::Size(nw, nh), 0, 0, cv::INTER_LINEAR);
     const double sx = (double)nw / bgr.cols, sy = (double)nh / bgr.rows;
 
-    ncnn::Extractor ex = model->net->create_extractor();
-    ex.input(model->input.blob.c_str(), to_input(lb, model->input));
     ncnn::Mat reg, logit;
-    if (ex.extract(model->out("regressors"), reg) != 0 || ex.extract(model->out("scores"), logit) != 0)
+    if (run_net(*model, to_input(lb, model->input), {{model->out("regressors"), &reg}, {model->out("scores"), &logit}}) != 0)
         throw RunnerError(EXIT_MODEL, "model '" + model->id + "': ncnn extract failed");
     const int n = d.num_anchors;
     if ((int)reg.total() != n * 16 || (int)logit.total() != n)
@@ -189,10 +189,8 @@ void FaceMesh::run(const cv::Mat& bgr, const Roi& roi, const std::vector<int>& l
     cv::Mat M = roi_affine(roi, size);
     cv::Mat crop;
     cv::warpAffine(bgr, crop, M, cv::Size(size, size), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
-    ncnn::Extractor ex = model->net->create_extractor();
-    ex.input(model->input.blob.c_str(), to_input(crop, model->input));
     ncnn::Mat lm, flag;
-    if (ex.extract(model->out("landmarks"), lm) != 0 || ex.extract(model->out("face_flag"), flag) != 0)
+    if (run_net(*model, to_input(crop, model->input), {{model->out("landmarks"), &lm}, {model->out("face_flag"), &flag}}) != 0)
         throw RunnerError(EXIT_MODEL, "model '" + model->id + "': ncnn extract failed");
     if (lm.total() != 468 * 3 || flag.total() < 1)
         throw RunnerError(EXIT_MODEL, "model '" + model->id + "': unexpected output shape");
@@ -219,10 +217,8 @@ cv::Mat PersonSegmenter::run(const cv::Mat& bgr) const
     const int w = model->input.width, h = model->input.height;
     cv::Mat small;
     cv::resize(bgr, small, cv::Size(w, h), 0, 0, cv::INTER_LINEAR);
-    ncnn::Extractor ex = model->net->create_extractor();
-    ex.input(model->input.blob.c_str(), to_input(small, model->input));
     ncnn::Mat m;
-    if (ex.extract(model->out("mask"), m) != 0 || (int)m.total() != w * h)
+    if (run_net(*model, to_input(small, model->input), {{model->out("mask"), &m}}) != 0 || (int)m.total() != w * h)
         throw RunnerError(EXIT_MODEL, "model '" + model->id + "': ncnn extract failed");
     cv::Mat prob(h, w, CV_32F, m.data), full;
     cv::resize(prob, full, bgr.size(), 0, 0, cv::INTER_LINEAR);

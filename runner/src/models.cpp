@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend.h"
 #include "common.h"
 
 using json = nlohmann::json;
@@ -234,14 +235,11 @@ void ModelPack::load_nets(const std::vector<std::string>& mode_names, int thread
             }
         }
         m.net.reset(new ncnn::Net);
-        // CPU only; fp16 storage/arith off so x86, arm64 and the Python reference (fp32) agree.
-        m.net->opt.use_vulkan_compute = false;
-        auto placed = threads_by_kind.find(m.kind);
-        m.net->opt.num_threads = placed != threads_by_kind.end() ? placed->second : threads;
-        m.net->opt.use_fp16_packed = false;
-        m.net->opt.use_fp16_storage = false;
-        m.net->opt.use_fp16_arithmetic = false;
-        m.net->opt.use_bf16_storage = false;
+        m.param_path = param;
+        m.bin_path = bin;
+        auto placed = threads_by_kind.find(m.kind);  // placement.h: threads per net
+        // backend.cpp: CPU fp32, or Vulkan when chosen
+        configure_net(m, placed != threads_by_kind.end() ? placed->second : threads);
         if (m.net->load_param(param.c_str()) != 0)
             throw model_error(param + ": ncnn cannot parse the model param file");
         if (m.net->load_model(bin.c_str()) != 0)

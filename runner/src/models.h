@@ -39,6 +39,11 @@ struct Model
     std::map<std::string, std::string> outputs;  // role -> blob name
     DetectorConfig det;
     std::unique_ptr<ncnn::Net> net;
+    // Backend (backend.h): vulkan_chosen by choose_backends() before loading; use_vulkan =
+    // where the net runs now (gpu_off() / gpu_on() move it).
+    bool vulkan_chosen = false, use_vulkan = false;
+    int threads = 1;
+    std::string param_path, bin_path;  // for reloading on another backend
 
     const char* out(const std::string& role) const;
 };

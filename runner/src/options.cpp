@@ -10,6 +10,7 @@
 
 #include <sched.h>
 
+#include "backend.h"
 #include "common.h"
 #include "thermal.h"
 
@@ -24,7 +25,9 @@ const char* const kUsage =
     "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
     "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|tiles|off]\n"
     "  [--camera-fps F] [--thermal-fallback fps,gpu,mode] [--thermal-fps-low F]\n"
-    "  [--placement detect|landmarks|seg=CPUS:THREADS ...]\n";
+    "  [--placement detect|landmarks|seg=CPUS:THREADS ...]\n"
+
+    "  [--backend cpu|vulkan|auto | --backend detect=B,landmarks=B,seg=B]\n";
 
 RunnerError usage(const std::string& msg) { return RunnerError(EXIT_USAGE, msg); }
 
@@ -145,6 +148,7 @@ Options parse_args(int argc, char** argv)
         else if (a == "--thermal-fps-low") o.thermal_fps_low = parse_fps(a, v);
         else if (a == "--thermal-fallback") o.thermal_fallback = parse_rungs(a, v);
         else if (a == "--placement") o.placement.push_back(v);
+        else if (a == "--backend") { parse_backend(v); o.backend = v; }
         else throw usage("unknown flag " + a);
     }
     if (o.version)

@@ -10,6 +10,7 @@ struct Options
     std::string enhance = "auto", align = "similarity", out_format = "jpg", thermal_source, dump_landmarks;
     std::string cpu_affinity;
     std::string faces = "all", smooth = "one-euro", small_faces = "full-range";  // quality (issue 18)
+    std::string backend = "cpu";  // --backend (backend.h: per net cpu|vulkan|auto)
     int warmup = 5, frames = 50, threads = 1, save_every = 0, thermal_every = 10;
     double low_light = 70, thermal_limit = 70, thermal_hyst = 5;
     // camera-like pacing (camera.h; 0 = frames flat out) and the thermal fallback's ladder

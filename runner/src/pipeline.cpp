@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "faces_select.h"
+#include "backend.h"
 #include "poisson.h"
 
 namespace {
@@ -17,11 +18,14 @@ struct Laps
 {
     int64_t* st;
     int64_t t;
-    explicit Laps(int64_t* stage_ns) : st(stage_ns), t(now_ns()) {}
+    explicit Laps(int64_t* stage_ns) : st(stage_ns), t(now_ns()) { take_transfer_ns(); }
     void lap(Stage s)
     {
         const int64_t tn = now_ns();
-        st[s] += tn - t;
+        // A net on Vulkan: its host<->device copies go to their own stage.
+        const int64_t x = take_transfer_ns();
+        st[s] += tn - t - x;
+        st[ST_TRANSFER] += x;
         t = tn;
     }
     void restart() { t = now_ns(); }
@@ -412,6 +416,7 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
             swap_face(m, work, s, person, f, r.output, r);
             for (int st = ST_ALIGN; st <= ST_BLEND; st++)
                 r.stage_ns[st] += f.stage_ns[st];
+            r.stage_ns[ST_TRANSFER] += f.stage_ns[ST_TRANSFER];
             if (first)
             {
                 r.face = f.face;

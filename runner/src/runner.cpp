@@ -53,11 +53,20 @@ void open_inputs(const Options& o, cv::Mat& source_img, FrameSource& frames)
 }
 
 // Models: auto mode may visit every mode, so load them all up front (no hiccup at a switch).
-ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement)
+ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement, TelemetryWriter& tw)
 {
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
                                                       : std::vector<std::string>{o.mode};
+    // CPU or Vulkan per net (backend.h); when a net asked for more than the CPU default, one
+    // "backend" line per net says where it runs and why (a default run's lines stay frames).
+    const BackendRequest req = parse_backend(o.backend);
+    for (nlohmann::ordered_json& rec : choose_backends(pack, names, req))
+    {
+        rec["schema"] = kSchema;
+        if (req.any_gpu())
+            tw.write(rec);
+    }
     // Small faces: the base mode's (full-range) detector, run when a mode's finds nothing.
     const std::string full_range = pack.modes.count("base") ? pack.modes.at("base").detector : "";
     std::vector<std::string> extra;
@@ -225,8 +234,9 @@ int run(int argc, char** argv)
 
     RunSummary sum;
     const int64_t t_load = now_ns();
+    VulkanSession vulkan;  // declared before the nets: the GPU instance outlives them
     ModelPack pack;
-    ModeMap modes = load_modes(o, pack, placement);
+    ModeMap modes = load_modes(o, pack, placement, tw);
     sum.model_load_ms = (now_ns() - t_load) / 1e6;
     const int64_t t_src = now_ns();
     find_source_faces(o, modes, source_img, pack, dump);
@@ -251,6 +261,7 @@ int run(int argc, char** argv)
     sum.wall_ms = (now_ns() - t_start) / 1e6;
     nlohmann::ordered_json summary = summary_json(sum);
     summary["placement"] = placement.describe();
+    summary.update(backend_summary(pack));
     tw.write(summary);
     tw.close();
     if (dump)

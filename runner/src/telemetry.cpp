@@ -139,6 +139,8 @@ nlohmann::ordered_json build_info(int threads)
     // models.cpp keeps ncnn in fp32 (use_fp16_* = false): the models are fp32 and the
     // landmarks must agree across builds; asimdhp kernels then run their fp32 paths.
     b["ncnn_fp16"] = false;
+    // NCNN_SIMPLEVK: the loader is dlopened when a net asks for Vulkan (backend.h).
+    b["vulkan"] = NCNN_VULKAN ? "built" : "not built";
     b["threads"] = threads;
     const char* pol = getenv("OMP_WAIT_POLICY");
     b["omp_wait_policy"] = pol ? pol : "unset";

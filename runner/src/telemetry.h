@@ -7,14 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
-// /2 (issue 18) adds fields only (per_face, faces_swapped, detector, light_luma, ...): a
-// reader of /1 that ignores unknown fields reads /2.
+// /2 adds fields only (per_face, faces_swapped, detector, light_luma, backend lines, the
+// summary's backend/vulkan, ...): a reader of /1 that ignores unknown fields reads /2.
 static const char* const kSchema = "swaplab.telemetry/2";
 // `convert` (YUV -> BGR of camera input; 0 for images and video) came after schema 1's first
 // stages; readers treat a missing stage as 0 (runner/README.md).
+// transfer (schema 2): host<->device copies of the nets on Vulkan (backend.h), taken out of
+// the stage that ran the net; inside `total`, listed after it so the pipeline order stays.
 static const char* const kStages[] = {"decode", "convert", "enhance", "detect", "landmarks", "align",
-                                      "warp",   "color",   "mask",    "blend",  "total"};
-enum Stage { ST_DECODE, ST_CONVERT, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_COUNT };
+                                      "warp",   "color",   "mask",    "blend",  "total",   "transfer"};
+enum Stage { ST_DECODE, ST_CONVERT, ST_ENHANCE, ST_DETECT, ST_LANDMARKS, ST_ALIGN, ST_WARP, ST_COLOR, ST_MASK, ST_BLEND, ST_TOTAL, ST_TRANSFER, ST_COUNT };
 
 struct TelemetryWriter
 {
