@@ -250,14 +250,6 @@ BackendRequest parse_backend(const std::string& value)
     return req;
 }
 
-std::string net_role(const std::string& kind)
-{
-    if (kind == "face_detector") return "detect";
-    if (kind == "face_mesh") return "landmarks";
-    if (kind == "person_segmentation") return "seg";
-    return "";
-}
-
 const VulkanInfo& vulkan_info(bool do_probe)
 {
     static VulkanInfo info;

@@ -30,9 +30,6 @@ struct BackendRequest
 // named stay cpu). Throws RunnerError(EXIT_USAGE) naming --backend.
 BackendRequest parse_backend(const std::string& value);
 
-// The net role of a model kind (face_detector -> detect, face_mesh -> landmarks,
-// person_segmentation -> seg); "" for a kind --backend does not know.
-std::string net_role(const std::string& model_kind);
 
 // What Vulkan this process sees (probed once, only when some role asks for the GPU).
 struct VulkanInfo

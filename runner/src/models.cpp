@@ -195,6 +195,14 @@ void ModelPack::load_manifest(const std::string& d)
     }
 }
 
+std::string net_role(const std::string& kind)
+{
+    if (kind == "face_detector") return "detect";
+    if (kind == "face_mesh") return "landmarks";
+    if (kind == "person_segmentation") return "seg";
+    return "";
+}
+
 void ModelPack::load_nets(const std::vector<std::string>& mode_names, int threads,
                           const std::vector<std::string>& extra_ids)
 {

@@ -73,3 +73,6 @@ struct ModelPack
                    const std::vector<std::string>& extra_ids = {});
     Model& get(const std::string& id);
 };
+
+// A model kind's net role in --placement and --backend: detect, landmarks, seg ("" = none).
+std::string net_role(const std::string& kind);

@@ -71,14 +71,6 @@ std::string cpu_list_text(const cpu_set_t& set)
     return out;
 }
 
-std::string net_role(const std::string& kind)
-{
-    if (kind == "face_detector") return "detect";
-    if (kind == "face_mesh") return "landmarks";
-    if (kind == "person_segmentation") return "seg";
-    return "";
-}
-
 Placement::Placement(int threads, const std::vector<std::string>& specs) : requested_(threads)
 {
     CPU_ZERO(&process_);

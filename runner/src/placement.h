@@ -50,5 +50,3 @@ private:
     std::string current_;
 };
 
-// The net role of a model kind in the manifest: detect, landmarks, seg ("" = none).
-std::string net_role(const std::string& kind);
