@@ -268,15 +268,22 @@ const VulkanInfo& vulkan_info(bool do_probe)
 }
 
 std::vector<ojson> choose_backends(ModelPack& pack, const std::vector<std::string>& mode_names,
-                                   const BackendRequest& req)
+                                   const BackendRequest& req, const std::vector<std::string>& extra_ids)
 {
     std::vector<ojson> records;
     const VulkanInfo& vk = vulkan_info(req.any_gpu());
     std::vector<std::string> done;
+    // the modes' nets, then the extra ones (the small-face fallback detector) as one more "mode"
+    std::vector<std::vector<std::string>> groups;
     for (const std::string& mn : mode_names)
     {
         const ModeConfig& mc = pack.modes.at(mn);
-        for (const std::string& id : {mc.detector, mc.landmarks, mc.segmentation})
+        groups.push_back({mc.detector, mc.landmarks, mc.segmentation});
+    }
+    groups.push_back(extra_ids);
+    for (const std::vector<std::string>& ids : groups)
+    {
+        for (const std::string& id : ids)
         {
             if (id.empty() || std::find(done.begin(), done.end(), id) != done.end())
                 continue;

@@ -50,7 +50,8 @@ const VulkanInfo& vulkan_info(bool probe);
 // for the telemetry ({"type": "backend", "net", "model", "requested", "used", "reason"}).
 // Must run before ModelPack::load_nets, which reads Model::use_vulkan.
 std::vector<nlohmann::ordered_json> choose_backends(ModelPack& pack, const std::vector<std::string>& mode_names,
-                                                    const BackendRequest& req);
+                                                    const BackendRequest& req,
+                                                    const std::vector<std::string>& extra_ids = {});
 
 // Sets a freshly created net's options for its backend (called by ModelPack::load_nets).
 void configure_net(Model& m, int threads);

@@ -58,20 +58,20 @@ ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement
     pack.load_manifest(o.models);
     std::vector<std::string> names = o.mode == "auto" ? std::vector<std::string>{"tiny", "small", "base"}
                                                       : std::vector<std::string>{o.mode};
-    // CPU or Vulkan per net (backend.h); when a net asked for more than the CPU default, one
-    // "backend" line per net says where it runs and why (a default run's lines stay frames).
-    const BackendRequest req = parse_backend(o.backend);
-    for (nlohmann::ordered_json& rec : choose_backends(pack, names, req))
-    {
-        rec["schema"] = kSchema;
-        if (req.any_gpu())
-            tw.write(rec);
-    }
     // Small faces: the base mode's (full-range) detector, run when a mode's finds nothing.
     const std::string full_range = pack.modes.count("base") ? pack.modes.at("base").detector : "";
     std::vector<std::string> extra;
     if (o.small_faces != "off" && !full_range.empty())
         extra.push_back(full_range);
+    // CPU or Vulkan per net (backend.h); when a net asked for more than the CPU default, one
+    // "backend" line per net says where it runs and why (a default run's lines stay frames).
+    const BackendRequest req = parse_backend(o.backend);
+    for (nlohmann::ordered_json& rec : choose_backends(pack, names, req, extra))
+    {
+        rec["schema"] = kSchema;
+        if (req.any_gpu())
+            tw.write(rec);
+    }
     placement.configure(pack);
     pack.load_nets(names, placement.threads(), extra);
     ModeMap modes;
