@@ -24,7 +24,8 @@ from harness.record.environment import collect
 from harness.record.health import HealthMonitor
 from harness.record.run_record import RunRecord, update_latest, utc_now
 from harness.report import write_reports
-from harness.runner.invoke import prepare
+from harness.runner.invoke import prepare, runner_argv
+from harness.runner.settings import runner_settings
 from harness.terminal import printable
 
 UNMATCHED = Profile(name="(no profile)", marker="", description="no profile matched",
@@ -228,7 +229,11 @@ class LabSession:
             prepared = dataclasses.replace(prepared, out_prefix=f"out-{self.record.run_id}")
             self.record.add_runner_build(a.device.abi, prepared.build_info)
             self.record.add_device(serial, {"sync": prepared.describe_sync(),
-                                            "runner_build": prepared.build_info})
+                                            "runner_build": prepared.build_info,
+                                            # the profile's runner settings, for
+                                            # comparability (harness.runner.settings)
+                                            "runner_settings": runner_settings(
+                                                runner_argv(prepared), prepared.build_info)})
             self._prepared[serial] = prepared
         return self._prepared[serial]
 
