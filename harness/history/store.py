@@ -38,9 +38,9 @@ from harness.stats.trust import settings_differ
 __all__ = [
     "DEFAULT_DB",
     "connect",
-    "history_medians",
     "history_db",
     "history_db_for_run",
+    "history_medians",
     "import_record",
     "list_runs",
     "measurements_for",
