@@ -14,7 +14,8 @@ from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions, DiscoveryResult, discover_devices
 from harness.devices.android.preflight import check_gates
 from harness.devices.base import Device
-from harness.devices.lease import DeviceLease
+from harness.devices.device_lease import OnDeviceLease, on_device_lease
+from harness.devices.lease import DeviceBusy, DeviceLease
 from harness.files import slug
 from harness.history.compare import Comparison, finish_run
 from harness.history.store import history_db
@@ -53,6 +54,8 @@ class LabSession:
         #: how long to wait for a device another run holds (harness.devices.lease)
         self.lease_wait_s = lease_wait_s
         self._leases: dict[str, DeviceLease] = {}
+        #: leases held on the devices themselves (other hosts see them; device_lease.py)
+        self._device_leases: dict[str, OnDeviceLease] = {}
         self._health: HealthMonitor | None = None
         self.baseline = baseline
         self.discovery_options = discovery or DiscoveryOptions(
@@ -151,10 +154,21 @@ class LabSession:
         lease.acquire(self.lease_wait_s)
         self._leases[serial] = lease
         self.record.add_device(serial, {"lease": lease.describe()})
+        on_device = on_device_lease(self.assignment(serial).device, self.record.run_id,
+                                    since=utc_now())
+        if on_device is not None:
+            try:
+                on_device.acquire(self.lease_wait_s)
+            except DeviceBusy:
+                self._leases.pop(serial).release()
+                raise
+            self._device_leases[serial] = on_device
+            self.record.add_device(serial, {"device_lease": on_device.describe()})
 
     def release_devices(self) -> None:
-        for lease in self._leases.values():
+        for lease in [*self._device_leases.values(), *self._leases.values()]:
             lease.release()
+        self._device_leases.clear()
         self._leases.clear()
 
     def register_device(self, a: Assignment) -> None:
