@@ -11,13 +11,14 @@ Protocol (one lab folder, one history, everything on this host):
 
 1. `--history` quiet runs of `suites/test_latency.py` (the history the gate needs before
    a two-run "regressed").
-2. `--pairs` A/A pairs: two runs of the same build back to back, the second compared with
-   the first by the gate. In every second pair a CPU neighbour (a busy loop pinned to
-   core 0, started and stopped here) runs during the second run, as in the issue.
-3. `--planted` planted pairs: a quiet run, then a run with a planted slowdown of the
-   runner (`SWAPLAB_PLANT_SLOWDOWN_PCT`, runner/README.md: every swapped frame spins
-   that much longer in its blend stage), compared by the gate.
-   Pairs and planted pairs alternate, so drift over the session hits both alike.
+2. `--pairs` A/A comparisons of the same build: runs alternate between quiet and with a
+   CPU neighbour (a busy loop pinned to core 0, started and stopped here, as in the
+   issue), and each is compared by the gate with the newest quiet run before it (the
+   baseline `--baseline latest` would pick on a quiet CI host). So half the pairs have the
+   neighbour in the candidate, half are quiet, and each quiet run is the next baseline.
+3. `--planted` runs per slowdown in `--pct`, spread among them: a planted slowdown of the
+   runner (`SWAPLAB_PLANT_SLOWDOWN_PCT`, runner/README.md: every swapped frame spins that
+   much longer in its blend stage), compared with the newest quiet run.
 
 Every run is a real `pytest` lab session (host profile with `--frames` measured frames);
 the gate is harness.history.compare.compare, as `--baseline` runs it. Also recorded, as a
@@ -123,13 +124,16 @@ def lab_run(lab: Path, profiles: Path, *, plant_pct: float = 0.0, busy: bool = F
 
 def plan(history: int, pairs: int, planted: int, pcts: tuple[float, ...] = (10.0,)
          ) -> list[dict]:
-    """The comparisons, in order: A/A pairs (every second with a neighbour) and planted
-    pairs (`planted` per slowdown in `pcts`) alternating, after the history."""
+    """The runs, in order. After `history` quiet runs, quiet runs and runs with a CPU
+    neighbour alternate (`pairs` of them), with the planted runs (`planted` per slowdown
+    in `pcts`) spread among them. Every run after the history is a candidate: the gate
+    compares it with the newest quiet run before it (what `--baseline latest` would
+    be on a quiet CI host), so each quiet run is also the next comparison's baseline."""
     out: list[dict] = [{"kind": "history"} for _ in range(history)]
     aa = [{"kind": "aa", "neighbour": i % 2 == 1} for i in range(pairs)]
     pl = [{"kind": "planted", "neighbour": False, "pct": pcts[i % len(pcts)]}
           for i in range(planted * len(pcts))]
-    step = max(1, round(len(aa) / max(1, len(pl))))
+    step = max(2, 2 * round(len(aa) / max(1, len(pl)) / 2))
     while aa or pl:
         out += aa[:step]
         del aa[:step]
@@ -173,18 +177,38 @@ def compact_record(run_dir: Path) -> dict:
             "measurements")
     out = {k: rec.get(k) for k in keep}
     env = out["environment"] or {}
-    out["environment"] = {k: env.get(k) for k in ("git", "health", "host", "runner_builds")}
+    out["environment"] = {k: env.get(k) for k in ("git", "host", "runner_builds")}
+    # the run's health summary (the gate reads it), not its time windows
+    out["environment"]["health"] = {k: v for k, v in (env.get("health") or {}).items()
+                                    if k != "windows"}
     out["devices"] = {s: {k: d.get(k) for k in ("kind", "profile", "cpu_shared",
                                                 "runner_settings", "runner_build")}
                       for s, d in (out["devices"] or {}).items()}
+    # extra without "runner": the device's runner_settings say the same for this suite
     out["measurements"] = [{**{k: m.get(k) for k in ("test", "device", "profile", "metric",
-                                                     "unit", "direction", "time", "extra")},
+                                                     "unit", "direction", "time")},
+                            "extra": {k: v for k, v in (m.get("extra") or {}).items()
+                                      if k != "runner"},
                             "samples": [float(f"{v:.4g}") for v in m.get("samples") or []]}
                            for m in out["measurements"]]
     return out
 
 
 # ----------------------------------------------------------------------------- tables
+
+_WHY = (("environment disturbed", "environment disturbed"), ("inconclusive", "inconclusive"),
+        ("resolution floor", "below the resolution floor"),
+        ("too little history", "too little history"),
+        ("runner settings differ", "runner settings differ"),
+        ("Holm", "not significant across the run (Holm)"))
+
+
+def _category(row: dict) -> str:
+    if row["verdict"] != "unknown":
+        return row["verdict"]
+    why = next((name for needle, name in _WHY if needle in row["reason"]), None)
+    return f"unknown: {why or row['reason'][:40]}"
+
 
 def _is_disturbed(row: dict) -> bool:
     return row["verdict"] == "unknown" and row["reason"].startswith("environment disturbed")
@@ -215,9 +239,7 @@ def tables(results: list[dict]) -> str:
         counts: dict[str, int] = {}
         for r in rs:
             for x in r["rows"]:
-                k = "unknown: environment disturbed" if _is_disturbed(x) else \
-                    "unknown: " + x["reason"].split(" (")[0].split(":")[0] \
-                    if x["verdict"] == "unknown" else x["verdict"]
+                k = _category(x)
                 counts[k] = counts.get(k, 0) + 1
         unguarded = sum("regressed" in r["unguarded"].values() for r in rs)
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(),
@@ -263,42 +285,101 @@ def replay(data: dict, db: Path) -> list[dict]:
 
 # ----------------------------------------------------------------------------- main
 
+def compare_sequence(db: Path, runs: list[dict], history: int) -> list[dict]:
+    """The gate's comparisons of a calibration's runs (oldest first; each {"run_id",
+    "neighbour", "plant_pct"}): after the first `history` runs, each run against the
+    newest quiet run before it; a quiet candidate is the next baseline."""
+    quiet: list[str] = []
+    results = []
+    for i, r in enumerate(runs):
+        is_quiet = not r["neighbour"] and not r["plant_pct"]
+        if i < history or not quiet:
+            quiet.append(r["run_id"])
+            continue
+        g = gate_pair(db, quiet[-1], r["run_id"])
+        results.append({"kind": "planted" if r["plant_pct"] else "aa",
+                        "neighbour": r["neighbour"], "plant_pct": r["plant_pct"], **g})
+        if is_quiet:
+            quiet.append(r["run_id"])
+    return results
+
+
+_RUN_LINE = re.compile(r"^\s+run (\S+): plant ([0-9.]+)%, neighbour (on|off)")
+
+
+def runs_from_logs(lab: Path, logs: list[Path]) -> list[dict]:
+    """The runs of an (interrupted) calibration in `lab`, oldest first, with what its
+    output LOG(s) printed about each (a run the logs do not name, e.g. one that finished
+    after its calibration was stopped, was quiet; runs without measurements are left
+    out)."""
+    said = {}
+    for log in logs:
+        for line in log.read_text(encoding="utf-8").splitlines():
+            m = _RUN_LINE.match(line)
+            if m:
+                said[m.group(1)] = {"plant_pct": float(m.group(2)),
+                                    "neighbour": m.group(3) == "on"}
+    return [{"run_id": rid, **said.get(rid, {"plant_pct": 0.0, "neighbour": False})}
+            for rid in sorted(p.parent.name for p in (lab / "runs").glob("*/record.json"))
+            if _complete(load_record(lab / "runs" / rid))]
+
+
+def _complete(rec: dict) -> bool:
+    """A finished run that measured (a run stopped with its calibration may have not)."""
+    return rec.get("status") == "finished" and bool(rec.get("measurements"))
+
+
+def result_doc(args, lab: Path, runs: list[dict], history: int, wall_s: float) -> dict:
+    db = H.history_db(lab)
+    return {
+        "method": {"suite": SUITE, "history": history, "pairs": args.pairs,
+                   "planted": args.planted, "plant_pct": args.pct, "frames": args.frames,
+                   "warmup": args.warmup, "neighbour": "busy loop pinned to core 0 during "
+                   "every second non-planted run; each run is compared with the newest "
+                   "quiet run before it"},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "processor": _cpu_model(), "loadavg_start_end": [args.load0,
+                                                                     os.getloadavg()]},
+        "wall_s": round(wall_s),
+        "runs": runs,
+        "records": [compact_record(lab / "runs" / r["run_id"]) for r in runs],
+        "results": compare_sequence(db, runs, history),
+    }
+
+
 def run(args) -> dict:
     out = Path(args.out)
     lab = out / "lab"
     profiles = host_profiles(out / "profiles", args.frames, args.warmup)
-    db = H.history_db(lab)
     pcts = tuple(float(x) for x in str(args.pct).split(",") if x.strip())
     steps = plan(args.history, args.pairs, args.planted, pcts)
-    results, order = [], []
+    # with --resume, the runs already in the folder (an interrupted calibration's quiet
+    # history) come first
+    runs = [{"run_id": p.parent.name, "neighbour": False, "plant_pct": 0.0}
+            for p in sorted((lab / "runs").glob("*/record.json"))]
+    if runs and not args.resume:
+        raise SystemExit(f"{lab} has runs already; --resume to take them as quiet history")
+    history = len(runs) + args.history
     t0 = time.monotonic()
     for i, step in enumerate(steps):
         print(f"[{i + 1}/{len(steps)}] {step['kind']}"
               + (" (neighbour)" if step.get("neighbour") else "")
               + (f" {step['pct']:g}%" if step.get("pct") else ""), flush=True)
-        if step["kind"] == "history":
-            order.append(lab_run(lab, profiles))
-            continue
-        base = lab_run(lab, profiles)
-        cand = lab_run(lab, profiles, busy=step["neighbour"], plant_pct=step.get("pct", 0.0))
-        order += [base, cand]
-        g = gate_pair(db, base, cand)
-        results.append({"kind": step["kind"], "neighbour": step["neighbour"],
-                        "plant_pct": step.get("pct", 0.0), **g})
-        print(f"    exit {g['exit_status']}; "
-              f"{sum(x['verdict'] == 'regressed' for x in g['rows'])} regressed", flush=True)
-    return {
-        "method": {"suite": SUITE, "history": args.history, "pairs": args.pairs,
-                   "planted": args.planted, "plant_pct": list(pcts), "frames": args.frames,
-                   "warmup": args.warmup, "neighbour": "busy loop pinned to core 0 during "
-                   "the candidate run of every second A/A pair"},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "processor": _cpu_model(), "loadavg_start_end": [args.load0,
-                                                                     os.getloadavg()]},
-        "wall_s": round(time.monotonic() - t0),
-        "records": [compact_record(lab / "runs" / rid) for rid in order],
-        "results": results,
-    }
+        neighbour, pct = step.get("neighbour", False), step.get("pct", 0.0)
+        runs.append({"run_id": lab_run(lab, profiles, busy=neighbour, plant_pct=pct),
+                     "neighbour": neighbour, "plant_pct": pct})
+    return result_doc(args, lab, runs, history, time.monotonic() - t0)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """One line per record and per result: small, and a diff shows what changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    parts = [f'{json.dumps(k)}: {json.dumps(v)}' for k, v in data.items()
+             if k not in ("records", "results")]
+    for k in ("records", "results"):
+        parts.append(f'{json.dumps(k)}: [\n' + ",\n".join(json.dumps(x) for x in data[k])
+                     + "\n]")
+    path.write_text("{\n" + ",\n".join(parts) + "\n}\n", encoding="utf-8")
 
 
 def _cpu_model() -> str:
@@ -319,10 +400,24 @@ def main(argv=None) -> int:
                                                 "(--planted pairs each)")
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--resume", action="store_true",
+                    help="the --out folder's runs so far are quiet history runs")
     ap.add_argument("--json", default=None, help="write the results (and the compact "
                                                  "records) here")
     ap.add_argument("--replay", default=None, help="re-gate a recorded --json file")
+    ap.add_argument("--from-log", nargs="+", default=None, metavar="LOG",
+                    help="no runs: the results of an interrupted calibration in --out, from "
+                         "the runs its output LOG(s) printed (the first --history are "
+                         "history)")
     args = ap.parse_args(argv)
+    if args.from_log:
+        args.load0 = os.getloadavg()
+        runs = runs_from_logs(Path(args.out) / "lab", [Path(p) for p in args.from_log])
+        data = result_doc(args, Path(args.out) / "lab", runs, args.history, 0)
+        if args.json:
+            write_json(Path(args.json), data)
+        print(tables(data["results"]))
+        return 0
     if args.replay:
         data = json.loads(Path(args.replay).read_text())
         with tempfile.TemporaryDirectory(prefix="host-calib-") as tmp:
@@ -340,8 +435,7 @@ def main(argv=None) -> int:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
+        write_json(Path(args.json), data)
     print(tables(data["results"]))
     print(f"\nWall time {data['wall_s']} s; load average at start "
           f"{', '.join(f'{x:.2f}' for x in args.load0)}, at end "

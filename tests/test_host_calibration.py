@@ -29,13 +29,15 @@ def _caught(row: dict) -> bool:
         and "was: regressed" in row["reason"])
 
 
-def test_plan_alternates_pairs_with_a_neighbour_and_planted_pairs():
+def test_plan_alternates_quiet_and_neighbour_runs_with_planted_ones():
     steps = HC.plan(5, 20, 4)
     assert [s["kind"] for s in steps[:5]] == ["history"] * 5
     aa = [s for s in steps if s["kind"] == "aa"]
     assert len(aa) == 20 and sum(s["neighbour"] for s in aa) == 10
-    assert sum(s["kind"] == "planted" for s in steps) == 4
-    assert steps[-1]["kind"] == "planted" or steps[-2]["kind"] == "planted"
+    planted = [i for i, s in enumerate(steps) if s["kind"] == "planted"]
+    assert len(planted) == 4 and planted[0] < len(steps) // 2  # spread, not all at the end
+    two = HC.plan(0, 4, 1, (10.0, 50.0))
+    assert [s.get("pct") for s in two if s["kind"] == "planted"] == [10.0, 50.0]
 
 
 def test_recorded_calibration_has_no_false_alarm_per_run(tmp_path):
@@ -45,7 +47,7 @@ def test_recorded_calibration_has_no_false_alarm_per_run(tmp_path):
     assert len([r for r in data["results"] if r["kind"] == "aa"]) >= 20
     results = HC.replay(data, tmp_path / "history.sqlite")
     aa = [r for r in results if r["kind"] == "aa"]
-    assert sum(r["neighbour"] for r in aa) * 2 == len(aa)
+    assert sum(r["neighbour"] for r in aa) >= 10 and sum(not r["neighbour"] for r in aa) >= 10
     for r in aa:
         assert not [x for x in r["rows"] if x["verdict"] == "regressed"], r
     planted = [r for r in results if r["kind"] == "planted"]
@@ -70,7 +72,7 @@ def test_tiny_calibration_on_this_host(tmp_path, runner_binary):
     for base, cand in ((runs[3], runs[4]), (runs[4], runs[5])):
         g = HC.gate_pair(db, base, cand)
         assert not [x for x in g["rows"] if x["verdict"] == "regressed"], g
-    g = HC.gate_pair(db, runs[5], planted)
+    g = HC.gate_pair(db, runs[4], planted)  # the newest quiet run
     total = next(x for x in g["rows"] if x["metric"] == "latency_total_ms")
     assert _caught(total), total
     assert total["change"] > 0.5
