@@ -106,6 +106,7 @@ def swap(swap_runner, artifacts_dir, recorder, lab):
         if cd.get("cooldown") not in ("not configured", "no temperature sensor"):
             lab.record.add_device(swap_runner.device.serial, {"cooldown": cd})
         r = run_swap(swap_runner, label=label, artifacts_dir=artifacts_dir, **kwargs)
+        recorder.note_runner(r.argv, swap_runner.build_info)
         mode = r.telemetry.summary.get("mode")
         if r.telemetry_path:
             recorder.artifact("telemetry", r.telemetry_path, label=label, mode=mode)

@@ -258,9 +258,14 @@ _TOP_KEYS = ("name", "marker", "description", "platform", "match", "targets", "r
 def _check_regression(c: _Checker, table: Mapping[str, Any]) -> None:
     """The `[regression]` extension table (harness.history.store.thresholds_from_profiles):
     `threshold = 0.03` for every metric, `METRIC = 0.05` for one; a fraction in (0, 1)
-    or a percent string like "5%"."""
+    or a percent string like "5%"; `min_history = 5`: runs of history before a two-run
+    comparison may say "regressed" (harness.stats.trust.MIN_HISTORY)."""
     for key, v in table.items():
         full = f"regression.{key}"
+        if key == "min_history":  # runs of history before a two-run "regressed"
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise c.fail(full, f"expected an integer >= 2 (runs), got {_describe(v)}")
+            continue
         if key != "threshold" and not re.fullmatch(r"[a-z][a-z0-9_]*", key):
             raise c.fail(full, "expected 'threshold' or a metric name like latency_total_ms")
         if isinstance(v, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", v):

@@ -14,7 +14,8 @@ from harness import REPO_ROOT, cache_root
 from harness.devices import DiscoveryOptions, DiscoveryResult, discover_devices
 from harness.devices.android.preflight import check_gates
 from harness.devices.base import Device
-from harness.devices.lease import DeviceLease
+from harness.devices.device_lease import OnDeviceLease, on_device_lease
+from harness.devices.lease import DeviceBusy, DeviceLease
 from harness.files import slug
 from harness.history.compare import Comparison, finish_run
 from harness.history.store import history_db
@@ -24,7 +25,8 @@ from harness.record.environment import collect
 from harness.record.health import HealthMonitor
 from harness.record.run_record import RunRecord, new_run_id, update_latest, utc_now
 from harness.report import write_reports
-from harness.runner.invoke import prepare
+from harness.runner.invoke import prepare, runner_argv
+from harness.runner.settings import runner_settings
 from harness.terminal import printable
 
 UNMATCHED = Profile(name="(no profile)", marker="", description="no profile matched",
@@ -52,6 +54,8 @@ class LabSession:
         #: how long to wait for a device another run holds (harness.devices.lease)
         self.lease_wait_s = lease_wait_s
         self._leases: dict[str, DeviceLease] = {}
+        #: leases held on the devices themselves (other hosts see them; device_lease.py)
+        self._device_leases: dict[str, OnDeviceLease] = {}
         self._health: HealthMonitor | None = None
         #: on a pytest-xdist worker (harness.fleet): (run folder, run id, worker id) of
         #: the controller's run this process adds to; None: this process owns its run
@@ -170,10 +174,21 @@ class LabSession:
         lease.acquire(self.lease_wait_s)
         self._leases[serial] = lease
         self.record.add_device(serial, {"lease": lease.describe()})
+        on_device = on_device_lease(self.assignment(serial).device, self.record.run_id,
+                                    since=utc_now())
+        if on_device is not None:
+            try:
+                on_device.acquire(self.lease_wait_s)
+            except DeviceBusy:
+                self._leases.pop(serial).release()
+                raise
+            self._device_leases[serial] = on_device
+            self.record.add_device(serial, {"device_lease": on_device.describe()})
 
     def release_devices(self) -> None:
-        for lease in self._leases.values():
+        for lease in [*self._device_leases.values(), *self._leases.values()]:
             lease.release()
+        self._device_leases.clear()
         self._leases.clear()
 
     def register_device(self, a: Assignment) -> None:
@@ -248,7 +263,11 @@ class LabSession:
             prepared = dataclasses.replace(prepared, out_prefix=f"out-{self.record.run_id}")
             self.record.add_runner_build(a.device.abi, prepared.build_info)
             self.record.add_device(serial, {"sync": prepared.describe_sync(),
-                                            "runner_build": prepared.build_info})
+                                            "runner_build": prepared.build_info,
+                                            # the profile's runner settings, for
+                                            # comparability (harness.runner.settings)
+                                            "runner_settings": runner_settings(
+                                                runner_argv(prepared), prepared.build_info)})
             self._prepared[serial] = prepared
         return self._prepared[serial]
 

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from helpers.git import git
-from helpers.records import make_record
+from helpers.records import make_record, seed_history
 
 from harness.history import baseline as B
 from harness.history import compare as C
@@ -214,8 +214,10 @@ def test_threshold_for():
 
 
 def test_compare_runs_and_gate(db):
-    H.import_record(db, make_record("BASE", started="2026-11-22T10:00:00Z", latency=45.0,
-                                    seed=1, devices=("emu-1", "emu-2")))
+    base = make_record("BASE", started="2026-11-22T10:00:00Z", latency=45.0, seed=1,
+                       devices=("emu-1", "emu-2"))
+    H.import_record(db, base)
+    seed_history(db, base, 4)  # with BASE, the 5 runs a two-run "regressed" needs
     cand = make_record("CAND", started="2026-11-23T10:00:00Z", latency=45.0, seed=2,
                        devices=("emu-1", "emu-2"), p95_target=50.0)
     # emu-1: 12% slower (so fps drops); emu-2 unchanged; a new metric only in the candidate

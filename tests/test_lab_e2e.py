@@ -71,6 +71,12 @@ def test_every_suite_ran_with_the_real_runner(lab_run):
              if m["metric"] == "latency_total_ms"}
     assert {"mode=tiny", "mode=small", "mode=base"} <= modes, modes
     assert any(m["metric"].startswith("quality_") for m in record["measurements"])
+    # how the runner ran goes with each measurement (runs with other settings are not
+    # comparable: harness.runner.settings)
+    lat = next(m for m in record["measurements"] if m["metric"] == "latency_total_ms"
+               and m["test"].startswith("suites/test_latency.py"))
+    assert lat["extra"]["runner"]["threads"] == "1" and lat["extra"]["runner"]["mode"] == "small"
+    assert record["devices"]["local"]["runner_settings"]["build.abi"] == "x86_64"
     # the host has no battery: the sustained run records latency over time (and CPU
     # energy where RAPL is readable)
     assert any(m["metric"] == "latency_total_ms" for m in record["measurements"]

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers.records import EVIL, QUOTED, make_run
+from helpers.records import EVIL, QUOTED, make_run, seed_history
 
 from harness.cli import main as swaplab
 from harness.history.compare import finish_run, thresholds_for
@@ -49,6 +49,9 @@ def test_finish_run_imports_and_gates(tmp_path):
     same = make_run(tmp_path, scale=1.0, seed=2)
     slow = make_run(tmp_path, scale=1.2, seed=3)
     db = history_db(tmp_path)
+    # the 5 runs of history a "regressed" needs (the runs made here start in the same
+    # second as the candidates, so they are not "before" them)
+    seed_history(db, base, 5)
     c0 = finish_run(base, db=db)  # no baseline: targets only
     assert c0.baseline_run is None and c0.rows == [] and c0.exit_status == 0
     c1 = finish_run(same, db=db, baseline_spec=base.name)
@@ -67,9 +70,13 @@ def test_finish_run_imports_and_gates(tmp_path):
     assert next(r for r in c3.rows if r.metric == "latency_total_ms").verdict \
         != "regressed"
     assert c1.ab_hint is None
-    # 5% slower: two runs cannot tell that from run-to-run noise (prior 1.5%); the
-    # comparison names the A/B run that can, against the baseline's commit
-    c5 = finish_run(make_run(tmp_path, scale=1.05, seed=4), db=db, baseline_spec=base.name)
+    # 5% slower on a device whose runs differ by 3%: two runs cannot tell that from
+    # run-to-run noise; the comparison names the A/B run that can, against the
+    # baseline's commit
+    noisy = tmp_path / "noisy.sqlite"
+    import_record(noisy, base)
+    seed_history(noisy, base, 5, noise=0.03)
+    c5 = finish_run(make_run(tmp_path, scale=1.05, seed=4), db=noisy, baseline_spec=base.name)
     tot = next(r for r in c5.rows if r.metric == "latency_total_ms")
     assert tot.verdict == "unknown" and tot.reason.startswith("inconclusive")
     assert c5.ab_hint.endswith("pytest suites/test_ab.py --ab-runner " + "a" * 12)
@@ -110,6 +117,7 @@ def test_plugin_baseline_gate_and_exit_status(pytester, monkeypatch, tmp_path, f
     assert r1.ret == 0
     assert (out / "history.sqlite").is_file()
     assert load_record(run1)["comparison"]["rows"] == []
+    seed_history(out / "history.sqlite", run1, 4)  # the history a "regressed" needs
     r2, run2 = _lab_run(pytester, monkeypatch, out, 1.25, 2, "--baseline", run1.name, *prof)
     assert r2.ret == 1, r2.stdout.str()
     r2.stdout.fnmatch_lines(["*SwapLab gate vs baseline*", "REGRESSED latency_total_ms on local*"])
@@ -151,6 +159,7 @@ def _compared_run(tmp_path) -> tuple[Path, Path]:
     runs = [make_run(tmp_path, scale=1.0 + 0.001 * i, seed=i) for i in range(3)]
     for r in runs:
         import_record(db, r)
+    seed_history(db, runs[0], 5)  # the history a "regressed" needs
     cand = make_run(tmp_path, scale=1.2, seed=9)
     comp = finish_run(cand, db=db, baseline_spec=runs[-1].name)
     data = load_record(cand)
@@ -228,6 +237,7 @@ def test_cli_compare_and_report(tmp_path, capsys):
     base = make_run(lab, seed=1, evil=False)
     same = make_run(lab, seed=2, evil=False)
     slow = make_run(lab, scale=1.2, seed=3, evil=False)
+    seed_history(history_db(lab), base, 5)  # the history a "regressed" needs
     assert swaplab(["compare", base.name, same.name, "--lab-out", str(lab)]) == 0
     out = capsys.readouterr().out
     assert "latency_total_ms on local" in out and "# baseline " + base.name in out

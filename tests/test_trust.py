@@ -10,7 +10,7 @@ import sys
 import time
 
 import numpy as np
-from helpers.records import make_record
+from helpers.records import make_record, seed_history
 
 from harness.history import compare as C
 from harness.history import store as H
@@ -88,8 +88,9 @@ def test_a_neighbour_in_one_run_gives_unknown_not_regressed(tmp_path):
     """The issue's case: the same commit twice, the second with a neighbour on one core,
     about 28% slower: `regressed` before, `unknown: environment disturbed` now."""
     db = tmp_path / "history.sqlite"
-    H.import_record(db, _with_health(make_record("BASE", started="2026-11-22T10:00:00Z",
-                                                 seed=1), 0.05))
+    base = _with_health(make_record("BASE", started="2026-11-22T10:00:00Z", seed=1), 0.05)
+    H.import_record(db, base)
+    seed_history(db, base, 4)  # enough history: only the neighbour stands in the way
     cand = _with_health(make_record("CAND", started="2026-11-23T10:00:00Z", seed=2), 1.0)
     for m in cand["measurements"]:
         if m["metric"] == "latency_total_ms":

@@ -6,9 +6,9 @@ with the holder (run id, since, pid, host) written inside for the message a seco
 prints. The kernel drops the lock when its process dies (SIGKILL included), so a lease can
 never be left stale by a crash on this host.
 
-Scope: the processes of one host, which is where every run that reaches a device through
-this host's adb server, usbmuxd or virtual devices starts. Runs on other hosts reach a farm
-device through the farm's own claim (DeviceFarmer STF) instead.
+Scope: the processes of one host. A device other hosts can reach too (Android over adb:
+a remote adb server's phone) also holds a lease on itself (harness.devices.device_lease),
+which runs on other hosts see; farm devices are also claimed through the farm (STF).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -11,6 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.history.store import import_record, opened
+from harness.runner.settings import effective_settings
+from harness.stats.ab_arms import ab_arm
+from harness.stats.trust import settings_differ
 
 __all__ = ["BaselineError", "resolve_baseline"]
 
@@ -25,7 +29,32 @@ _COMPARABLE = ("AND status = 'finished' AND NOT EXISTS (SELECT 1 FROM measuremen
                "WHERE c.run_id = ? AND NOT EXISTS (SELECT 1 FROM measurements b "
                "WHERE b.run_id = runs.run_id AND b.test = c.test AND b.metric = c.metric))")
 _ORDER = ("ORDER BY (status = 'finished') DESC, (n_measurements > 0) DESC, started DESC, "
-          "run_id DESC LIMIT 1")
+          "run_id DESC LIMIT 50")
+
+
+def _runner_settings(conn: sqlite3.Connection, run_id: str) -> dict[tuple, dict]:
+    """(device, test, metric) -> the runner settings of that measurement of a run."""
+    devices = {r["serial"]: json.loads(r["info"]) if r["info"] else {} for r in
+               conn.execute("SELECT serial, info FROM run_devices WHERE run_id = ?", (run_id,))}
+    out = {}
+    for r in conn.execute("SELECT device, test, metric, extra FROM measurements "
+                          "WHERE run_id = ?", (run_id,)):
+        extra = json.loads(r["extra"]) if r["extra"] else {}
+        if ab_arm({"extra": extra}) != "baseline":
+            out[(r["device"], r["test"], r["metric"])] = effective_settings(
+                devices.get(r["device"]), extra)
+    return out
+
+
+def runner_settings_differ(conn: sqlite3.Connection, base: str, cand: str) -> str | None:
+    """Why run `base` is no baseline for run `cand` (a measurement both took with other
+    runner settings, harness.runner.settings), or None."""
+    b = _runner_settings(conn, base)
+    for key, c in _runner_settings(conn, cand).items():
+        why = settings_differ(b.get(key), c)
+        if why:
+            return f"{why} on {key[0]} in {key[1]}"
+    return None
 
 
 def _git_commit(spec: str, git_cwd: str | os.PathLike | None) -> str | None:
@@ -51,8 +80,9 @@ def resolve_baseline(db_path: str | os.PathLike | sqlite3.Connection, spec: str,
 
     "Newest" prefers finished runs with measurements. exclude_run_id (the candidate) is
     never returned. When the candidate is in the history, 2-5 choose only among runs
-    comparable to it: finished, and measuring every test x metric the candidate measured
-    (a quality-only or interrupted run is no baseline for a full run). Raises
+    comparable to it: finished, measuring every test x metric the candidate measured
+    (a quality-only or interrupted run is no baseline for a full run), with the same
+    runner settings (threads, CPU set, mode, frames, input, build flags). Raises
     BaselineError with the reason when nothing matches.
     """
     spec = (spec or "").strip()
@@ -66,15 +96,22 @@ def resolve_baseline(db_path: str | os.PathLike | sqlite3.Connection, spec: str,
 
         def one(where: str, args: Sequence) -> str | None:
             q = f"SELECT run_id FROM runs WHERE ({where}) AND run_id != ? {comparable} {_ORDER}"
-            r = conn.execute(q, (*args, ex) + ((ex,) if comparable else ())).fetchone()
-            if r is None and comparable and conn.execute(
+            rows = conn.execute(q, (*args, ex) + ((ex,) if comparable else ())).fetchall()
+            newest_why = None
+            for r in rows:
+                why = runner_settings_differ(conn, r["run_id"], ex) if comparable else None
+                if why is None:
+                    return r["run_id"]
+                newest_why = newest_why or f"; newest: run {r['run_id']}: {why}"
+            if comparable and conn.execute(
                     f"SELECT 1 FROM runs WHERE ({where}) AND run_id != ?", (*args, ex)
             ).fetchone():
                 raise BaselineError(
                     f"baseline {spec!r}: runs exist, but none is comparable with the "
-                    "candidate (finished, measuring every test and metric it measured); "
-                    "name a run id to compare anyway")
-            return r["run_id"] if r else None
+                    "candidate (finished, measuring every test and metric it measured, "
+                    f"with the same runner settings{newest_why or ''}); name a run id to "
+                    "compare anyway")
+            return None
 
         if spec != ex and conn.execute("SELECT 1 FROM runs WHERE run_id = ?",
                                        (spec,)).fetchone():

@@ -29,22 +29,33 @@ from harness import REPO_ROOT
 from harness.history.baseline import BaselineError, resolve_baseline
 from harness.history.store import (
     history_db_for_run,
+    history_medians,
     import_record,
     measurements_for,
     opened,
     run_info,
-    run_noise_for,
     sync_runs,
 )
 from harness.profiles import ProfileError, load_profiles
+from harness.runner.settings import effective_settings
 from harness.stats.ab_arms import ab_arm, compare_ab_measurements
+from harness.stats.changepoint import run_noise_from_medians
 from harness.stats.compare import DEFAULT_RULE, RuleConfig, compare_samples
 from harness.stats.gate import GateResult, VerdictRow, gate
 from harness.stats.thresholds import threshold_for, thresholds_from_profiles
-from harness.stats.trust import apply_floor, disturbed, holm, mark_disturbed
+from harness.stats.trust import (
+    MIN_HISTORY,
+    apply_floor,
+    disturbed,
+    holm,
+    mark_disturbed,
+    mark_not_comparable,
+    require_history,
+    settings_differ,
+)
 
 __all__ = ["Comparison", "compare", "compare_runs", "compare_specs", "find_run_dir",
-           "finish_run", "gate_runs", "thresholds_for"]
+           "finish_run", "gate_runs", "min_history_for", "thresholds_for"]
 
 
 @dataclasses.dataclass
@@ -102,6 +113,23 @@ def thresholds_for(profiles: Mapping[str, Any] | None) -> dict[str, Any]:
     return thresholds_from_profiles(data)
 
 
+def min_history_for(profiles: Mapping[str, Any] | None) -> dict[str, int]:
+    """Profile name -> `[regression] min_history` (runs of history a two-run "regressed"
+    needs; harness.stats.trust.MIN_HISTORY where a profile does not set it)."""
+    out = {}
+    for name, p in (profiles or {}).items():
+        extra = getattr(p, "extra", None)
+        reg = (extra or {}).get("regression") if extra is not None else \
+            (p or {}).get("regression")
+        if reg and reg.get("min_history") is not None:
+            out[name] = int(reg["min_history"])
+    return out
+
+
+def _settings(info: Mapping[str, Any] | None, device: str, m: Mapping[str, Any]) -> dict:
+    return effective_settings(((info or {}).get("devices") or {}).get(device), m.get("extra"))
+
+
 def _finite(d: dict) -> dict:
     """NaN / inf -> None: the record is strict JSON."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
@@ -110,22 +138,26 @@ def _finite(d: dict) -> dict:
 
 def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: str,
                  candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
-                 rule: RuleConfig | None = None, use_history: bool = True
-                 ) -> list[VerdictRow]:
+                 rule: RuleConfig | None = None, use_history: bool = True,
+                 min_history: Mapping[str, int] | None = None) -> list[VerdictRow]:
     """Per device x test x metric verdicts of candidate vs baseline, candidate order.
 
     Measurements are matched on (device, test, metric); a candidate measurement without
     an exact match falls back to the baseline's only measurement of the same device x
     metric. Unmatched ones on either side get verdict "unknown" with the reason.
     use_history: estimate each metric's between-run noise from the runs before the
-    candidate (run_noise_for); otherwise the rule's prior is used.
+    candidate with the same runner settings (history_medians), and give "regressed" or
+    "improved" only with at least `min_history[profile]` (default MIN_HISTORY) such runs;
+    otherwise the rule's prior is used and no minimum applies. Measurements whose runner
+    settings differ (harness.runner.settings) are "unknown: runner settings differ".
     """
     rule = rule or DEFAULT_RULE
     with opened(db_path) as conn:
         cand_info = run_info(conn, candidate_run_id)
         if cand_info is None:
             raise BaselineError(f"candidate run {candidate_run_id!r} is not in the history")
-        if run_info(conn, baseline_run_id) is None:
+        base_info = run_info(conn, baseline_run_id)
+        if base_info is None:
             raise BaselineError(f"baseline run {baseline_run_id!r} is not in the history")
         base = measurements_for(conn, baseline_run_id)
         cand = measurements_for(conn, candidate_run_id)
@@ -161,14 +193,22 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
             used.add(bkey)
             b_s = [v for m in gb[bkey] for v in (m["samples"] or [])]
             thr = threshold_for(thresholds, m0.get("profile"), metric)
-            noise = None
+            c_set = _settings(cand_info, device, m0)
+            differ = settings_differ(_settings(base_info, device, gb[bkey][0]), c_set)
+            history = None
             if use_history:
-                noise = run_noise_for(conn, metric, device, bkey[1],
-                                      before=cand_info.get("started"),
-                                      exclude=(candidate_run_id,))
+                history = history_medians(conn, metric, device, bkey[1],
+                                          before=cand_info.get("started"),
+                                          exclude=(candidate_run_id,), runner=c_set)
             c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
-                                run_noise=noise)
-            rows.append(VerdictRow.from_samples(c, **common))
+                                run_noise=run_noise_from_medians(history or []))
+            row = VerdictRow.from_samples(c, **common)
+            if differ:
+                row = mark_not_comparable(row, differ)
+            elif history is not None:
+                row = require_history(row, len(history),
+                                      (min_history or {}).get(m0.get("profile"), MIN_HISTORY))
+            rows.append(row)
         for key in gb:
             if key in used or key in gc:
                 continue
@@ -184,19 +224,22 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
 
 def gate_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_id: str | None,
               candidate_run_id: str, *, thresholds: Mapping[str, Any] | None = None,
-              rule: RuleConfig | None = None, fail_on_unknown: bool = False
+              rule: RuleConfig | None = None, fail_on_unknown: bool = False,
+              min_history: Mapping[str, int] | None = None
               ) -> tuple[list[VerdictRow], GateResult]:
     """(rows, GateResult) of :func:`compare` with the baseline given as a run id (None:
     the candidate's absolute targets and A/B arms only)."""
     c = compare(db_path, candidate_run_id, baseline_run_id=baseline_run_id,
-                thresholds=thresholds, rule=rule, fail_on_unknown=fail_on_unknown)
+                thresholds=thresholds, rule=rule, fail_on_unknown=fail_on_unknown,
+                min_history=min_history)
     return c.rows, c.gate
 
 
 def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None = None,
             baseline_run_id: str | None = None, thresholds: Mapping[str, Any] | None = None,
             git_cwd: str | os.PathLike | None = None, rule: RuleConfig | None = None,
-            fail_on_unknown: bool = False) -> Comparison:
+            fail_on_unknown: bool = False, min_history: Mapping[str, int] | None = None
+            ) -> Comparison:
     """Gate the candidate (already imported into `db`) against a baseline given as a spec
     (resolved with resolve_baseline, never the candidate itself) or a run id; neither:
     absolute targets only. A/B-tagged measurements of the candidate are compared arm
@@ -211,7 +254,7 @@ def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None 
     rows: list[VerdictRow] = []
     if out.baseline_run:
         rows = compare_runs(db, out.baseline_run, candidate_run_id, thresholds=thresholds,
-                            rule=rule)
+                            rule=rule, min_history=min_history)
         rows = _between_runs_guards(db, out.baseline_run, candidate_run_id, rows)
     cand = measurements_for(db, candidate_run_id)
     if any(ab_arm(m) for m in cand):
@@ -267,7 +310,7 @@ def finish_run(run_dir: Path | str, *, db: Path | str | None = None,
     db = Path(db) if db is not None else history_db_for_run(run_dir)
     run_id = import_record(db, run_dir)["run_id"]
     return compare(db, run_id, baseline_spec=baseline_spec, thresholds=thresholds_for(profiles),
-                   git_cwd=git_cwd)
+                   git_cwd=git_cwd, min_history=min_history_for(profiles))
 
 
 def find_run_dir(spec: str, lab_out: Path) -> Path | None:
@@ -283,11 +326,13 @@ def find_run_dir(spec: str, lab_out: Path) -> Path | None:
     return None
 
 
-def _profile_thresholds(profiles_dir: Path) -> dict:
+def _profile_settings(profiles_dir: Path) -> tuple[dict, dict]:
+    """(thresholds, min_history) from the profiles' `[regression]` tables."""
     try:
-        return thresholds_for(load_profiles(profiles_dir))
+        profiles = load_profiles(profiles_dir)
     except (ProfileError, OSError):
-        return {}
+        return {}, {}
+    return thresholds_for(profiles), min_history_for(profiles)
 
 
 def compare_specs(db: Path, lab_out: Path, base_spec: str, cand_spec: str,
@@ -309,8 +354,8 @@ def compare_specs(db: Path, lab_out: Path, base_spec: str, cand_spec: str,
         resolve_baseline(db, base_spec, REPO_ROOT, exclude_run_id=cand)
     if base == cand:
         raise BaselineError("baseline and candidate are the same run")
-    comp = compare(db, cand, baseline_run_id=base,
-                   thresholds=_profile_thresholds(profiles_dir),
-                   fail_on_unknown=fail_on_unknown)
+    thresholds, min_history = _profile_settings(profiles_dir)
+    comp = compare(db, cand, baseline_run_id=base, thresholds=thresholds,
+                   fail_on_unknown=fail_on_unknown, min_history=min_history)
     comp.baseline_spec = base_spec
     return comp, cand

@@ -33,12 +33,14 @@ from typing import Any
 
 from harness.stats.ab_arms import ab_arm
 from harness.stats.changepoint import detect_steps, run_noise_from_medians
+from harness.stats.trust import settings_differ
 
 __all__ = [
     "DEFAULT_DB",
     "connect",
     "history_db",
     "history_db_for_run",
+    "history_medians",
     "import_record",
     "list_runs",
     "measurements_for",
@@ -363,7 +365,7 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
         d["extra"] = json.loads(d["extra"]) if d.get("extra") else {}
         if ab_arm(d) == "baseline":
             continue
-        del d["extra"]
+        d["runner"] = d.pop("extra").get("runner")  # harness.runner.settings
         d["commit"] = d.pop("commit_sha")
         d["summary"] = json.loads(d["summary"]) if d.get("summary") else None
         if include_samples:
@@ -407,16 +409,31 @@ def trend(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
     return {"points": pts, "change_points": changes, "segments": cp.segments}
 
 
-def run_noise_for(db_path: str | os.PathLike | sqlite3.Connection, metric: str, device: str,
-                  test: str | None = None, *, before: str | None = None,
-                  exclude: Iterable[str] = (), runs: int = 20):
-    """Between-run noise of one device x metric (x test): a RunNoise (relative sd of the
-    run median, and how many runs it rests on) from the last ``runs`` runs before
-    ``before`` (robust to steps). None if < 5 runs."""
+def history_medians(db_path: str | os.PathLike | sqlite3.Connection, metric: str,
+                    device: str, test: str | None = None, *, before: str | None = None,
+                    exclude: Iterable[str] = (), runs: int = 20,
+                    runner: Mapping[str, Any] | None = None) -> list[float]:
+    """Run medians of one device x metric (x test), oldest first: the last ``runs`` runs
+    before ``before``, without ``exclude``, and (given ``runner``, the candidate's runner
+    settings) only runs whose runner settings do not differ from them."""
     ex = set(exclude)
     pts = [p for p in series(db_path, metric, device=device, test=test, before=before,
-                             limit=runs + len(ex)) if p["run_id"] not in ex]
-    return run_noise_from_medians([p["median"] for p in pts[-runs:]])
+                             limit=3 * runs + len(ex))
+           if p["run_id"] not in ex and p["median"] is not None
+           and settings_differ(p.get("runner"), runner) is None]
+    return [p["median"] for p in pts[-runs:]]
+
+
+def run_noise_for(db_path: str | os.PathLike | sqlite3.Connection, metric: str, device: str,
+                  test: str | None = None, *, before: str | None = None,
+                  exclude: Iterable[str] = (), runs: int = 20,
+                  runner: Mapping[str, Any] | None = None):
+    """Between-run noise of one device x metric (x test): a RunNoise (relative sd of the
+    run median, and how many runs it rests on) from history_medians (robust to steps).
+    None if < 5 runs."""
+    return run_noise_from_medians(history_medians(db_path, metric, device, test,
+                                                  before=before, exclude=exclude, runs=runs,
+                                                  runner=runner))
 
 
 #: the history database beside a lab output folder's runs/

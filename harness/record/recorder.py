@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.profiles import Profile
 from harness.record.run_record import RunRecord, utc_now
 from harness.record.units import format_value, unit_of
+from harness.runner.settings import merge_settings, runner_settings
 from harness.stats.descriptive import statistic, summarize, verdict
 
 
@@ -58,6 +59,14 @@ class Recorder:
         self.device_name = device_name
         self.profile = profile
         self.measurements: list[Measurement] = []
+        #: how the runner ran in this test (harness.runner.settings), kept with every
+        #: measurement as extra["runner"]: runs with other settings are not comparable
+        self.runner_settings: dict | None = None
+
+    def note_runner(self, argv: Sequence[str], build_info: Mapping[str, Any] | None) -> None:
+        """A runner run of this test: its settings go with the measurements recorded next."""
+        self.runner_settings = merge_settings(self.runner_settings,
+                                              runner_settings(argv, build_info))
 
     def measure(self, metric: str, samples: Iterable[float] | float, *,
                 unit: str | None = None, direction: str = "lower",
@@ -80,6 +89,8 @@ class Recorder:
             target = {"key": spec.key, "statistic": spec.statistic, "value": value,
                       "measured": measured, "verdict": verdict(measured, value, spec.direction)}
             direction = spec.direction
+        if self.runner_settings and "runner" not in extra:
+            extra["runner"] = dict(self.runner_settings)
         m = Measurement(self.test, self.device, self.profile.name if self.profile else None,
                         metric, unit if unit is not None else unit_of(metric), direction, values,
                         summary, target, utc_now(), dict(extra))

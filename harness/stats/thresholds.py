@@ -37,5 +37,7 @@ def thresholds_from_profiles(profiles: Mapping[str, Mapping[str, Any]]) -> dict[
     for name, prof in profiles.items():
         reg = (prof or {}).get("regression") or {}
         for k, v in reg.items():
+            if k == "min_history":  # runs of history, not a threshold (min_history_for)
+                continue
             out[f"{name}:*" if k == "threshold" else f"{name}:{k}"] = v
     return out

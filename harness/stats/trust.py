@@ -1,13 +1,15 @@
 """Run-level guards on verdicts, so that a team can trust a failed gate. Pure: no I/O.
 
 A run compares ~50 metrics; at 1% false alarms per metric about 4 runs in 10 would fail
-(1 - 0.99^48). Three guards turn per-metric verdicts into per-run ones:
+(1 - 0.99^48). These guards turn per-metric verdicts into per-run ones:
 
 - `resolution_floor`: a change smaller than the timing resolution that matters (0.1 ms,
   or 1% of the device's frame total) is never a regression: a 0.025 ms stage moving 20% is
   noise, not a product change.
 - `holm`: Holm's step-down correction over the run's significant verdicts, so that the
   chance of any false "regressed" in a run stays at alpha (family-wise), not per metric.
+- `require_history`: a two-run verdict needs a history of MIN_HISTORY runs.
+- `settings_differ`: measurements taken with other runner settings are not comparable.
 - `disturbed`: two runs of one device whose environment differed (another process used a
   core in one of them; see harness.record.health) cannot be compared: the verdict is
   "unknown: environment disturbed (...)" with the evidence, never "regressed".
@@ -106,3 +108,52 @@ def mark_disturbed(rows: Iterable[Any], devices: Iterable[str], why: str) -> lis
     return [dataclasses.replace(r, verdict=UNKNOWN, reason=f"{why}; was: {r.verdict}")
             if r.device in devices and r.verdict in (REGRESSED, IMPROVED) else r
             for r in rows]
+
+
+#: runs of history (of one device x test x metric, before the candidate, the baseline
+#: included) before a two-run comparison may say "regressed": with fewer, the run-to-run
+#: noise cannot be estimated (harness.stats.changepoint.run_noise_from_medians needs 5)
+#: and the rule falls back to a prior that gave 17% false alarms across this host's runs
+#: (docs/statistics.md). A profile sets its own with `[regression] min_history = N`.
+MIN_HISTORY = 5
+
+
+def require_history(row: Any, runs: int, need: int) -> Any:
+    """A significant verdict resting on fewer than `need` runs of history becomes
+    "unknown: too little history (N runs, need M)"."""
+    if row.verdict not in (REGRESSED, IMPROVED) or runs >= need:
+        return row
+    return dataclasses.replace(
+        row, verdict=UNKNOWN,
+        reason=(f"too little history ({runs} runs, need {need}) to estimate the run-to-run "
+                f"noise; was: {row.verdict} ({row.reason})"))
+
+
+def settings_differ(base: Mapping[str, Any] | None, cand: Mapping[str, Any] | None
+                    ) -> str | None:
+    """Why two measurements' runner settings (harness.runner.settings) make them not
+    comparable, e.g. "runner settings differ (threads 1 vs 2)" (baseline first); None when
+    every setting both know is equal (a setting only one side recorded is not evidence)."""
+    if not base or not cand:
+        return None
+    diffs = [f"{k} {_setting(base[k])} vs {_setting(cand[k])}"
+             for k in sorted(set(base) & set(cand)) if base[k] != cand[k]]
+    if not diffs:
+        return None
+    return f"runner settings differ ({', '.join(diffs)}; baseline vs candidate)"
+
+
+def _setting(v: Any) -> str:
+    if isinstance(v, Mapping) and "values" in v:
+        v = v["values"]
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+def mark_not_comparable(row: Any, why: str) -> Any:
+    """Any verdict between measurements taken with different runner settings (even
+    "same": they measured different things) becomes "unknown" with `why`."""
+    if row.verdict == UNKNOWN and row.reason.startswith("runner settings differ"):
+        return row
+    return dataclasses.replace(row, verdict=UNKNOWN, reason=f"{why}; was: {row.verdict}")

@@ -331,6 +331,37 @@ bool find_source_face(ModeRuntime& m, const cv::Mat& src, const std::vector<int>
     return m.source.presence >= 0.5f;
 }
 
+double planted_slowdown_pct()
+{
+    static const double pct = [] {
+        const char* v = getenv("SWAPLAB_PLANT_SLOWDOWN_PCT");
+        if (!v || !*v)
+            return 0.0;
+        char* end = nullptr;
+        const double p = strtod(v, &end);
+        if (end == v || *end != '\0' || !std::isfinite(p) || p < 0 || p > 1000)
+            throw RunnerError(EXIT_USAGE, std::string("SWAPLAB_PLANT_SLOWDOWN_PCT: expected a "
+                                                      "percentage from 0 to 1000, got '") + v + "'");
+        return p;
+    }();
+    return pct;
+}
+
+// The planted slowdown: spin (CPU work, like real code) for pct% of the frame's time so far,
+// counted in the blend stage.
+static void plant_slowdown(int64_t t0, int64_t& blend_ns)
+{
+    const double pct = planted_slowdown_pct();
+    if (pct <= 0)
+        return;
+    const int64_t start = now_ns();
+    const int64_t until = start + (int64_t)((double)(start - t0) * pct / 100.0);
+    while (now_ns() < until)
+    {
+    }
+    blend_ns += now_ns() - start;
+}
+
 DebugDump::DebugDump()
 {
     const char* d = getenv("SWAPLAB_DEBUG_DIR");
@@ -425,6 +456,7 @@ FrameResult process_frame(FrameSource& frames, ModeRuntime& m, const std::string
                 first = false;
             }
         }
+        plant_slowdown(t0, r.stage_ns[ST_BLEND]);
         laps.restart();
     }
     update_tracks(faces, track);

@@ -37,6 +37,11 @@ struct ModeRuntime
 // Runs detection + mesh on the source image with one mode's models.
 bool find_source_face(ModeRuntime& m, const cv::Mat& src, const std::vector<int>& lm68, Roi& roi);
 
+// Calibration hook (benchmarks/host_calibration.py): $SWAPLAB_PLANT_SLOWDOWN_PCT (read once;
+// unset = 0) makes every swapped frame that much slower, spent in the blend stage, so that a
+// known regression of the runner can be planted. The build info reports it when set.
+double planted_slowdown_pct();
+
 // Intermediate images written to $SWAPLAB_DEBUG_DIR (read once, at start) when it is set.
 struct DebugDump
 {

@@ -145,6 +145,8 @@ nlohmann::ordered_json build_info(int threads)
     const char* pol = getenv("OMP_WAIT_POLICY");
     b["omp_wait_policy"] = pol ? pol : "unset";
     b["build_type"] = SWAPLAB_BUILD_TYPE;
+    if (planted_slowdown_pct() > 0)
+        b["planted_slowdown_pct"] = planted_slowdown_pct();
     return b;
 }
 

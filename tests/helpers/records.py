@@ -3,6 +3,7 @@ runner needed), all built from one measurement builder."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import shutil
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.record.run_record import RunRecord
+from harness.history.store import import_record
+from harness.record.run_record import RunRecord, load_record
 from harness.runner.telemetry import SCHEMA, STAGES
 from harness.stats.descriptive import summarize
 from helpers.paths import REPO
@@ -129,3 +131,26 @@ def make_run(out_root: Path, *, scale: float = 1.0, seed: int = 1, n: int = 60,
     rec.add_test(TEST, "local", "passed", 1.0, "")
     rec.finish()
     return rec.run_dir
+
+
+def seed_history(db: Path, like: dict | Path, n: int = 5, *, noise: float = 0.003,
+                 seed: int = 0, start_day: int = 1) -> list[str]:
+    """Import `n` earlier runs of unchanged code into the history `db`: copies of the
+    record `like` (a dict or a run folder) started on 2026-01-`start_day` (before any
+    test run), each measurement's samples times one run-to-run factor (lognormal,
+    `noise`: a quiet device). A two-run comparison needs such a history before it may say "regressed"
+    (harness.stats.trust.MIN_HISTORY)."""
+    base = load_record(like) if isinstance(like, Path) else like
+    rng = np.random.default_rng(seed)
+    ids = []
+    for i in range(n):
+        rec = copy.deepcopy({k: v for k, v in base.items() if k != "effective_status"})
+        rec["run_id"] = f"history-{start_day:02d}-{i:02d}-{base['run_id']}"
+        rec["started"] = rec["finished"] = f"2026-01-{start_day:02d}T{i % 24:02d}:00:00Z"
+        rec["status"] = "finished"
+        rec.pop("comparison", None)
+        for m in rec["measurements"]:
+            f = float(rng.lognormal(0.0, noise))
+            m["samples"] = [v * f for v in m["samples"]]
+        ids.append(import_record(db, rec)["run_id"])
+    return ids
