@@ -190,3 +190,29 @@ def test_host_ncnn_build_keeps_every_layer_the_models_use(tmp_path):
     assert nv.check_layer_list(tmp_path) is None
     (tmp_path / "src" / "CMakeLists.txt").write_text(text + "ncnn_add_layer(NewLayer)\n")
     assert "NewLayer" in nv.check_layer_list(tmp_path)
+
+
+def test_thermal_fallback_turns_the_gpu_off_and_back_on(runner_bin, images, tmp_path):  # noqa: F811
+    """The ladder's GPU rung on a real Vulkan driver: hot -> every net moves to the CPU
+    (frames after it have no host<->device transfers), cool -> back to Vulkan (transfers
+    again), each switch a telemetry line, the summary's backend says where nets ended."""
+    from test_camera_input import scripted_sensor  # the FIFO thermal zone lives there
+
+    env = _lavapipe_env()
+    temps = [50.0, 80.0, 40.0, 40.0]  # constructor read, then one read per frame
+    feeder = scripted_sensor(tmp_path / "zone", temps)
+    r = run(runner_bin, "--models", MODELS, "--source", images["source"], "--target",
+            images["target"], "--mode", "tiny", "--warmup", "0", "--frames", "3",
+            "--backend", "vulkan", "--thermal-source", tmp_path / "zone",
+            "--thermal-check-every", "1", "--thermal-limit-c", "70",
+            "--thermal-hysteresis-c", "5", "--thermal-fallback", "gpu,mode",
+            env=env, timeout=900)
+    feeder.join(timeout=5)
+    assert r.returncode == 0, r.stderr
+    tel = parse_telemetry(r.stdout, "gpu-ladder")
+    steps = [(s["index"], s["rung"], s["from"], s["to"], s["skipped"])
+             for s in tel.fallback_switches]
+    assert steps == [(0, "gpu", "gpu", "cpu", False), (1, "gpu", "cpu", "gpu", False)], steps
+    transfer = [f["stage_ns"]["transfer"] for f in tel.frames]
+    assert transfer[0] == 0 and all(t > 0 for t in transfer[1:]), transfer
+    assert set(tel.summary["backend"].values()) == {"vulkan"}, tel.summary["backend"]

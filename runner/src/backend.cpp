@@ -364,6 +364,8 @@ bool move_mode(ModeRuntime& r, bool to_vulkan)
     moved = move_net(r.mesh.model, to_vulkan) || moved;
     if (r.has_seg)
         moved = move_net(r.seg.model, to_vulkan) || moved;
+    if (r.has_fallback)
+        moved = move_net(r.fallback.model, to_vulkan) || moved;
     return moved;
 }
 } // namespace
