@@ -50,9 +50,11 @@ abi = "x86_64"
 FARM_TEST = """
 import os, time
 
-def test_on_farm_phone(device, recorder):
+PLATFORM = {{"snapdragon6": "parrot", "snapdragon865": "kona"}}
+
+def test_on_farm_phone(device, recorder, profile):
     r = device.run(["getprop", "ro.board.platform"], timeout_s=60)
-    assert r.ok and r.stdout.strip() == "parrot", r
+    assert r.ok and r.stdout.strip() == PLATFORM[profile.name], r
     recorder.measure("getprop_ms", r.duration_s * 1000.0, check_target=False)
     {extra}
 """
@@ -93,10 +95,11 @@ def assert_released(stf, lab, serial):
     assert not adb_serials(lab), "the remote device is still adb-connected"
 
 
-def farm_run(tmp_path, lab, stf, profiles, test_body="", *args, token=TOKEN, popen=False):
+def farm_run(tmp_path, lab, stf, profiles, test_body="", *args, token=TOKEN, popen=False,
+             marker="snapdragon6"):
     (tmp_path / "test_farm.py").write_text(FARM_TEST.format(extra=test_body))
     env = dict(lab.env, SWAPLAB_STF_TOKEN=token)
-    argv = ["--stf", stf.url, "-m", "snapdragon6", "--profiles-dir", str(profiles),
+    argv = ["--stf", stf.url, "-m", marker, "--profiles-dir", str(profiles),
             "--lab-out", str(tmp_path / "out"), "--adb-port", str(lab.port),
             "--no-local-device", "-p", "no:cacheprovider", *args, str(tmp_path / "test_farm.py")]
     if popen:
@@ -132,6 +135,27 @@ def test_claim_run_release(tmp_path, farm, profiles):
                 and e[1] != "/api/v1/user/devices"]
     assert stf.device("SD6-OTHER")["owner"]["email"] == "bob@x"
     assert stf.device("SD865-FREE")["owner"] is None
+
+
+def test_claimed_phones_run_in_parallel_on_xdist(tmp_path, farm, profiles):
+    """`--stf URL -n auto` (the CI recipes' command): xdist counts the devices before
+    pytest_configure, so the claim must come first; one worker per claimed phone, one run,
+    one report line, both phones given back."""
+    pytest.importorskip("xdist")
+    lab, stf = farm
+    r = farm_run(tmp_path, lab, stf, profiles, "", "-n", "auto",
+                 marker="snapdragon6 or snapdragon865")
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-5000:]
+    assert "2 workers" in out and out.count("SwapLab report:") == 1, out[-3000:]
+    assert len(list((tmp_path / "out" / "runs").iterdir())) == 1
+    record = json.loads((tmp_path / "out" / "latest" / "record.json").read_text())
+    by_stf = {d["stf"]["serial"]: s for s, d in record["devices"].items()}
+    assert set(by_stf) == {"SD6-FREE", "SD865-FREE"}, record["devices"]
+    assert sorted((t["device"], t["outcome"]) for t in record["tests"]) == sorted(
+        (s, "passed") for s in by_stf.values())
+    for serial in ("SD6-FREE", "SD865-FREE"):
+        assert_released(stf, lab, serial)
 
 
 def test_release_after_a_failed_test(tmp_path, farm, profiles):

@@ -46,8 +46,9 @@ def is_controller(config: pytest.Config) -> bool:
 
 def _wants_devices(config: pytest.Config) -> bool:
     """`-n auto` counts devices only for a lab run: tests under a `suites` folder, or
-    devices asked for by --device (SwapLab's own tests keep xdist's one worker per CPU)."""
-    if config.getoption("device"):
+    devices asked for by --device or --stf (SwapLab's own tests keep xdist's one worker
+    per CPU)."""
+    if config.getoption("device") or config.getoption("stf", None):
         return True
     return any("suites" in Path(str(a).split("::", 1)[0]).parts for a in config.args)
 
