@@ -127,7 +127,7 @@ def test_invalid_manifest_names_the_file(tmp_path):
 
 
 def test_compare_lines_from_crafted_records_reach_the_terminal_escaped(tmp_path, capsys):
-    from helpers.records import make_run
+    from helpers.records import make_run, seed_history
 
     lab = tmp_path / "lab"
     runs = [make_run(lab, seed=1, evil=False), make_run(lab, scale=1.2, seed=3, evil=False)]
@@ -136,6 +136,7 @@ def test_compare_lines_from_crafted_records_reach_the_terminal_escaped(tmp_path,
             p = run / name
             p.write_text(p.read_text().replace(f'"device"{sep}"local"',
                                                f'"device"{sep}"lo\\u001b]0;pwned\\u0007cal"'))
+    seed_history(lab / "history.sqlite", runs[0])  # the history a "regressed" needs
     assert main(["compare", str(runs[0]), str(runs[1]), "--lab-out", str(lab)]) == 1
     captured = capsys.readouterr()
     assert "lo\\x1b]0;pwned\\x07cal" in captured.out

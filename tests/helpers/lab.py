@@ -19,7 +19,7 @@ import argparse, json, os, shutil, sys
 p = argparse.ArgumentParser()
 for a in ["--models", "--source", "--target", "--mode", "--telemetry", "--cpu-affinity",
           "--camera-fps", "--thermal-fallback", "--thermal-fps-low", "--placement",
-          "--out", "--enhance", "--blend"]:
+          "--out", "--enhance", "--blend", "--backend", "--faces", "--small-faces", "--smooth"]:
     p.add_argument(a)
 p.add_argument("--warmup", type=int, default=5)
 p.add_argument("--frames", type=int, default=50)
