@@ -10,12 +10,13 @@ because a camera buffer has no header.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from harness.inputs import derived_key
 
 SUFFIX = ".nv21"
 
@@ -42,11 +43,7 @@ def nv21_name(stem: str, width: int, height: int) -> str:
 def camera_frames(images: Mapping[str, Path], cache: Path) -> dict[str, Path]:
     """The images of an input set as NV21 camera frames (cropped to even sizes), in a
     content-keyed folder under `cache`; {file name: path}."""
-    h = hashlib.sha256(Path(__file__).read_bytes())
-    for name in sorted(images):
-        h.update(name.encode())
-        h.update(Path(images[name]).read_bytes())
-    out = Path(cache) / f"camera-{h.hexdigest()[:16]}"
+    out = Path(cache) / f"camera-{derived_key(__file__, images)}"
     done = out / ".complete"
     if not done.is_file():
         out.mkdir(parents=True, exist_ok=True)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
+
+from harness.inputs import derived_key
 
 #: frames in the clip; the runner loops over it
 FRAMES = 8
@@ -17,11 +18,7 @@ NAME = "frames.avi"
 def video_clip(images: Mapping[str, Path], cache: Path) -> dict[str, Path]:
     """Motion-JPEG AVI of the images (each repeated to FRAMES frames, even size), in a
     content-keyed folder under `cache`; {file name: path}."""
-    h = hashlib.sha256(Path(__file__).read_bytes())
-    for name in sorted(images):
-        h.update(name.encode())
-        h.update(Path(images[name]).read_bytes())
-    out = Path(cache) / f"video-{h.hexdigest()[:16]}"
+    out = Path(cache) / f"video-{derived_key(__file__, images)}"
     dest = out / NAME
     if not dest.is_file():
         out.mkdir(parents=True, exist_ok=True)
