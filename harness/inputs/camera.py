@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from harness.inputs import derived_key
+from harness.inputs import build_once, derived_key
 
 SUFFIX = ".nv21"
 
@@ -43,18 +43,14 @@ def nv21_name(stem: str, width: int, height: int) -> str:
 def camera_frames(images: Mapping[str, Path], cache: Path) -> dict[str, Path]:
     """The images of an input set as NV21 camera frames (cropped to even sizes), in a
     content-keyed folder under `cache`; {file name: path}."""
-    out = Path(cache) / f"camera-{derived_key(__file__, images)}"
-    done = out / ".complete"
-    if not done.is_file():
-        out.mkdir(parents=True, exist_ok=True)
+    def build(folder: Path) -> None:
         for name in sorted(images):
             img = cv2.imread(str(images[name]), cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read input image {images[name]}")
             img = img[:img.shape[0] // 2 * 2, :img.shape[1] // 2 * 2]
-            dest = out / nv21_name(Path(name).stem, img.shape[1], img.shape[0])
-            tmp = dest.with_suffix(".tmp")
-            tmp.write_bytes(to_nv21(img).tobytes())
-            tmp.replace(dest)
-        done.write_text("ok\n")
+            dest = folder / nv21_name(Path(name).stem, img.shape[1], img.shape[0])
+            dest.write_bytes(to_nv21(img).tobytes())
+
+    out = build_once(Path(cache) / f"camera-{derived_key(__file__, images)}", build)
     return {p.name: p for p in sorted(out.glob(f"*{SUFFIX}"))}

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from harness.inputs import camera, portraits, video
+from harness.inputs import build_once, camera, portraits, video
 
 SOURCE_NAMES = ("grace_hopper.jpg", "source.jpg", "source.png")
 TARGET_NAMES = ("astronaut.png", "target.png", "target.jpg")
@@ -72,17 +72,15 @@ def lab_inputs(models_dir: Path, cache: Path,
     sets: dict[str, dict[str, Path]] = {"source": {source.name: source},
                                         "frames": {target.name: target}}
     bases = [target, source]
-    generator = Path(portraits.__file__)
-    out = Path(cache) / f"low-light-{_digest([*bases, generator])}"
-    done = out / ".complete"
-    if not done.is_file():
+    out = Path(cache) / f"low-light-{_digest([*bases, Path(portraits.__file__), Path(__file__)])}"
+
+    def build(folder: Path) -> None:
         progress(f"[swaplab] generating low-light input images in {out}")
-        out.mkdir(parents=True, exist_ok=True)
-        variants = portraits.derive_variants(out / "variants")
+        variants = portraits.derive_variants(folder / "variants")
         for set_name, suffix in LOW_LIGHT_SETS.items():
-            (out / set_name).mkdir(exist_ok=True)
+            (folder / set_name).mkdir()
             for base in bases:
-                dest = out / set_name / f"{base.stem}_{set_name}.png"
+                dest = folder / set_name / f"{base.stem}_{set_name}.png"
                 v = variants.get(f"{base.stem}_{suffix}") if suffix else None
                 if v is not None:
                     img = cv2.imread(str(v.path), cv2.IMREAD_COLOR)
@@ -93,7 +91,8 @@ def lab_inputs(models_dir: Path, cache: Path,
                     img = darken(img, *_DARKEN[set_name])
                 if not cv2.imwrite(str(dest), img):
                     raise OSError(f"cannot write {dest}")
-        done.write_text("ok\n")
+
+    build_once(out, build)
     for set_name in LOW_LIGHT_SETS:
         sets[set_name] = {p.name: p for p in sorted((out / set_name).glob("*.png"))}
     sets["camera"] = camera.camera_frames(sets["frames"], cache)

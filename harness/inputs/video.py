@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from harness.inputs import derived_key
+from harness.inputs import build_once, derived_key
 
 #: frames in the clip; the runner loops over it
 FRAMES = 8
@@ -18,10 +18,7 @@ NAME = "frames.avi"
 def video_clip(images: Mapping[str, Path], cache: Path) -> dict[str, Path]:
     """Motion-JPEG AVI of the images (each repeated to FRAMES frames, even size), in a
     content-keyed folder under `cache`; {file name: path}."""
-    out = Path(cache) / f"video-{derived_key(__file__, images)}"
-    dest = out / NAME
-    if not dest.is_file():
-        out.mkdir(parents=True, exist_ok=True)
+    def build(folder: Path) -> None:
         frames = []
         for name in sorted(images):
             img = cv2.imread(str(images[name]), cv2.IMREAD_COLOR)
@@ -29,12 +26,13 @@ def video_clip(images: Mapping[str, Path], cache: Path) -> dict[str, Path]:
                 raise FileNotFoundError(f"cannot read input image {images[name]}")
             frames.append(img[:img.shape[0] // 2 * 2, :img.shape[1] // 2 * 2])
         height, width = frames[0].shape[:2]
-        tmp = out / f"tmp-{NAME}"
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (width, height))
+        dest = folder / NAME
+        writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (width, height))
         if not writer.isOpened():
-            raise OSError(f"cannot write a Motion-JPEG video to {tmp}")
+            raise OSError(f"cannot write a Motion-JPEG video to {dest}")
         for i in range(FRAMES):
             writer.write(cv2.resize(frames[i % len(frames)], (width, height)))
         writer.release()
-        tmp.replace(dest)
-    return {NAME: dest}
+
+    out = build_once(Path(cache) / f"video-{derived_key(__file__, images)}", build)
+    return {NAME: out / NAME}
