@@ -64,7 +64,8 @@ def swap_runner(device, lab):
 @pytest.fixture
 def recorder(request, device, lab) -> Recorder:
     a = lab.assignment(device.serial)
-    return Recorder(lab.record, request.node.nodeid, device.serial, device.name, a.profile)
+    return Recorder(lab.record, request.node.nodeid, device.serial, device.name, a.profile,
+                    cpu_emulation=device.cpu_emulation)
 
 
 @pytest.fixture

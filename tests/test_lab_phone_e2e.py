@@ -6,13 +6,16 @@ Everything is the real thing a phone gets: the static arm64 phone build (zig/mus
 run-time CPU dispatch), run by the virtual device as a phone runs it (qemu-aarch64, none of
 this host's libraries visible), the model pack, and camera-like input (NV21 frames at the
 profile's camera rate), with the shipped profile's big.LITTLE placement and thermal ladder.
-Frame counts and targets are the fast test profile's (test_virtual_e2e.FAST_SD6 style):
-under qemu on a shared 2-core host a frame takes far longer than on the phone, so the
-phone's 120 ms target says nothing here."""
+The profile is the shipped one (its targets, camera input, placement,
+power and thermal settings) with only the virtual device's ABI set to arm64-v8a and the
+frame counts cut: under qemu on a shared 2-core host a frame takes far longer than on the
+phone, which is why the device says its CPU is emulated and the phone's time and memory
+targets are recorded as "not checked" (harness.record.recorder) instead of failing."""
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 
 import pytest
@@ -22,45 +25,30 @@ from harness.virtual_device.testing import AdbLab, find_adb
 
 PHONE = tomllib.loads((REPO / "device_profiles" / "snapdragon6.toml").read_text())
 
-FAST_ARM64_SD6 = """
-name = "snapdragon6"
-marker = "snapdragon6"
-description = "Snapdragon 6 Gen 1 (SM6450), arm64 phone build (fast settings for SwapLab tests)"
-platform = "android"
-[match]
-soc_model = ["SM6450"]
-[targets]
-latency_p95_ms = 60000.0
-memory_peak_mb = 4096.0         # qemu-user's own memory counts in the guest's VmHWM
-[run]
-threads = 4
-cpu_list = "0-7"
-warmup_frames = 1
-measured_frames = 3
-cold_start_runs = 1
-timeout_s = 900
-camera_fps = 30
-[cpu]
-clusters = [{name = "little", cpus = "0-3"}, {name = "big", cpus = "4-7"}]
-placement = {detect = "little:1", landmarks = "big:2", seg = "big:2"}
-[virtual]
-abi = "arm64-v8a"
-[virtual.properties]
-"ro.soc.model" = "SM6450"
-"ro.board.platform" = "parrot"
-"ro.product.model" = "SwapLab Virtual SD6 arm64"
-"ro.product.manufacturer" = "SwapLab"
-"ro.product.cpu.abi" = "arm64-v8a"
-"ro.build.version.release" = "14"
-"ro.build.version.sdk" = "34"
-"ro.debuggable" = "1"
-"""
+#: the shipped profile's text with these (pattern, replacement) edits, each applied once
+ARM64_EDITS = (
+    (r'(?m)^abi = "x86_64"$', 'abi = "arm64-v8a"'),
+    (r'(?m)^"ro.product.cpu.abi" = "x86_64"$', '"ro.product.cpu.abi" = "arm64-v8a"'),
+    (r"(?m)^warmup_frames = \d+", "warmup_frames = 1"),
+    (r"(?m)^measured_frames = \d+", "measured_frames = 3\ncold_start_runs = 1\ntimeout_s = 900"),
+)
+
+
+def arm64_profile() -> str:
+    text = (REPO / "device_profiles" / "snapdragon6.toml").read_text()
+    for pattern, replacement in ARM64_EDITS:
+        text, n = re.subn(pattern, replacement, text)
+        assert n == 1, f"snapdragon6.toml: {pattern} matched {n} times"
+    return text
+
 
 #: suites that must pass on the arm64 phone; the others may skip for a reason named here
 CORE_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_modes.py",
-               "test_low_light.py"}
+               "test_low_light.py", "test_power.py", "test_quality.py"}
+#: (the shipped thermal model stays below 70 C; the fast one is tests/test_power_e2e.py's;
+#: the phone build has no Vulkan ncnn: the GPU path is tested on the host build)
 KNOWN_SKIPS = {"test_thermal_fallback": "thermal_limit_c", "test_ab_latency": "--ab-runner",
-               "test_sustained_power": "sustained"}
+               "test_gpu_vs_cpu": "no GPU path"}
 
 
 @pytest.mark.skipif(find_adb() is None, reason="no adb binary")
@@ -70,14 +58,14 @@ def test_lab_on_virtual_arm64_snapdragon6_with_the_phone_build(tmp_path):
     assert PHONE["run"]["input"] == "camera" and PHONE["cpu"]["placement"]["detect"] == "little:1"
     profiles = tmp_path / "profiles"
     profiles.mkdir()
-    (profiles / "snapdragon6.toml").write_text(FAST_ARM64_SD6)
+    (profiles / "snapdragon6.toml").write_text(arm64_profile())
     out = tmp_path / "out"
     with AdbLab(tmp_path / "lab") as lab:
         vd = lab.virtual_device(str(profiles / "snapdragon6.toml"), abi="arm64-v8a")
         env = dict(lab.env)
         env.pop("PYTHONPATH", None)
         r = run_pytest_subprocess(
-            [str(REPO / "suites"), "-m", "snapdragon6", "-k", "not thermal and not power",
+            [str(REPO / "suites"), "-m", "snapdragon6",
              "--profiles-dir", str(profiles), "--lab-out", str(out), "--adb-port",
              str(lab.port), "--no-local-device", "-v", "-rs"],
             cwd=tmp_path, timeout=3600, env=env)
@@ -93,6 +81,18 @@ def test_lab_on_virtual_arm64_snapdragon6_with_the_phone_build(tmp_path):
               if t["outcome"] == "passed"}
     assert CORE_SUITES <= passed, record["tests"]
     assert not [t for t in record["tests"] if t["outcome"] not in ("passed", "skipped")]
+    for t in record["tests"]:
+        if t["outcome"] == "skipped":
+            name = t["nodeid"].split("::")[-1].split("[")[0]
+            assert name in KNOWN_SKIPS and KNOWN_SKIPS[name] in t["message"], t
+
+    # the phone's time and memory targets: measured, recorded, not judged under qemu
+    assert dev["cpu_emulation"].startswith("qemu-aarch64"), dev
+    judged = {(m["metric"], m["target"]["verdict"]) for m in record["measurements"]
+              if m.get("target")}
+    assert ("latency_total_ms", "not checked") in judged, judged
+    assert ("memory_peak_mb", "not checked") in judged, judged
+    assert "CPU is emulated (qemu-aarch64 on" in (run_dir / "index.html").read_text()
 
     # the latency run: camera frames converted on the phone, placement clamped to this host
     tels = [a for a in record["artifacts"] if a["kind"] == "telemetry"

@@ -52,6 +52,25 @@ def test_target_verdict_and_failure_message(tmp_path):
     assert r.measure("latency_total_ms", [99.0], check_target=False).target is None
 
 
+def test_time_and_memory_targets_are_not_checked_on_an_emulated_cpu(tmp_path):
+    # the arm64 virtual device runs the phone build under qemu-aarch64: 120 ms is the
+    # phone's target, and qemu's time says nothing about it
+    rec = RunRecord.create(tmp_path, {})
+    r = Recorder(rec, "suites/test_x.py::test_y[d1]", "d1", "Device One",
+                 _profile(latency_p95_ms=10.0, memory_peak_mb=1.0,
+                          low_light_detection_rate_min=0.9),
+                 cpu_emulation="qemu-aarch64 on x86_64")
+    slow = r.measure("latency_total_ms", [50.0] * 20)
+    big = r.measure("memory_peak_mb", [400.0])
+    assert slow.target["verdict"] == big.target["verdict"] == "not checked"
+    assert slow.target["measured"] == 50.0 and "qemu-aarch64 on x86_64" in slow.target["reason"]
+    # what the pipeline computes is the same under emulation: still judged
+    assert r.measure("low_light_detection_rate_enhanced", [0.5]).target["verdict"] == "fail"
+    assert [m.metric for m in r.failures()] == ["low_light_detection_rate_enhanced"]
+    saved = load_record(rec.run_dir)["measurements"]
+    assert saved[0]["target"]["verdict"] == "not checked"
+
+
 def test_bad_direction_is_refused(tmp_path):
     with pytest.raises(ValueError, match="direction"):
         _recorder(tmp_path).measure("x_ms", [1.0], direction="sideways")

@@ -13,7 +13,6 @@ import sys
 import cv2
 import numpy as np
 import pytest
-
 from helpers.paths import REPO
 
 from harness.quality import load_rgb, planted, save_rgb

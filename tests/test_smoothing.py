@@ -10,7 +10,6 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from helpers.paths import REPO
 
 SRC = REPO / "runner" / "src"

@@ -69,6 +69,10 @@ class BackgroundProcess(abc.ABC):
         """Stop the process (if still running) and return what it produced."""
 
 
+#: device property with which SwapLab's virtual devices say what emulates their CPU
+CPU_EMULATION_PROPERTY = "ro.swaplab.cpu_emulation"
+
+
 class Device(abc.ABC):
     """Base class of all device backends.
 
@@ -107,6 +111,14 @@ class Device(abc.ABC):
         """True when sensor values are modelled rather than measured."""
         return False
 
+    @property
+    def cpu_emulation(self) -> str | None:
+        """What emulates the device's CPU (e.g. "qemu-aarch64 on x86_64"), or None when
+        its programs run on a CPU of their own ABI. Under emulation, time and memory are
+        the emulator's, not the phone's: targets on them are not checked. SwapLab's
+        virtual devices announce it in the property CPU_EMULATION_PROPERTY."""
+        return self.properties.get(CPU_EMULATION_PROPERTY) or None
+
     def describe(self) -> dict:
         """Everything the run record keeps about this device."""
         return {
@@ -116,6 +128,7 @@ class Device(abc.ABC):
             "platform": self.platform,
             "abi": self.abi,
             "simulated": self.simulated,
+            "cpu_emulation": self.cpu_emulation,
             "properties": dict(self.properties),
         }
 

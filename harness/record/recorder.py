@@ -17,6 +17,13 @@ from harness.runner.settings import merge_settings, runner_settings
 from harness.stats.descriptive import statistic, summarize, verdict
 
 
+#: target verdict on a device whose CPU is emulated, for targets in EMULATED_UNITS
+NOT_CHECKED = "not checked"
+#: units of targets that an emulated CPU makes meaningless: time and memory (the
+#: detection rate is what the pipeline computes, the same under emulation)
+EMULATED_UNITS = ("ms", "mb")
+
+
 @dataclasses.dataclass
 class Measurement:
     test: str
@@ -52,8 +59,11 @@ class Recorder:
     """Given to each test as the `recorder` fixture."""
 
     def __init__(self, record: RunRecord, test: str, device: str, device_name: str,
-                 profile: Profile | None) -> None:
+                 profile: Profile | None, cpu_emulation: str | None = None) -> None:
         self.record = record
+        #: what emulates the device's CPU (Device.cpu_emulation): its time and memory
+        #: targets are not checked, since they would judge the emulator, not the phone
+        self.cpu_emulation = cpu_emulation
         self.test = test
         self.device = device
         self.device_name = device_name
@@ -88,6 +98,9 @@ class Recorder:
             measured = statistic(summary, spec.statistic)
             target = {"key": spec.key, "statistic": spec.statistic, "value": value,
                       "measured": measured, "verdict": verdict(measured, value, spec.direction)}
+            if self.cpu_emulation and spec.unit in EMULATED_UNITS:
+                target.update(verdict=NOT_CHECKED, reason=f"not checked: the device's CPU is "
+                              f"emulated ({self.cpu_emulation}); the target is the phone's")
             direction = spec.direction
         if self.runner_settings and "runner" not in extra:
             extra["runner"] = dict(self.runner_settings)

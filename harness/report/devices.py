@@ -14,6 +14,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from harness.history.store import history_db_for_run, samples_for, trend
+from harness.record.recorder import NOT_CHECKED
 from harness.record.units import format_value
 from harness.report import charts
 from harness.report.links import artifact_file, artifact_href
@@ -226,7 +227,7 @@ def device_views(record: dict, run_dir: Path | str, verdict_rows: list[dict]) ->
             "serial": serial, "name": (info or {}).get("name") or "",
             "profile": (info or {}).get("profile") or "",
             "targets": [r for r in verdict_rows if r["device"] == serial
-                        and r["verdict"] in ("pass", "fail")],
+                        and r["verdict"] in ("pass", "fail", NOT_CHECKED)],
             "comparison": [r for r in comp if r.get("device") == serial],
             "overlays": _overlays(record, run_dir, serial, db),
             "timeline": _timeline(record, run_dir, serial),

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from harness.record.recorder import NOT_CHECKED
 from harness.record.units import format_value
 from harness.report import svg
 from harness.report.base import SECTIONS
@@ -56,12 +57,13 @@ def verdict_rows(record: dict) -> list[dict]:
             "value": format_value(t["measured"] if t else s.get("p50"), m.get("unit", "")),
             "target": f"{op} {format_value(t['value'], m.get('unit', ''))} ({t['key']})" if t else "",
             "verdict": t["verdict"] if t else "recorded",
+            "reason": (t or {}).get("reason", ""),
             "n": s.get("n", 0),
             "p50": format_value(s.get("p50"), m.get("unit", "")),
             "p95": format_value(s.get("p95"), m.get("unit", "")),
             "p99": format_value(s.get("p99"), m.get("unit", "")),
         })
-    order = {"fail": 0, "pass": 1, "none": 2, "recorded": 3}
+    order = {"fail": 0, "pass": 1, NOT_CHECKED: 2, "none": 3, "recorded": 4}
     rows.sort(key=lambda r: (order.get(r["verdict"], 9), r["device"], r["metric"], r["variant"]))
     return rows
 
@@ -132,7 +134,8 @@ def _folding(views: list[dict], fleet: dict) -> list[dict]:
 def render_html(record: dict, run_dir: Path) -> str:
     rows = verdict_rows(record)
     fleet = overview(record, rows)
-    counts = {k: sum(1 for r in rows if r["verdict"] == k) for k in ("pass", "fail", "recorded")}
+    counts = {k: sum(1 for r in rows if r["verdict"] == k)
+              for k in ("pass", "fail", NOT_CHECKED, "recorded")}
     tests = record.get("tests", [])
     test_counts: dict[str, int] = {}
     for t in tests:
@@ -150,7 +153,7 @@ def render_html(record: dict, run_dir: Path) -> str:
     env = record.get("environment", {})
     return _env().get_template("report.html.j2").render(
         record=record, run_id=record.get("run_id", ""), status=status,
-        verdicts=[r for r in rows if r["verdict"] in ("pass", "fail")],
+        verdicts=[r for r in rows if r["verdict"] in ("pass", "fail", NOT_CHECKED)],
         measurements=rows, counts=counts, tests=tests, test_counts=test_counts,
         stage_svg=Markup(stage_chart(record)), latency=latency_charts(record),
         images=images(record, Path(run_dir)), environment=env,

@@ -23,11 +23,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import platform
 import pty
 import struct
 import termios
 import threading
 from pathlib import Path
+
+from harness.devices.base import CPU_EMULATION_PROPERTY
 
 from . import protocol as P
 from .adbauth import TrustedKeys, trusted_keys_for
@@ -65,6 +68,10 @@ class VirtualDevice:
         props["ro.product.cpu.abi"] = abi
         props.setdefault("ro.product.cpu.abilist", abi)
         props["ro.swaplab.virtual"] = "1"
+        if abi == "arm64-v8a":  # the sandbox runs its programs under qemu-aarch64 (sandbox.py)
+            props[CPU_EMULATION_PROPERTY] = f"qemu-aarch64 on {platform.machine()}"
+        else:
+            props.pop(CPU_EMULATION_PROPERTY, None)
         props.setdefault("ro.product.name", "swaplab_virtual")
         props.setdefault("ro.product.device", "swaplab_virtual")
         props.setdefault("ro.product.model", "SwapLab Virtual Device")
