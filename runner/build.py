@@ -59,6 +59,7 @@ zig = _sibling("buildlib/zig")
 opencv = _sibling("buildlib/opencv")
 ncnn_android = _sibling("buildlib/ncnn_android")
 ncnn_vulkan = _sibling("buildlib/ncnn_vulkan")
+ncnn_layers = _sibling("buildlib/ncnn_layers")
 
 NCNN_VERSION = "20261020"
 NCNN_PYPI_VERSION = "1.0." + NCNN_VERSION
@@ -196,12 +197,13 @@ def toolchain_key_items(abi: str, platform: str, toolchain: str = "zig") -> list
 
 def ncnn_flags(abi: str, platform: str = "linux") -> list[str]:
     flags = list(NCNN_COMMON)
+    # every build: only the layers the models use (buildlib/ncnn_layers.py)
     if platform == "android":
-        return flags + ncnn_android.flags(abi)
+        return flags + ncnn_android.flags(abi) + ncnn_layers.flags()
     if abi == "x86_64":
-        # This host's one build carries both backends (--backend cpu|vulkan|auto): Vulkan on,
-        # only the layers the models use (buildlib/ncnn_vulkan.py).
-        flags = [f for f in flags if f != "-DNCNN_VULKAN=OFF"] + ncnn_vulkan.flags()
+        # This host's one build carries both backends (--backend cpu|vulkan|auto): Vulkan on.
+        flags = ([f for f in flags if f != "-DNCNN_VULKAN=OFF"] + ncnn_vulkan.flags()
+                 + ncnn_layers.flags())
         isa = x86_isa()
         avx2 = "avx2" in isa
         flags += [
@@ -222,6 +224,7 @@ def ncnn_flags(abi: str, platform: str = "linux") -> list[str]:
             "-DNCNN_RUNTIME_CPU=OFF",
             "-DNCNN_ARM82=OFF", "-DNCNN_ARM82DOT=OFF", "-DNCNN_ARM82FP16FML=OFF",
             "-DNCNN_ARM84BF16=OFF", "-DNCNN_ARM84I8MM=OFF", "-DNCNN_ARM86SVE=OFF",
+            *ncnn_layers.flags(),
         ]
     else:
         raise BuildError(f"unknown abi {abi!r}")
@@ -377,10 +380,9 @@ def build_ncnn(abi: str, progress=print, platform: str = "linux",
     progress(f"[build] ncnn {NCNN_PYPI_VERSION} for {abi} {platform} "
              "(one-time, a few minutes on 2 cores)")
     flags = ncnn_flags(abi, platform)
-    if "-DNCNN_VULKAN=ON" in flags:
-        problem = ncnn_vulkan.check_layer_list(src)
-        if problem:
-            raise BuildError(problem)
+    problem = ncnn_layers.check_layer_list(src)
+    if problem:
+        raise BuildError(problem)
     tc = toolchain_flags(abi, platform, toolchain) if platform == "android" else []
     return _cmake_project(f"ncnn {abi} {platform}", src, install, [*flags, *tc], flags, progress)
 

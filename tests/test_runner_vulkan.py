@@ -169,27 +169,36 @@ def test_without_vulkan_loader(runner_bin, images, tmp_path):  # noqa: F811
     assert recs[-1]["vulkan"]["available"] is False
 
 
-def test_host_ncnn_build_keeps_every_layer_the_models_use(tmp_path):
-    """buildlib/ncnn_vulkan.py compiles only LAYERS_USED: every layer type of the model pack
-    must be in it (a new model with a new layer would otherwise fail to load), and a new
-    ncnn version with a changed layer list is refused before building."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("ncnn_vulkan", MODELS.parent / "runner" / "buildlib" / "ncnn_vulkan.py")
-    nv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(nv)
+def test_every_ncnn_build_keeps_every_layer_the_models_use(tmp_path):
+    """buildlib/ncnn_layers.py: every ncnn build (host with Vulkan, both Android ABIs, the
+    arm64 glibc one) compiles only LAYERS_USED. Every layer type of the model pack must be
+    in it (a new model with a new layer would otherwise fail to load), and a new ncnn
+    version with a changed layer list is refused before building."""
+    import importlib.util  # noqa: PLC0415 - runner/build.py is a script, not a package
+    spec = importlib.util.spec_from_file_location("swaplab_runner_build",
+                                                  MODELS.parent / "runner" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    nl = build.ncnn_layers
     used = set()
     for param in MODELS.glob("*.param"):
         used |= {line.split()[0] for line in param.read_text().splitlines()[2:] if line.strip()}
-    assert used <= set(nv.LAYERS_USED), sorted(used - set(nv.LAYERS_USED))
-    flags = nv.flags()
-    assert "-DNCNN_VULKAN=ON" in flags and "-DNCNN_SIMPLEVK=ON" in flags
-    assert not any(f"WITH_LAYER_{name.lower()}=OFF" in f for f in flags for name in nv.LAYERS_USED)
+    assert used <= set(nl.LAYERS_USED), sorted(used - set(nl.LAYERS_USED))
+    left_out = {f"-DWITH_LAYER_{n.lower()}=OFF" for n in nl.ALL_LAYERS if n not in nl.LAYERS_USED}
+    assert len(left_out) > 60
+    for abi, platform in (("x86_64", "linux"), ("x86_64", "android"),
+                          ("arm64-v8a", "android"), ("arm64-v8a", "linux")):
+        flags = build.ncnn_flags(abi, platform)
+        assert left_out <= set(flags), (abi, platform)
+        assert not any(f"WITH_LAYER_{n.lower()}=OFF" in f for f in flags for n in nl.LAYERS_USED)
+    host = build.ncnn_flags("x86_64", "linux")
+    assert "-DNCNN_VULKAN=ON" in host and "-DNCNN_SIMPLEVK=ON" in host
     (tmp_path / "src").mkdir()
-    text = "".join(f"ncnn_add_layer({n})\n" for n in nv.ALL_LAYERS)
+    text = "".join(f"ncnn_add_layer({n})\n" for n in nl.ALL_LAYERS)
     (tmp_path / "src" / "CMakeLists.txt").write_text(text)
-    assert nv.check_layer_list(tmp_path) is None
+    assert nl.check_layer_list(tmp_path) is None
     (tmp_path / "src" / "CMakeLists.txt").write_text(text + "ncnn_add_layer(NewLayer)\n")
-    assert "NewLayer" in nv.check_layer_list(tmp_path)
+    assert "NewLayer" in nl.check_layer_list(tmp_path)
 
 
 def test_thermal_fallback_turns_the_gpu_off_and_back_on(runner_bin, images, tmp_path):  # noqa: F811
