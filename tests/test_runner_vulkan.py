@@ -174,7 +174,7 @@ def test_every_ncnn_build_keeps_every_layer_the_models_use(tmp_path):
     arm64 glibc one) compiles only LAYERS_USED. Every layer type of the model pack must be
     in it (a new model with a new layer would otherwise fail to load), and a new ncnn
     version with a changed layer list is refused before building."""
-    import importlib.util  # noqa: PLC0415 - runner/build.py is a script, not a package
+    import importlib.util  # here: runner/build.py is a script, not a package
     spec = importlib.util.spec_from_file_location("swaplab_runner_build",
                                                   MODELS.parent / "runner" / "build.py")
     build = importlib.util.module_from_spec(spec)
