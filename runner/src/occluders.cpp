@@ -1,0 +1,185 @@
+// Glasses of the target face (occluders.h).
+#include "occluders.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <opencv2/imgproc.hpp>
+
+namespace {
+
+// The face's axes: eye centres, eye distance, unit vectors along the eyes (ex) and down
+// the face (ey), in roi coordinates.
+struct FaceAxes
+{
+    cv::Point2f left_eye, right_eye, eyes;
+    float iod = 0;
+    cv::Point2f ex, ey;
+};
+
+cv::Point2f mean_of(const std::vector<cv::Point2f>& p, int from, int to)
+{
+    cv::Point2f s(0, 0);
+    for (int i = from; i < to; i++)
+        s += p[i];
+    return s * (1.0f / (float)(to - from));
+}
+
+float dot(cv::Point2f a, cv::Point2f b) { return a.x * b.x + a.y * b.y; }
+
+FaceAxes face_axes(const std::vector<cv::Point2f>& q)
+{
+    FaceAxes a;
+    a.left_eye = mean_of(q, 36, 42);
+    a.right_eye = mean_of(q, 42, 48);
+    a.eyes = (a.left_eye + a.right_eye) * 0.5f;
+    const cv::Point2f d = a.right_eye - a.left_eye;
+    a.iod = std::max(1.0f, std::hypot(d.x, d.y));
+    a.ex = d * (1.0f / a.iod);
+    a.ey = cv::Point2f(-a.ex.y, a.ex.x);
+    return a;
+}
+
+// Mean black-hat along the row through `centre` +- `half` along ex; -1 when the row leaves
+// the image.
+double row_mean(const cv::Mat& bh, cv::Point2f centre, cv::Point2f ex, float half)
+{
+    double sum = 0;
+    int n = 0;
+    for (float u = -half; u <= half; u += 1.0f)
+    {
+        const cv::Point2f p = centre + ex * u;
+        const int x = (int)std::lround(p.x), y = (int)std::lround(p.y);
+        if (x < 0 || y < 0 || x >= bh.cols || y >= bh.rows)
+            return -1;
+        sum += bh.at<uint8_t>(y, x);
+        n++;
+    }
+    return n ? sum / n : -1;
+}
+
+// A quadrilateral in face axes (u along ex, v along ey, in pixels) around `o`.
+void fill_quad(cv::Mat& m, const FaceAxes& a, cv::Point2f o, float u0, float u1, float v0,
+               float v1, uint8_t value)
+{
+    std::vector<cv::Point> poly;
+    for (const cv::Point2f uv : {cv::Point2f(u0, v0), cv::Point2f(u1, v0), cv::Point2f(u1, v1),
+                                 cv::Point2f(u0, v1)})
+    {
+        const cv::Point2f p = o + a.ex * uv.x + a.ey * uv.y;
+        poly.emplace_back((int)std::lround(p.x), (int)std::lround(p.y));
+    }
+    cv::fillConvexPoly(m, poly, cv::Scalar(value));
+}
+
+// Where a frame may be: the band from above the brows to below the eyes, without the eyes
+// (grown by 12 % of the eye distance) and the nose below the bridge.
+cv::Mat eye_band(cv::Size size, const std::vector<cv::Point2f>& q, const FaceAxes& a)
+{
+    float top = 0;
+    for (int i = 17; i < 27; i++)
+        top = std::min(top, dot(q[i] - a.eyes, a.ey));
+    cv::Mat band(size, CV_8U, cv::Scalar(0));
+    fill_quad(band, a, a.eyes, -1.1f * a.iod, 1.1f * a.iod, top - 0.15f * a.iod, 0.6f * a.iod, 255);
+    const int g = std::max(1, (int)std::lround(0.12 * a.iod));
+    const cv::Mat grow = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * g + 1, 2 * g + 1));
+    for (int from : {36, 42})
+    {
+        std::vector<cv::Point> eye, hull;
+        for (int i = from; i < from + 6; i++)
+            eye.emplace_back((int)std::lround(q[i].x), (int)std::lround(q[i].y));
+        cv::convexHull(eye, hull);
+        cv::Mat e(size, CV_8U, cv::Scalar(0));
+        cv::fillConvexPoly(e, hull, cv::Scalar(255));
+        cv::dilate(e, e, grow);
+        band.setTo(0, e);
+    }
+    const cv::Point2f inner = (q[39] + q[42]) * 0.5f;
+    const float corners = dot(q[42] - q[39], a.ex);
+    fill_quad(band, a, inner, -0.5f * corners, 0.5f * corners, dot(q[29] - inner, a.ey),
+              1.0f * a.iod, 0);
+    return band;
+}
+
+} // namespace
+
+GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Point2f>& pts,
+                           cv::Rect roi, const cv::Mat& hull)
+{
+    GlassesResult r;
+    r.checked = true;
+    if (pts.size() < 68)
+        return r;
+    std::vector<cv::Point2f> q;
+    for (const cv::Point2f& p : pts)
+        q.push_back(p - cv::Point2f((float)roi.x, (float)roi.y));
+    const FaceAxes a = face_axes(q);
+
+    // Thin dark lines: black-hat of luma with a kernel about a rim's width.
+    cv::Mat gray, bh;
+    cv::cvtColor(target_roi, gray, cv::COLOR_BGR2GRAY);
+    const int k = std::max(3, (int)std::lround(0.08 * a.iod) | 1);
+    const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
+    cv::morphologyEx(gray, bh, cv::MORPH_BLACKHAT, kernel);
+
+    // The bridge: the best row across the nose between the inner eye corners (middle 60 %),
+    // from 0.3 eye distances above to 0.15 below them.
+    const cv::Point2f inner = (q[39] + q[42]) * 0.5f;
+    const float half = 0.3f * dot(q[42] - q[39], a.ex);
+    float best_v = 0;
+    for (float v = -0.3f * a.iod; v <= 0.15f * a.iod; v += 1.0f)
+    {
+        const double m = row_mean(bh, inner + a.ey * v, a.ex, half);
+        if (m > r.bridge)
+        {
+            r.bridge = m;
+            best_v = v;
+        }
+    }
+    if (r.bridge < kGlassesBridgeMin)
+        return r;
+
+    // Line pixels of the eye band at least 55 % as dark (relative) as the bridge, kept when
+    // connected to the bridge row (wrinkles and brows elsewhere are not part of the frame).
+    cv::Mat lines;
+    cv::compare(bh, std::max(6.0, 0.55 * r.bridge), lines, cv::CMP_GE);
+    cv::bitwise_and(lines, eye_band(gray.size(), q, a), lines);
+    cv::Mat labels;
+    const int n = cv::connectedComponents(lines, labels, 8, CV_32S);
+    std::vector<uint8_t> on_bridge(n, 0);
+    const cv::Point2f row = inner + a.ey * best_v;
+    for (float u = -half; u <= half; u += 1.0f)
+        for (float dv : {-1.0f, 0.0f, 1.0f})
+        {
+            const cv::Point2f p = row + a.ex * u + a.ey * dv;
+            const int x = (int)std::lround(p.x), y = (int)std::lround(p.y);
+            if (x >= 0 && y >= 0 && x < labels.cols && y < labels.rows)
+                on_bridge[labels.at<int>(y, x)] = 1;
+        }
+    on_bridge[0] = 0;
+    r.frame = cv::Mat(gray.size(), CV_8U, cv::Scalar(0));
+    for (int y = 0; y < labels.rows; y++)
+    {
+        const int* l = labels.ptr<int>(y);
+        uint8_t* f = r.frame.ptr<uint8_t>(y);
+        for (int x = 0; x < labels.cols; x++)
+            f[x] = on_bridge[l[x]] ? 255 : 0;
+    }
+    // Both outlines of a light rim become one band; one more pixel for the antialiased edge.
+    cv::morphologyEx(r.frame, r.frame, cv::MORPH_CLOSE, kernel);
+    cv::dilate(r.frame, r.frame, cv::Mat());
+    cv::Mat in_face;
+    cv::bitwise_and(r.frame, hull, in_face);
+    r.found = cv::countNonZero(in_face) > 0;
+    r.share = (double)cv::countNonZero(in_face) / std::max(1, cv::countNonZero(hull));
+    return r;
+}
+
+void keep_occluder(const cv::Mat& frame, cv::Mat& feather)
+{
+    cv::Mat soft;
+    frame.convertTo(soft, CV_32F, 1.0 / 255.0);
+    cv::GaussianBlur(soft, soft, cv::Size(0, 0), 1.0);
+    cv::subtract(1.0, soft, soft);
+    cv::multiply(feather, soft, feather);
+}
