@@ -318,7 +318,11 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, cons
         feather.convertTo(f8, CV_8U, 255);
         s.debug.write("feather.png", f8);
         if (f.glasses.found)
-            s.debug.write("glasses.png", f.glasses.frame);
+        {
+            cv::Mat whole(out.size(), CV_8U, cv::Scalar(0));  // frame-sized: no box to carry
+            f.glasses.frame.copyTo(whole(box));
+            s.debug.write("glasses.png", whole);
+        }
     }
     f.glasses.frame.release();
     if (s.blend_compare && !r.has_blend_compare)
