@@ -101,6 +101,29 @@ cv::Mat eye_band(cv::Size size, const std::vector<cv::Point2f>& q, const FaceAxe
     return band;
 }
 
+// The eye band's bounding box (eye_band's quad, reaching up to the bridge rows' top at 0.3
+// eye distances above the eyes at least), grown by a kernel's width, in roi coordinates and
+// clipped to the roi.
+cv::Rect search_area(const std::vector<cv::Point2f>& pts, cv::Rect roi, cv::Size roi_size)
+{
+    const FaceAxes a = face_axes(pts);  // frame coordinates
+    float top = -0.3f * a.iod;
+    for (int i = 17; i < 27; i++)
+        top = std::min(top, dot(pts[i] - a.eyes, a.ey));
+    top -= 0.15f * a.iod;
+    std::vector<cv::Point2f> corners;
+    for (float u : {-1.1f * a.iod, 1.1f * a.iod})
+        for (float v : {top, 0.6f * a.iod})
+            corners.push_back(a.eyes + a.ex * u + a.ey * v - cv::Point2f((float)roi.x, (float)roi.y));
+    const int pad = (int)std::ceil(0.1 * a.iod) + 2;
+    cv::Rect box = cv::boundingRect(corners);
+    box.x -= pad;
+    box.y -= pad;
+    box.width += 2 * pad;
+    box.height += 2 * pad;
+    return box & cv::Rect(0, 0, roi_size.width, roi_size.height);
+}
+
 } // namespace
 
 GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Point2f>& pts,
@@ -110,14 +133,19 @@ GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Poin
     r.checked = true;
     if (pts.size() < 68)
         return r;
+    // Only the eye band is searched (cost): its bounding box in roi coordinates, the bridge
+    // rows included; every point below is relative to it.
+    const cv::Rect area = search_area(pts, roi, target_roi.size());
+    if (area.width < 8 || area.height < 8)
+        return r;
     std::vector<cv::Point2f> q;
     for (const cv::Point2f& p : pts)
-        q.push_back(p - cv::Point2f((float)roi.x, (float)roi.y));
+        q.push_back(p - cv::Point2f((float)(roi.x + area.x), (float)(roi.y + area.y)));
     const FaceAxes a = face_axes(q);
 
     // Thin dark lines: black-hat of luma with a kernel about a rim's width.
     cv::Mat gray, bh;
-    cv::cvtColor(target_roi, gray, cv::COLOR_BGR2GRAY);
+    cv::cvtColor(target_roi(area), gray, cv::COLOR_BGR2GRAY);
     const int k = std::max(3, (int)std::lround(0.08 * a.iod) | 1);
     const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k));
     cv::morphologyEx(gray, bh, cv::MORPH_BLACKHAT, kernel);
@@ -157,17 +185,19 @@ GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Poin
                 on_bridge[labels.at<int>(y, x)] = 1;
         }
     on_bridge[0] = 0;
-    r.frame = cv::Mat(gray.size(), CV_8U, cv::Scalar(0));
+    cv::Mat frame(gray.size(), CV_8U, cv::Scalar(0));
     for (int y = 0; y < labels.rows; y++)
     {
         const int* l = labels.ptr<int>(y);
-        uint8_t* f = r.frame.ptr<uint8_t>(y);
+        uint8_t* f = frame.ptr<uint8_t>(y);
         for (int x = 0; x < labels.cols; x++)
             f[x] = on_bridge[l[x]] ? 255 : 0;
     }
     // Both outlines of a light rim become one band; one more pixel for the antialiased edge.
-    cv::morphologyEx(r.frame, r.frame, cv::MORPH_CLOSE, kernel);
-    cv::dilate(r.frame, r.frame, cv::Mat());
+    cv::morphologyEx(frame, frame, cv::MORPH_CLOSE, kernel);
+    cv::dilate(frame, frame, cv::Mat());
+    r.frame = cv::Mat(target_roi.size(), CV_8U, cv::Scalar(0));
+    frame.copyTo(r.frame(area));
     cv::Mat in_face;
     cv::bitwise_and(r.frame, hull, in_face);
     r.found = cv::countNonZero(in_face) > 0;
