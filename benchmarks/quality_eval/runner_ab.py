@@ -9,7 +9,8 @@ Latency: rounds of (baseline, candidate) runs, the order alternating each round,
 glasses mask), `--enhance off`, one pair of the evaluation set looped for
 `--frames` measured frames. Per run the median of each stage's ns; per stage the median
 and the spread (min..max) of those run medians, and the candidate/baseline ratio of the
-medians. The machine (CPU model, cores) and the load average before and after are
+medians; `mask (face)` is the first face's own mask stage (per_face), without base mode's
+person net. The machine (CPU model, cores) and the load average before and after are
 printed with the table. Quality: every pair of the set swapped by each build and scored
 with `swaplab score`'s logic; the failing scores per pair, side by side.
 
@@ -51,7 +52,10 @@ def stage_medians(runner: Path, source: Path, target: Path, frames: int, warmup:
         raise SystemExit(f"{runner}: exit {r.returncode}: {r.stderr[-500:]}")
     recs = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     measured = [x for x in recs if x.get("type") == "frame" and not x.get("warmup")]
-    return {s: statistics.median(f["stage_ns"][s] for f in measured) for s in STAGES}
+    med = {s: statistics.median(f["stage_ns"][s] for f in measured) for s in STAGES}
+    # The first face's own mask work (the frame's `mask` also holds base mode's person net).
+    med["mask (face)"] = statistics.median(f["per_face"][0]["stage_ns"]["mask"] for f in measured)
+    return med
 
 
 def cpu_model() -> str:
@@ -81,7 +85,7 @@ def latency(a: Path, b: Path, args) -> None:
           f"{args.frames} frames (+{args.warmup} warm-up)\n")
     print("| stage | baseline median ms (min..max) | candidate median ms (min..max) | ratio |")
     print("|---|---|---|---|")
-    for st in STAGES:
+    for st in (*STAGES, "mask (face)"):
         va = [r[st] / 1e6 for r in runs["baseline"]]
         vb = [r[st] / 1e6 for r in runs["candidate"]]
         ma, mb = statistics.median(va), statistics.median(vb)

@@ -124,6 +124,49 @@ cv::Rect search_area(const std::vector<cv::Point2f>& pts, cv::Rect roi, cv::Size
     return box & cv::Rect(0, 0, roi_size.width, roi_size.height);
 }
 
+// Lines seen through a lens (wrinkles under the eye that touch the rim) are not the frame:
+// a lens is a hole of the frame (non-frame pixels not reaching the search box's border)
+// whose centre lies within 0.4 IOD of an eye centre; the frame's pixels inside the convex
+// hull of an eye's holes, shrunk by 1 px so the rim's inner edge stays, are dropped. A rim
+// with a gap leaves no hole there and nothing is dropped.
+void drop_lines_inside_lenses(cv::Mat& frame, const FaceAxes& a)
+{
+    cv::Mat open = frame == 0, labels, stats, centres;
+    const int n = cv::connectedComponentsWithStats(open, labels, stats, centres, 4, CV_32S);
+    std::vector<int> eye_of(n, -1);
+    const cv::Point2f eyes[2] = {a.left_eye, a.right_eye};
+    for (int i = 1; i < n; i++)
+    {
+        const int x = stats.at<int>(i, cv::CC_STAT_LEFT), y = stats.at<int>(i, cv::CC_STAT_TOP);
+        const int w = stats.at<int>(i, cv::CC_STAT_WIDTH), h = stats.at<int>(i, cv::CC_STAT_HEIGHT);
+        if (x == 0 || y == 0 || x + w >= frame.cols || y + h >= frame.rows)
+            continue;  // reaches the border: around the glasses, not a lens
+        const cv::Point2f c((float)centres.at<double>(i, 0), (float)centres.at<double>(i, 1));
+        for (int e = 0; e < 2; e++)
+            if (std::hypot(c.x - eyes[e].x, c.y - eyes[e].y) < 0.4f * a.iod)
+                eye_of[i] = e;
+    }
+    std::vector<cv::Point> lens[2];
+    for (int y = 0; y < labels.rows; y++)
+    {
+        const int* l = labels.ptr<int>(y);
+        for (int x = 0; x < labels.cols; x++)
+            if (eye_of[l[x]] >= 0)
+                lens[eye_of[l[x]]].emplace_back(x, y);
+    }
+    for (const std::vector<cv::Point>& pts : lens)
+    {
+        if (pts.size() < 3)
+            continue;
+        std::vector<cv::Point> hull;
+        cv::convexHull(pts, hull);
+        cv::Mat inside(frame.size(), CV_8U, cv::Scalar(0));
+        cv::fillConvexPoly(inside, hull, cv::Scalar(255));
+        cv::erode(inside, inside, cv::Mat());
+        frame.setTo(0, inside);
+    }
+}
+
 } // namespace
 
 GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Point2f>& pts,
@@ -196,6 +239,7 @@ GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Poin
     // Both outlines of a light rim become one band; one more pixel for the antialiased edge.
     cv::morphologyEx(frame, frame, cv::MORPH_CLOSE, kernel);
     cv::dilate(frame, frame, cv::Mat());
+    drop_lines_inside_lenses(frame, a);
     r.frame = cv::Mat(target_roi.size(), CV_8U, cv::Scalar(0));
     frame.copyTo(r.frame(area));
     cv::Mat in_face;
