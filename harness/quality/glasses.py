@@ -6,7 +6,9 @@ finds it (runner/src/occluders.cpp, runner/README.md "Glasses"): black-hat of lu
 ellipse of 8 % of the eye distance (IOD); glasses when the best row across the nose between
 the inner eye corners has a mean black-hat >= GLASSES_BRIDGE_MIN; the frame = lines >= 0.55
 x that value in the eye band connected to that row. The scorer keeps its own copy on purpose:
-it must judge the runner's output, not reuse the runner's decision.
+it must judge the runner's output, not reuse the runner's decision. Limit: it shares the
+finder's blind spot, a faint lower rim not connected to the frame is missed by both
+(docs/quality.md).
 """
 
 from __future__ import annotations
