@@ -23,6 +23,7 @@ from harness.quality import face_scores as F
 from harness.quality import geometry as geo
 from harness.quality import load_rgb, planted, reference_landmarks, save_rgb
 from harness.quality.faces import faces_swapped
+from harness.quality.glasses import half_erased_glasses_score
 from harness.quality.landmarks import _reference
 from harness.quality.score_output import score_output
 from harness.quality.temporal import flicker, landmark_jitter
@@ -32,9 +33,9 @@ import build as evalset
 
 GOOD = [p for p, seen in evalset.LABELS.items() if not seen]
 BAD = [p for p, seen in evalset.LABELS.items() if seen]
-#: the defects a face score is meant for ("glasses": the runner's real half-erased glasses,
-#: whose upper rim stays along the brows, are not caught by target_structure yet)
-GATED = {"face_colour", "brows", "leak", "pose_points"}
+#: the defects a face score is meant for ("glasses": the runner's half-erased glasses, by
+#: harness/quality/glasses.py; target_structure does not see their upper rims)
+GATED = {"face_colour", "brows", "leak", "pose_points", "glasses"}
 
 
 def _id(pair) -> str:
@@ -69,6 +70,7 @@ def face_scores(c, target, output) -> dict:
     return {s.name: s for s in (F.face_interior_colour(output, target, tl),
                                 F.doubled_brows(output, target, c["warped"], tl, ex),
                                 F.target_structure(output, target, c["warped"], tl, ex),
+                                half_erased_glasses_score(output, target, tl),
                                 F.background_leak(output, target, tl, ex),
                                 F.transferable_pose(ol, ex))}
 
@@ -83,7 +85,9 @@ def test_evaluation_set_is_larger_than_models_test_images():
 def test_good_runner_swap_passes_face_scores(cases, pair):
     c = cases[pair]
     s = face_scores(c, c["target"], c["output"])
-    assert all(v.passed for v in s.values()), {k: v.message() for k, v in s.items()}
+    # the good pairs' targets wear no glasses: that score is not scored, not passed
+    assert all(v.passed or (k == "glasses" and v.value is None) for k, v in s.items()), {
+        k: v.message() for k, v in s.items()}
 
 
 PLANTED = {

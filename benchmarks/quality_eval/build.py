@@ -87,8 +87,8 @@ PAIRS = [
 ]
 #: what a person sees in each runner swap (the x86_64 build of this branch's runner, small
 #: mode, looked at side by side with the target): () = good, else the defects, named by
-#: the face score meant for each ("glasses": the target's glasses half erased, which no
-#: score separates yet). Good swaps calibrate the thresholds and carry the planted defects.
+#: the face score meant for each ("glasses": the target's glasses half erased,
+#: harness/quality/glasses.py). Good swaps calibrate the thresholds and carry the planted defects.
 LABELS: dict[tuple[str, str], tuple[str, ...]] = {
     ("grace_hopper", "obama_portrait"): (),
     ("obama_portrait", "grace_hopper"): ("glasses",),

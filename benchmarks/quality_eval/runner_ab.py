@@ -2,12 +2,15 @@
 
     python benchmarks/quality_eval/runner_ab.py BASELINE_RUNNER CANDIDATE_RUNNER
         [--rounds 5] [--frames 20] [--warmup 3] [--pair SOURCE:TARGET] [--no-quality]
+        [--mode small|base]
 
 Latency: rounds of (baseline, candidate) runs, the order alternating each round, each run
-`--threads 1`, small mode, `--enhance off`, one pair of the evaluation set looped for
+`--threads 1`, `--mode` (small unless asked; base for base-only changes such as the
+glasses mask), `--enhance off`, one pair of the evaluation set looped for
 `--frames` measured frames. Per run the median of each stage's ns; per stage the median
 and the spread (min..max) of those run medians, and the candidate/baseline ratio of the
-medians. The machine (CPU model, cores) and the load average before and after are
+medians; `mask (face)` is the first face's own mask stage (per_face), without base mode's
+person net. The machine (CPU model, cores) and the load average before and after are
 printed with the table. Quality: every pair of the set swapped by each build and scored
 with `swaplab score`'s logic; the failing scores per pair, side by side.
 
@@ -38,10 +41,10 @@ STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", 
           "blend", "total")
 
 
-def stage_medians(runner: Path, source: Path, target: Path, frames: int, warmup: int
-                  ) -> dict[str, float]:
+def stage_medians(runner: Path, source: Path, target: Path, frames: int, warmup: int,
+                  mode: str = "small") -> dict[str, float]:
     r = subprocess.run([str(runner), "--models", str(REPO / "models"), "--source", str(source),
-                        "--target", str(target), "--mode", "small", "--warmup", str(warmup),
+                        "--target", str(target), "--mode", mode, "--warmup", str(warmup),
                         "--frames", str(frames), "--threads", "1", "--enhance", "off",
                         "--telemetry", "-"], capture_output=True, text=True, check=False,
                        env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"}, timeout=900)
@@ -49,7 +52,10 @@ def stage_medians(runner: Path, source: Path, target: Path, frames: int, warmup:
         raise SystemExit(f"{runner}: exit {r.returncode}: {r.stderr[-500:]}")
     recs = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     measured = [x for x in recs if x.get("type") == "frame" and not x.get("warmup")]
-    return {s: statistics.median(f["stage_ns"][s] for f in measured) for s in STAGES}
+    med = {s: statistics.median(f["stage_ns"][s] for f in measured) for s in STAGES}
+    # The first face's own mask work (the frame's `mask` also holds base mode's person net).
+    med["mask (face)"] = statistics.median(f["per_face"][0]["stage_ns"]["mask"] for f in measured)
+    return med
 
 
 def cpu_model() -> str:
@@ -70,15 +76,16 @@ def latency(a: Path, b: Path, args) -> None:
     for i in range(args.rounds):
         order = [("baseline", a), ("candidate", b)]
         for name, runner in (order if i % 2 == 0 else order[::-1]):
-            runs[name].append(stage_medians(runner, src, tgt, args.frames, args.warmup))
+            runs[name].append(stage_medians(runner, src, tgt, args.frames, args.warmup,
+                                            args.mode))
     load1 = os.getloadavg()
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
           f"{platform.release()}; load average before {load0[0]:.2f}, after {load1[0]:.2f}")
-    print(f"pair {s} -> {t}, small mode, threads 1, {args.rounds} interleaved rounds x "
+    print(f"pair {s} -> {t}, {args.mode} mode, threads 1, {args.rounds} interleaved rounds x "
           f"{args.frames} frames (+{args.warmup} warm-up)\n")
     print("| stage | baseline median ms (min..max) | candidate median ms (min..max) | ratio |")
     print("|---|---|---|---|")
-    for st in STAGES:
+    for st in (*STAGES, "mask (face)"):
         va = [r[st] / 1e6 for r in runs["baseline"]]
         vb = [r[st] / 1e6 for r in runs["candidate"]]
         ma, mb = statistics.median(va), statistics.median(vb)
@@ -87,10 +94,11 @@ def latency(a: Path, b: Path, args) -> None:
               f"{mb:.3f} ({min(vb):.3f}..{max(vb):.3f}) | {ratio} |")
 
 
-def quality(a: Path, b: Path) -> None:
+def quality(a: Path, b: Path, mode: str = "small") -> None:
     from harness.quality import load_rgb
     from harness.quality.score_output import score_output
 
+    print(f"\n{mode} mode")
     print("\n| pair | seen | baseline fails | candidate fails |\n|---|---|---|---|")
     totals = [0, 0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +107,7 @@ def quality(a: Path, b: Path) -> None:
             cells = []
             for k, runner in enumerate((a, b)):
                 out = evalset.run_runner(runner, evalset.face_path(s), evalset.face_path(t),
-                                         Path(tmp) / f"{k}-{s}-{t}")
+                                         Path(tmp) / f"{k}-{s}-{t}", mode=mode)
                 r = score_output(src, tgt, load_rgb(out[0]))
                 names = [x.name for x in r.failures()]
                 totals[k] += bool(names)
@@ -118,10 +126,11 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--pair", default="grace_hopper:obama_portrait")
     ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--mode", choices=("small", "base"), default="small")
     a = ap.parse_args(argv)
     latency(a.baseline, a.candidate, a)
     if not a.no_quality:
-        quality(a.baseline, a.candidate)
+        quality(a.baseline, a.candidate, a.mode)
     return 0
 
 

@@ -10,7 +10,8 @@ or `"auto"` and the output's background is nearer the enhanced target than the o
 every score compares against the enhanced target (harness.quality.retinex).
 
 Gating scores: colour (boundary and whole interior), seam, background SSIM/PSNR, identity,
-face colour, doubled brows, target structure, leak, pose points, right faces. The 68-point pose NME
+face colour, doubled brows, target structure, half-erased glasses, leak, pose points, right
+faces. The 68-point pose NME
 (`pose`) is reported as advisory: on real swaps it measures the face shape, not the pose
 (docs/quality.md).
 """
@@ -25,6 +26,7 @@ import numpy as np
 from harness.quality import face_scores as F
 from harness.quality import geometry as geo
 from harness.quality.faces import faces_swapped
+from harness.quality.glasses import half_erased_glasses_score
 from harness.quality.landmarks import _reference, reference_landmarks
 from harness.quality.retinex import retinex_enhance
 from harness.quality.scores import Score, _psnr, score_blend
@@ -119,6 +121,7 @@ def score_output(source: np.ndarray, target: np.ndarray, output: np.ndarray, *,
 #: threshold key of each face check, by score name
 THRESHOLD_KEYS = {"face_colour": "face_colour_de_max", "brows": "doubled_brows_max",
                   "target_structure": "target_structure_max",
+                  "glasses": "half_erased_glasses_max",
                   "leak": "leak_ratio_max", "pose_points": "pose_points_nme_max",
                   "faces": "missed_faces_max"}
 
@@ -127,7 +130,8 @@ def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
                 source_landmarks, output_landmarks,
                 thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> list[Score]:
     """The face scores of one frame whose landmarks are known (pure): face colour, doubled
-    brows, target structure, leak, pose points (None output landmarks fail the pose points)."""
+    brows, target structure, half-erased glasses, leak, pose points (None output landmarks fail
+    the pose points)."""
     t = thresholds
     ex = F.expected_landmarks(source_landmarks, target_landmarks)
     warped = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
@@ -135,5 +139,7 @@ def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
             F.doubled_brows(output, target, warped, target_landmarks, ex, t.doubled_brows_max),
             F.target_structure(output, target, warped, target_landmarks, ex,
                                t.target_structure_max),
+            half_erased_glasses_score(output, target, target_landmarks,
+                                      t.half_erased_glasses_max),
             F.background_leak(output, target, target_landmarks, ex, t.leak_ratio_max),
             F.transferable_pose(output_landmarks, ex, t.pose_points_nme_max)]

@@ -42,6 +42,8 @@ class QualityThresholds:
     doubled_brows_max: float = 0.5
     #: NCC(output, target) - NCC(output, warped source) around the eyes (glasses left).
     target_structure_max: float = 0.0
+    #: Target's glasses frame kept above the eyes minus kept below them (half-erased glasses).
+    half_erased_glasses_max: float = 0.35
     #: Worst boundary sector's share of pixels that are new non-skin (background leak).
     leak_ratio_max: float = 0.37
     #: Eye centres, nose root and tip, output vs target, mean distance / IOD.

@@ -216,6 +216,9 @@ _FACE_OPTIONAL = {
     "presence": ("number or null", lambda v: v is None or _is_num(v)),
     "smoothed": ("boolean", lambda v: isinstance(v, bool)),
     "color": ("object", lambda v: isinstance(v, dict)),
+    "occluder": ("glasses|none|null", lambda v: v in ("glasses", "none", None)),
+    "occluder_share": ("number in [0, 1] or null", lambda v: v is None or (_is_num(v) and 0 <= v <= 1)),
+    "occluder_evidence": ("number >= 0 or null", lambda v: v is None or (_is_num(v) and v >= 0)),
 }
 _SUMMARY_FIELDS = {
     "build": ("object", lambda v: isinstance(v, dict)),

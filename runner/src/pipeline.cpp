@@ -293,6 +293,13 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, cons
 
     cv::Mat mask, feather;
     blend_mask(hull, person.empty() ? person : person(box), mask, feather);
+    if (m.keep_glasses)
+    {
+        // The target's glasses stay whole on top of the pasted face (issue 18).
+        f.glasses = find_glasses(target_roi, f.lm68_swap, box, hull);
+        if (f.glasses.found)
+            keep_occluder(f.glasses.frame, feather);
+    }
     laps.lap(ST_MASK);
 
     cv::Mat blended;
@@ -310,7 +317,14 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, cons
         cv::Mat f8;
         feather.convertTo(f8, CV_8U, 255);
         s.debug.write("feather.png", f8);
+        if (f.glasses.found)
+        {
+            cv::Mat whole(out.size(), CV_8U, cv::Scalar(0));  // frame-sized: no box to carry
+            f.glasses.frame.copyTo(whole(box));
+            s.debug.write("glasses.png", whole);
+        }
     }
+    f.glasses.frame.release();
     if (s.blend_compare && !r.has_blend_compare)
     {
         r.blend_compare = compare_blends(warped, work(box), mask, s.debug);

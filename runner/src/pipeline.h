@@ -13,6 +13,7 @@
 #include "face.h"
 #include "frames.h"
 #include "models.h"
+#include "occluders.h"
 #include "smoothing.h"
 #include "placement.h"
 #include "stages.h"
@@ -26,6 +27,7 @@ struct ModeRuntime
     FaceMesh mesh;
     PersonSegmenter seg;
     bool has_seg = false;
+    bool keep_glasses = false;  // base mode: the target's glasses stay on top (occluders.h)
     // Full-range detector run when this mode's short-range one finds nothing on a frame
     // (small and distant faces; `--small-faces full-range`).
     FaceDetector fallback;
@@ -108,6 +110,7 @@ struct FaceResult
     std::vector<cv::Point2f> lm68_swap;  // the 68 points align and mask use (smoothed)
     OneEuroState filter;                 // the landmark filter after this frame
     ColorResult color;
+    GlassesResult glasses;  // base mode: the target's glasses kept out of the composite
     int64_t stage_ns[ST_COUNT] = {0};  // landmarks .. blend of this face
 };
 

@@ -85,6 +85,7 @@ ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement
         {
             m.seg.model = &pack.get(m.cfg.segmentation);
             m.has_seg = true;
+            m.keep_glasses = true;  // the occlusion-aware mode: person mask and glasses
         }
         if (!extra.empty() && m.cfg.detector != full_range)
         {

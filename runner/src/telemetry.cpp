@@ -232,6 +232,10 @@ static void add_faces_json(ojson& rec, const FrameResult& r)
                           {"de_face_before", f.color.de_face_before >= 0 ? ojson(f.color.de_face_before) : ojson(nullptr)},
                           {"de_face_after", f.color.de_face_after >= 0 ? ojson(f.color.de_face_after) : ojson(nullptr)},
                           {"tone_compensated", f.color.tone_compensated}};
+        // Base mode: whether the target's glasses were found and kept (occluders.h).
+        j["occluder"] = f.glasses.checked ? ojson(f.glasses.found ? "glasses" : "none") : ojson(nullptr);
+        j["occluder_share"] = f.glasses.checked ? ojson(f.glasses.share) : ojson(nullptr);
+        j["occluder_evidence"] = f.glasses.checked ? ojson(f.glasses.bridge) : ojson(nullptr);
         faces.push_back(j);
     }
     rec["per_face"] = faces;

@@ -1,0 +1,118 @@
+"""Half-erased glasses (issue 18): the target's glasses frame kept above the eyes but replaced
+below them, as a swap whose mask erodes the upper rims away from its edge leaves it.
+
+Pure (arrays in, numbers out). The target's frame is found the way the runner's base mode
+finds it (runner/src/occluders.cpp, runner/README.md "Glasses"): black-hat of luma with an
+ellipse of 8 % of the eye distance (IOD); glasses when the best row across the nose between
+the inner eye corners has a mean black-hat >= GLASSES_BRIDGE_MIN; the frame = lines >= 0.55
+x that value in the eye band connected to that row. The scorer keeps its own copy on purpose:
+it must judge the runner's output, not reuse the runner's decision. Limit: it shares the
+finder's blind spot, a faint lower rim not connected to the frame is missed by both
+(docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from harness.quality.result import Score, _score
+from harness.quality.thresholds import DEFAULT_THRESHOLDS
+
+#: bridge evidence (grey levels) above which the target wears glasses (runner: kGlassesBridgeMin)
+GLASSES_BRIDGE_MIN = 10.0
+#: a frame pixel counts as kept when no channel of the output differs from the target by more
+KEPT_MAX_DIFF = 12
+
+
+def _axes(lm: np.ndarray):
+    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
+    iod = max(1.0, float(np.linalg.norm(re_ - le)))
+    ex = (re_ - le) / iod
+    return le, re_, iod, ex, np.array([-ex[1], ex[0]])
+
+
+def _sample(img: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
+    xy = np.rint(pts).astype(int)
+    if (xy < 0).any() or (xy[:, 0] >= img.shape[1]).any() or (xy[:, 1] >= img.shape[0]).any():
+        return None
+    return img[xy[:, 1], xy[:, 0]]
+
+
+def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray | None]:
+    """(bridge evidence, frame mask or None when the target wears no glasses)."""
+    lm = np.asarray(landmarks, np.float32).reshape(68, 2)
+    le, re_, iod, ex, ey = _axes(lm)
+    gray = cv2.cvtColor(np.ascontiguousarray(target_rgb[..., :3]), cv2.COLOR_RGB2GRAY)
+    k = max(3, int(round(0.08 * iod)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    bh = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+    inner = (lm[39] + lm[42]) / 2
+    half = 0.3 * float(np.dot(lm[42] - lm[39], ex))
+    us = np.arange(-half, half + 1e-6, 1.0)
+    best, best_v = 0.0, 0.0
+    for v in np.arange(-0.3 * iod, 0.15 * iod + 1e-6, 1.0):
+        vals = _sample(bh, inner + np.outer(us, ex) + v * ey)
+        if vals is not None and vals.mean() > best:
+            best, best_v = float(vals.mean()), float(v)
+    if best < GLASSES_BRIDGE_MIN:
+        return best, None
+    eyes = (le + re_) / 2
+    top = min(0.0, float(np.min((lm[17:27] - eyes) @ ey)))
+    band = np.zeros(gray.shape, np.uint8)
+
+    def quad(o, u0, u1, v0, v1, value):
+        c = [o + u * ex + v * ey for u, v in ((u0, v0), (u1, v0), (u1, v1), (u0, v1))]
+        cv2.fillConvexPoly(band, np.rint(c).astype(np.int32), value)
+
+    quad(eyes, -1.1 * iod, 1.1 * iod, top - 0.15 * iod, 0.6 * iod, 255)
+    g = max(1, int(round(0.12 * iod)))
+    for a in (36, 42):
+        e = np.zeros_like(band)
+        cv2.fillConvexPoly(e, cv2.convexHull(np.rint(lm[a:a + 6]).astype(np.int32)), 255)
+        band[cv2.dilate(e, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2)) > 0] = 0
+    corners = float(np.dot(lm[42] - lm[39], ex))
+    quad(inner, -0.5 * corners, 0.5 * corners, float(np.dot(lm[29] - inner, ey)), iod, 0)
+    lines = ((bh >= max(6.0, 0.55 * best)) & (band > 0)).astype(np.uint8)
+    _, labels = cv2.connectedComponents(lines, connectivity=8)
+    row = inner + best_v * ey + np.outer(us, ex)
+    hits = [_sample(labels, row + dv * ey) for dv in (-1, 0, 1)]
+    on_bridge = np.setdiff1d(np.concatenate([h for h in hits if h is not None]), [0])
+    frame = np.isin(labels, on_bridge).astype(np.uint8)
+    frame = cv2.dilate(cv2.morphologyEx(frame, cv2.MORPH_CLOSE, kernel), np.ones((3, 3), np.uint8))
+    return best, frame > 0
+
+
+def half_erased_glasses(output_rgb: np.ndarray, target_rgb: np.ndarray, landmarks) -> dict:
+    """Kept share of the target's frame above the eyes (the bar along the brows, 0.1 IOD or
+    more above the eye line) minus below them (the lower rims, 0.25-0.6 IOD below): about 0
+    when the frame is kept whole or replaced whole, towards 1 when only its upper part is left.
+    `value` None when the target wears no glasses (or a part is empty)."""
+    evidence, frame = target_glasses(target_rgb, landmarks)
+    out = {"value": None, "evidence": evidence, "kept_upper": None, "kept_lower": None}
+    if frame is None:
+        return out
+    lm = np.asarray(landmarks, np.float32).reshape(68, 2)
+    le, re_, iod, _, ey = _axes(lm)
+    yy, xx = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
+    v = ((np.stack([xx, yy], -1) - (le + re_) / 2) @ ey) / iod
+    diff = np.abs(output_rgb[..., :3].astype(int) - target_rgb[..., :3].astype(int)).max(-1)
+    kept = diff <= KEPT_MAX_DIFF
+    upper, lower = frame & (v < -0.1), frame & (v > 0.35) & (v < 0.6)
+    if not upper.any() or not lower.any():
+        return out
+    out["kept_upper"] = float(kept[upper].mean())
+    out["kept_lower"] = float(kept[lower].mean())
+    out["value"] = out["kept_upper"] - out["kept_lower"]
+    return out
+
+
+def half_erased_glasses_score(output: np.ndarray, target: np.ndarray, target_landmarks,
+                              threshold: float = DEFAULT_THRESHOLDS.half_erased_glasses_max
+                              ) -> Score:
+    """`half_erased_glasses` as a gating score; not scored when the target wears none."""
+    r = half_erased_glasses(output, target, target_landmarks)
+    if r["value"] is None:
+        r["reason"] = "the target wears no glasses (bridge evidence %.1f)" % r["evidence"]
+    return _score("glasses", "quality_half_erased_glasses", "", "lower", r.pop("value"),
+                  threshold, r)

@@ -1,0 +1,124 @@
+"""The target's glasses in base mode (issue 18, occlusion-aware mask; runner/src/occluders.cpp)
+on real frames with the x86_64 host build, real ncnn and models: on grace_hopper.jpg (glasses)
+the whole frame -- bridge and lower rims, not only the upper rims along the brows -- keeps the
+target's pixels in the output; faces of the evaluation set without glasses flag nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from helpers.paths import REPO
+
+from harness.runner.telemetry import parse_telemetry
+
+sys.path.insert(0, str(REPO / "benchmarks" / "quality_eval"))
+import build as evalset
+
+MODELS = REPO / "models"
+GLASSES = MODELS / "test_images" / "grace_hopper.jpg"  # horn-rimmed glasses
+SOURCE = evalset.face_path("obama_portrait")
+BARE = [evalset.face_path(n) for n in ("obama_portrait", "biden_blue_room", "obama_blue_room",
+                                       "obama_congress")] + [MODELS / "test_images" / "astronaut.png"]
+
+
+def run(runner, source, target, out, mode="base"):
+    """(first frame record, output image BGR, 68 target points, glasses mask or None)."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin", "SWAPLAB_DEBUG_DIR": str(out)}
+    r = subprocess.run([str(runner), "--models", str(MODELS), "--source", str(source),
+                        "--target", str(target), "--mode", mode, "--warmup", "0", "--frames", "1",
+                        "--enhance", "off", "--save-every", "1", "--out", str(out),
+                        "--dump-landmarks", str(out / "lm.jsonl"), "--telemetry", "-"],
+                       capture_output=True, text=True, timeout=600, check=False, env=env)
+    assert r.returncode == 0, r.stderr
+    frame = parse_telemetry(r.stdout, source=f"swap_runner {target}").frames[0]
+    dumps = [json.loads(x) for x in (out / "lm.jsonl").read_text().splitlines()]
+    lm = np.array([d for d in dumps if d["type"] == "frame"][0]["lm68"], np.float32)
+    g = out / "glasses.png"
+    mask = cv2.imread(str(g), cv2.IMREAD_GRAYSCALE) > 0 if g.exists() else None
+    return frame, cv2.imread(str(out / "out_0.jpg")), lm, mask
+
+
+def lower_rims_and_bridge(lm: np.ndarray, shape) -> dict[str, np.ndarray]:
+    """Where the part of a frame the old mask erased lies, from the 68 points: below each eye
+    (0.2-0.6 eye distances down, within 0.45 of its centre across) and across the nose
+    between the inner eye corners (+-0.2 eye distances). Axis-aligned: the face is upright."""
+    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
+    iod = float(np.linalg.norm(re_ - le))
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    out = {}
+    for name, c in (("left_lower_rim", le), ("right_lower_rim", re_)):
+        out[name] = ((abs(xx - c[0]) < 0.45 * iod) & (yy > c[1] + 0.2 * iod)
+                     & (yy < c[1] + 0.6 * iod))
+    inner = (lm[39] + lm[42]) / 2
+    out["bridge"] = ((xx > lm[39][0]) & (xx < lm[42][0]) & (abs(yy - inner[1]) < 0.2 * iod))
+    return out
+
+
+@pytest.fixture(scope="module")
+def glasses_swap(runner_binary, tmp_path_factory):
+    return run(runner_binary, SOURCE, GLASSES, tmp_path_factory.mktemp("glasses"))
+
+
+def test_glasses_found_and_reported(glasses_swap):
+    frame, _, _, mask = glasses_swap
+    face = frame["per_face"][0]
+    assert face["occluder"] == "glasses"
+    assert face["occluder_evidence"] >= 10  # kGlassesBridgeMin
+    # the frame, not a speck and not the face: measured 0.118 of the hull
+    assert 0.05 < face["occluder_share"] < 0.3
+    assert mask is not None and mask.any()
+
+
+def test_whole_frame_of_the_target_survives(glasses_swap):
+    """Inside the glasses found, the output is the target's pixels (JPEG round trip aside),
+    and they cover the lower rims and the bridge, which the old mask replaced by the source."""
+    _, out, lm, mask = glasses_swap
+    target = cv2.imread(str(GLASSES))
+    diff = np.abs(out.astype(int) - target.astype(int)).max(axis=2)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # off the soft edge
+    assert np.median(diff[inner]) <= 6, np.median(diff[inner])
+    for name, region in lower_rims_and_bridge(lm, mask.shape).items():
+        kept = inner & region
+        assert kept.sum() >= 40, (name, int(kept.sum()))
+        assert np.median(diff[kept]) <= 6, (name, float(np.median(diff[kept])))
+
+
+def test_lines_seen_through_a_lens_are_not_kept(glasses_swap):
+    """grace_hopper's under-eye wrinkles touch the left rim; they are skin seen through the
+    lens, not frame: under each eye (0.3 eye distances) almost nothing is kept (measured: 0
+    px; 399 of 1176 before lens holes were cut out)."""
+    _, _, lm, mask = glasses_swap
+    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
+    iod = float(np.linalg.norm(re_ - le))
+    yy, xx = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    for c in (le, re_):
+        below = (np.hypot(xx - c[0], yy - c[1]) < 0.3 * iod) & (yy > c[1])
+        assert (mask & below).sum() < 0.05 * below.sum(), (c, int((mask & below).sum()))
+
+
+def test_small_mode_still_erases_them(runner_binary, glasses_swap, tmp_path):
+    """The same pixels in small mode (no occluder search): replaced by the source, so the test
+    above sees the difference the mask makes."""
+    _, _, _, mask = glasses_swap
+    frame, out, _, _ = run(runner_binary, SOURCE, GLASSES, tmp_path, mode="small")
+    assert frame["per_face"][0]["occluder"] is None
+    target = cv2.imread(str(GLASSES))
+    diff = np.abs(out.astype(int) - target.astype(int)).max(axis=2)
+    assert np.median(diff[mask]) > 20, np.median(diff[mask])
+
+
+@pytest.mark.parametrize("target", BARE, ids=lambda p: p.stem)
+def test_faces_without_glasses_flag_nothing(runner_binary, target, tmp_path):
+    source = GLASSES if target == SOURCE else SOURCE
+    frame, _, _, mask = run(runner_binary, source, target, tmp_path)
+    face = frame["per_face"][0]
+    assert face["occluder"] == "none" and face["occluder_share"] == 0
+    assert face["occluder_evidence"] < 10
+    assert mask is None
