@@ -7,7 +7,7 @@ phone lacks: no program interpreter, no NEEDED entries. Android's kernel runs it
 link it).
 
 CMake wants one executable per tool, so build.py writes small wrapper scripts (cc, c++, ar,
-ranlib) from the templates below into the build cache and points
+ranlib, objcopy) from the templates below into the build cache and points
 toolchains/zig-musl.cmake at them.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ exec "@ZIG@" @TOOL@ "$@"
 """
 
 WRAPPERS = {"cc": (_CC, "cc"), "c++": (_CC, "c++"), "ar": (_TOOL, "ar"),
-            "ranlib": (_TOOL, "ranlib")}
+            "ranlib": (_TOOL, "ranlib"), "objcopy": (_TOOL, "objcopy")}
 
 
 class ZigMissing(RuntimeError):
