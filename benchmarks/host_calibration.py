@@ -43,6 +43,7 @@ import os
 import platform
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -271,37 +272,65 @@ def tables(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replay(data: dict, db: Path) -> list[dict]:
-    """Re-gate the recorded pairs with the current code: import the compact records in
-    their order into a fresh history and compare each pair as recorded."""
-    for rec in data["records"]:
-        H.import_record(db, rec)
+def gate_on_history(records: list[dict], runs: list[dict], pairs: list[tuple[str, str]],
+                    db: Path) -> list[dict]:
+    """gate_pair for each (baseline, candidate) on a history of the calibration's runs in
+    `db` (a new file): every run except the planted ones, plus the candidate itself. A
+    planted run is another build: in CI it is a candidate commit, never part of main's
+    history, and three of them among twenty runs would make the gate's between-run noise
+    (harness.stats.changepoint.run_noise_from_medians) that of the plant, not the host's."""
+    planted = {r["run_id"] for r in runs if r["plant_pct"]}
+    by_id = {rec["run_id"]: rec for rec in records}
+    for rec in records:
+        if rec["run_id"] not in planted:
+            H.import_record(db, rec)
     out = []
-    for r in data["results"]:
-        g = gate_pair(db, r["baseline"], r["candidate"])
-        out.append({**r, **g})
+    for base, cand in pairs:
+        if cand not in planted:
+            out.append(gate_pair(db, base, cand))
+            continue
+        scratch = db.with_name(f"{db.stem}-with-{cand}.sqlite")
+        with contextlib.closing(sqlite3.connect(db)) as src, \
+                contextlib.closing(sqlite3.connect(scratch)) as dst:
+            src.backup(dst)
+        try:
+            H.import_record(scratch, by_id[cand])
+            out.append(gate_pair(scratch, base, cand))
+        finally:
+            for f in scratch.parent.glob(f"{scratch.name}*"):
+                f.unlink()
     return out
+
+
+def replay(data: dict, db: Path) -> list[dict]:
+    """Re-gate the recorded pairs with the current code (gate_on_history, in a fresh
+    history at `db`)."""
+    pairs = [(r["baseline"], r["candidate"]) for r in data["results"]]
+    gated = gate_on_history(data["records"], data["runs"], pairs, db)
+    return [{**r, **g} for r, g in zip(data["results"], gated)]
 
 
 # ----------------------------------------------------------------------------- main
 
-def compare_sequence(db: Path, runs: list[dict], history: int) -> list[dict]:
+def compare_sequence(records: list[dict], runs: list[dict], history: int,
+                     db: Path) -> list[dict]:
     """The gate's comparisons of a calibration's runs (oldest first; each {"run_id",
-    "neighbour", "plant_pct"}): after the first `history` runs, each run against the
-    newest quiet run before it; a quiet candidate is the next baseline."""
+    "neighbour", "plant_pct"}, with their compact records): after the first `history`
+    runs, each run against the newest quiet run before it; a quiet candidate is the next
+    baseline. Gated by gate_on_history in a fresh history at `db`."""
     quiet: list[str] = []
-    results = []
+    steps = []
     for i, r in enumerate(runs):
         is_quiet = not r["neighbour"] and not r["plant_pct"]
         if i < history or not quiet:
             quiet.append(r["run_id"])
             continue
-        g = gate_pair(db, quiet[-1], r["run_id"])
-        results.append({"kind": "planted" if r["plant_pct"] else "aa",
-                        "neighbour": r["neighbour"], "plant_pct": r["plant_pct"], **g})
+        steps.append((r, quiet[-1]))
         if is_quiet:
             quiet.append(r["run_id"])
-    return results
+    gated = gate_on_history(records, runs, [(b, r["run_id"]) for r, b in steps], db)
+    return [{"kind": "planted" if r["plant_pct"] else "aa", "neighbour": r["neighbour"],
+             "plant_pct": r["plant_pct"], **g} for (r, _), g in zip(steps, gated)]
 
 
 _RUN_LINE = re.compile(r"^\s+run (\S+): plant ([0-9.]+)%, neighbour (on|off)")
@@ -330,7 +359,9 @@ def _complete(rec: dict) -> bool:
 
 
 def result_doc(args, lab: Path, runs: list[dict], history: int, wall_s: float) -> dict:
-    db = H.history_db(lab)
+    records = [compact_record(lab / "runs" / r["run_id"]) for r in runs]
+    gate_db = lab.parent / "gate-history.sqlite"
+    gate_db.unlink(missing_ok=True)
     return {
         "method": {"suite": SUITE, "history": history, "pairs": args.pairs,
                    "planted": args.planted, "plant_pct": args.pct, "frames": args.frames,
@@ -342,8 +373,8 @@ def result_doc(args, lab: Path, runs: list[dict], history: int, wall_s: float) -
                                                                      os.getloadavg()]},
         "wall_s": round(wall_s),
         "runs": runs,
-        "records": [compact_record(lab / "runs" / r["run_id"]) for r in runs],
-        "results": compare_sequence(db, runs, history),
+        "records": records,
+        "results": compare_sequence(records, runs, history, gate_db),
     }
 
 

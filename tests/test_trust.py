@@ -167,3 +167,31 @@ def test_baseline_main_skips_partial_and_unfinished_runs(tmp_path):
         assert "none is comparable" in str(e)
     else:
         raise AssertionError("a partial run was taken as the baseline")
+
+
+def test_disturbed_runs_do_not_count_as_the_host_noise(tmp_path):
+    """The gate's between-run noise comes from the history before the candidate. On a
+    device that shares this host's CPU, runs with a neighbour (slow ones and, once it
+    left, fast ones) would make it the neighbour's: they are left out
+    (harness.stats.trust.run_disturbed), and a 28% slowdown between quiet runs regresses."""
+    db = tmp_path / "history.sqlite"
+
+    def run(i, latency, other_cpu):
+        rec = _with_health(make_record(f"R{i:02d}", started=f"2026-11-{10 + i:02d}T10:00:00Z",
+                                       seed=i, latency=latency), other_cpu)
+        H.import_record(db, rec)
+
+    for i in range(12):
+        if i % 2:  # a neighbour in every second run: 0.6x or 1.7x the quiet time
+            run(i, 45.0 * (1.7 if i % 4 == 1 else 0.6), 1.0)
+        else:
+            run(i, 45.0 * (1.0 + 0.01 * (i % 3)), 0.05)
+    run(12, 45.0 * 1.28, 0.05)
+    quiet = H.history_medians(db, "latency_total_ms", "emu-1", before="2026-11-22T10:00:00Z",
+                              skip_disturbed=True)
+    assert len(quiet) == 6 and max(quiet) < 47.0
+    assert len(H.history_medians(db, "latency_total_ms", "emu-1",
+                                 before="2026-11-22T10:00:00Z")) == 12
+    comp = C.compare(db, "R12", baseline_run_id="R10")
+    row = {r.metric: r for r in comp.rows}["latency_total_ms"]
+    assert row.verdict == "regressed", row.reason

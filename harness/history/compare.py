@@ -199,7 +199,8 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
             if use_history:
                 history = history_medians(conn, metric, device, bkey[1],
                                           before=cand_info.get("started"),
-                                          exclude=(candidate_run_id,), runner=c_set)
+                                          exclude=(candidate_run_id,), runner=c_set,
+                                          skip_disturbed=_cpu_shared(cand_info, device))
             c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
                                 run_noise=run_noise_from_medians(history or []))
             row = VerdictRow.from_samples(c, **common)
@@ -270,6 +271,12 @@ def compare(db: Path | str, candidate_run_id: str, *, baseline_spec: str | None 
     return out
 
 
+def _cpu_shared(info: Mapping[str, Any], device: str) -> bool:
+    """Whether `device` of a run (run_info) measured on this host's CPU (local, virtual)."""
+    d = (info.get("devices") or {}).get(device) or {}
+    return bool(d.get("cpu_shared", d.get("kind") in ("local", "virtual")))
+
+
 def _between_runs_guards(db, base: str, cand: str, rows: list[VerdictRow]
                          ) -> list[VerdictRow]:
     """Changes below the timing resolution never regress; runs whose environment
@@ -282,8 +289,7 @@ def _between_runs_guards(db, base: str, cand: str, rows: list[VerdictRow]
     why = disturbed((b_info.get("environment") or {}).get("health"),
                     (c_info.get("environment") or {}).get("health"))
     if why:
-        shared = [s for s, d in (c_info.get("devices") or {}).items()
-                  if d.get("cpu_shared", d.get("kind") in ("local", "virtual"))]
+        shared = [s for s in (c_info.get("devices") or {}) if _cpu_shared(c_info, s)]
         rows = mark_disturbed(rows, shared, why)
     return rows
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness.stats.ab_arms import ab_arm
 from harness.stats.changepoint import detect_steps, run_noise_from_medians
-from harness.stats.trust import settings_differ
+from harness.stats.trust import run_disturbed, settings_differ
 
 __all__ = [
     "DEFAULT_DB",
@@ -412,15 +412,26 @@ def trend(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
 def history_medians(db_path: str | os.PathLike | sqlite3.Connection, metric: str,
                     device: str, test: str | None = None, *, before: str | None = None,
                     exclude: Iterable[str] = (), runs: int = 20,
-                    runner: Mapping[str, Any] | None = None) -> list[float]:
+                    runner: Mapping[str, Any] | None = None,
+                    skip_disturbed: bool = False) -> list[float]:
     """Run medians of one device x metric (x test), oldest first: the last ``runs`` runs
     before ``before``, without ``exclude``, and (given ``runner``, the candidate's runner
-    settings) only runs whose runner settings do not differ from them."""
+    settings) only runs whose runner settings do not differ from them. ``skip_disturbed``
+    (a device on this host's CPU): without runs whose own environment was disturbed
+    (harness.stats.trust.run_disturbed), whose medians would inflate the noise estimate."""
     ex = set(exclude)
     pts = [p for p in series(db_path, metric, device=device, test=test, before=before,
                              limit=3 * runs + len(ex))
            if p["run_id"] not in ex and p["median"] is not None
            and settings_differ(p.get("runner"), runner) is None]
+    if skip_disturbed and pts:
+        ids = sorted({p["run_id"] for p in pts})
+        with opened(db_path) as conn:
+            envs = conn.execute(f"SELECT run_id, environment FROM runs WHERE run_id IN "
+                                f"({','.join('?' * len(ids))})", ids).fetchall()
+        noisy = {rid for rid, env in envs
+                 if run_disturbed((json.loads(env) if env else {}).get("health"))}
+        pts = [p for p in pts if p["run_id"] not in noisy]
     return [p["median"] for p in pts[-runs:]]
 
 

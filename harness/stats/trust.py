@@ -101,6 +101,16 @@ def disturbed(base: Mapping[str, Any] | None, cand: Mapping[str, Any] | None) ->
             f"{bs:.2f}; limit {DISTURBED_CORES:g})")
 
 
+def run_disturbed(health: Mapping[str, Any] | None) -> bool:
+    """Whether one run's own environment was disturbed: other processes, or steal, used
+    more than DISTURBED_CORES of the host (harness.record.health). Unknown health: False.
+    Such runs say little about a CPU-shared device's run-to-run noise."""
+    if not health:
+        return False
+    return max(health.get("other_cpu_cores_mean") or 0.0,
+               health.get("steal_cores_mean") or 0.0) > DISTURBED_CORES
+
+
 def mark_disturbed(rows: Iterable[Any], devices: Iterable[str], why: str) -> list[Any]:
     """Rows of the given (CPU-shared) devices become "unknown" with `why`; a comparison
     that already says "same" keeps it (the disturbance did not hide a change)."""
