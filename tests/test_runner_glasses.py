@@ -6,7 +6,6 @@ target's pixels in the output; faces of the evaluation set without glasses flag 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
