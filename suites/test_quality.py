@@ -37,6 +37,10 @@ from harness.quality import (
 from harness.quality.score_output import THRESHOLD_KEYS, face_checks
 
 DIRECTIONS = ("forward", "reverse")
+#: scores of what only some modes do, gated in those modes only: the runner keeps the
+#: target's glasses in base mode (runner/README.md, "Glasses"); a half-erased frame in the
+#: quick modes is their known limit, recorded with its verdict but not failing the test
+GATED_IN_MODES = {"glasses": ("base",)}
 #: frames scored per run (the runner loops over one target image: all frames are alike)
 SCORED_FRAMES = 2
 
@@ -95,12 +99,16 @@ def test_blend_quality(direction, swap, swap_runner, lab, device, profile, recor
         verdicts = [every[i].passed for *_, every in all_scores]
         verdict = None if all(v is None for v in verdicts) else \
             ("fail" if any(v is False for v in verdicts) else "pass")
+        modes = GATED_IN_MODES.get(score.name)
+        advisory = f"gated in {' / '.join(modes)} mode only" if modes and mode not in modes \
+            else None
         recorder.measure(score.metric, scored, unit="db" if score.unit == "dB" else "",
                          direction=score.direction, check_target=False, variant=variant,
                          threshold={"key": _threshold_key(score.name), "value": score.threshold,
-                                    "statistic": "worst frame", "verdict": verdict},
+                                    "statistic": "worst frame", "verdict": verdict,
+                                    **({"advisory": advisory} if advisory else {})},
                          detail=all_scores[0][3][i].detail)
-        if verdict == "fail":
+        if verdict == "fail" and not advisory:
             op = "<=" if score.direction == "lower" else ">="
             failures.append(f"{who}: {score.metric} [{variant}] = {worst:.4g}, "
                             f"threshold {op} {score.threshold:g}")
