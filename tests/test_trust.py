@@ -195,3 +195,18 @@ def test_disturbed_runs_do_not_count_as_the_host_noise(tmp_path):
     comp = C.compare(db, "R12", baseline_run_id="R10")
     row = {r.metric: r for r in comp.rows}["latency_total_ms"]
     assert row.verdict == "regressed", row.reason
+
+
+def test_a_disturbed_candidate_keeps_the_whole_history_and_says_disturbed(tmp_path):
+    """On a host busy all the time every run is disturbed: the verdict names the
+    environment (and what the rule saw), not a history too short to judge."""
+    db = tmp_path / "history.sqlite"
+    for i in range(6):
+        H.import_record(db, _with_health(make_record(
+            f"R{i:02d}", started=f"2026-11-{10 + i:02d}T10:00:00Z", seed=i), 1.0))
+    H.import_record(db, _with_health(make_record(
+        "CAND", started="2026-11-20T10:00:00Z", seed=9, latency=45.0 * 1.5), 1.0))
+    row = {r.metric: r for r in C.compare(db, "CAND", baseline_run_id="R05").rows}[
+        "latency_total_ms"]
+    assert row.verdict == "unknown" and row.reason.startswith("environment disturbed"), row
+    assert row.reason.endswith("was: regressed"), row.reason

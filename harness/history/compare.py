@@ -51,6 +51,7 @@ from harness.stats.trust import (
     mark_disturbed,
     mark_not_comparable,
     require_history,
+    run_disturbed,
     settings_differ,
 )
 
@@ -170,6 +171,9 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
             return g
 
         gb, gc = group(base), group(cand)
+        # a quiet candidate's noise comes from quiet runs; a disturbed one is "unknown:
+        # environment disturbed" anyway (_between_runs_guards), with all history behind it
+        quiet_cand = not run_disturbed((cand_info.get("environment") or {}).get("health"))
         by_dm: dict[tuple, list[tuple]] = {}
         for k in gb:
             by_dm.setdefault((k[0], k[2]), []).append(k)
@@ -200,7 +204,8 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
                 history = history_medians(conn, metric, device, bkey[1],
                                           before=cand_info.get("started"),
                                           exclude=(candidate_run_id,), runner=c_set,
-                                          skip_disturbed=_cpu_shared(cand_info, device))
+                                          skip_disturbed=quiet_cand
+                                          and _cpu_shared(cand_info, device))
             c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
                                 run_noise=run_noise_from_medians(history or []))
             row = VerdictRow.from_samples(c, **common)
