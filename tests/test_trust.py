@@ -210,3 +210,17 @@ def test_a_disturbed_candidate_keeps_the_whole_history_and_says_disturbed(tmp_pa
         "latency_total_ms"]
     assert row.verdict == "unknown" and row.reason.startswith("environment disturbed"), row
     assert row.reason.endswith("was: regressed"), row.reason
+
+
+def test_too_few_quiet_runs_fall_back_to_the_whole_history(tmp_path):
+    """A quiet candidate whose history has fewer quiet runs than the minimum (a busy CI
+    machine now and then) is judged on the whole history, not refused for too little."""
+    db = tmp_path / "history.sqlite"
+    for i in range(6):  # 3 quiet, 3 disturbed
+        H.import_record(db, _with_health(make_record(
+            f"R{i:02d}", started=f"2026-11-{10 + i:02d}T10:00:00Z", seed=i), 1.0 if i % 2 else 0.05))
+    H.import_record(db, _with_health(make_record(
+        "CAND", started="2026-11-20T10:00:00Z", seed=9, latency=45.0 * 1.5), 0.05))
+    row = {r.metric: r for r in C.compare(db, "CAND", baseline_run_id="R04").rows}[
+        "latency_total_ms"]
+    assert row.verdict == "regressed", row.reason

@@ -200,20 +200,23 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
             c_set = _settings(cand_info, device, m0)
             differ = settings_differ(_settings(base_info, device, gb[bkey][0]), c_set)
             history = None
+            need = (min_history or {}).get(m0.get("profile"), MIN_HISTORY)
             if use_history:
-                history = history_medians(conn, metric, device, bkey[1],
-                                          before=cand_info.get("started"),
-                                          exclude=(candidate_run_id,), runner=c_set,
-                                          skip_disturbed=quiet_cand
-                                          and _cpu_shared(cand_info, device))
+                where = {"before": cand_info.get("started"), "exclude": (candidate_run_id,),
+                         "runner": c_set}
+                skip = quiet_cand and _cpu_shared(cand_info, device)
+                history = history_medians(conn, metric, device, bkey[1], **where,
+                                          skip_disturbed=skip)
+                if skip and len(history) < need:
+                    # too few quiet runs: all of them, a wider (conservative) interval
+                    history = history_medians(conn, metric, device, bkey[1], **where)
             c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
                                 run_noise=run_noise_from_medians(history or []))
             row = VerdictRow.from_samples(c, **common)
             if differ:
                 row = mark_not_comparable(row, differ)
             elif history is not None:
-                row = require_history(row, len(history),
-                                      (min_history or {}).get(m0.get("profile"), MIN_HISTORY))
+                row = require_history(row, len(history), need)
             rows.append(row)
         for key in gb:
             if key in used or key in gc:
