@@ -119,6 +119,10 @@ def test_plugin_baseline_gate_and_exit_status(pytester, monkeypatch, tmp_path, f
     assert load_record(run1)["comparison"]["rows"] == []
     seed_history(out / "history.sqlite", run1, 4)  # the history a "regressed" needs
     r2, run2 = _lab_run(pytester, monkeypatch, out, 1.25, 2, "--baseline", run1.name, *prof)
+    rows = load_record(run2)["comparison"]["rows"]
+    busy = [r["reason"] for r in rows if r["reason"].startswith("environment disturbed")]
+    if busy:  # real runs on a shared machine: the gate rightly will not judge them
+        pytest.skip(f"this machine was busy during the lab runs: {busy[0]}")
     assert r2.ret == 1, r2.stdout.str()
     r2.stdout.fnmatch_lines(["*SwapLab gate vs baseline*", "REGRESSED latency_total_ms on local*"])
     comp = load_record(run2)["comparison"]
