@@ -15,14 +15,13 @@ Input sets (each lands in `inputs/<set>/` on the device):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from harness.inputs import build_once, camera, portraits, video
+from harness.inputs import build_once, camera, derived_key, portraits, video
 
 SOURCE_NAMES = ("grace_hopper.jpg", "source.jpg", "source.png")
 TARGET_NAMES = ("astronaut.png", "target.png", "target.jpg")
@@ -54,14 +53,6 @@ def darken(image, scale: float, gamma: float):
     return np.clip(y * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _digest(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def lab_inputs(models_dir: Path, cache: Path,
                progress: Callable[[str], None] = print) -> dict[str, dict[str, Path]]:
     images_dir = Path(models_dir) / "test_images"
@@ -72,7 +63,10 @@ def lab_inputs(models_dir: Path, cache: Path,
     sets: dict[str, dict[str, Path]] = {"source": {source.name: source},
                                         "frames": {target.name: target}}
     bases = [target, source]
-    out = Path(cache) / f"low-light-{_digest([*bases, Path(portraits.__file__), Path(__file__)])}"
+    # derived from both portraits and their variants (portraits.py) by this module
+    key = derived_key(__file__, {**{p.name: p for p in bases},
+                                 "portraits.py": Path(portraits.__file__)})
+    out = Path(cache) / f"low-light-{key}"
 
     def build(folder: Path) -> None:
         progress(f"[swaplab] generating low-light input images in {out}")
