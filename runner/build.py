@@ -14,7 +14,7 @@ arm64 devices are phones), linux for x86_64.
 Cache layout (root = $SWAPLAB_CACHE or ~/.cache/swaplab):
   downloads/ncnn-<ver>.tar.gz                        the sdist (runner/sdist.py), sha256 pinned
   src/ncnn-<ver>/                                     extracted sdist
-  ncnn/<ver>-<abi>-<compiler>-<flagshash>/install     static ncnn, Vulkan off
+  ncnn/<ver>-<abi>-<compiler>-<flagshash>/install     static ncnn (Vulkan in the host and NDK builds)
   opencv/<ver>-<abi>-<compiler>-<flagshash>/install   static OpenCV (android builds only)
   toolchain/<zigkey>-<abi>/                           zig wrapper scripts; zig/ its cache
   runner/<abi>[-android]-<sourcehash>/swap_runner     the runner; unchanged sources -> no rebuild
@@ -195,10 +195,15 @@ def toolchain_key_items(abi: str, platform: str, toolchain: str = "zig") -> list
     return [toolchain if platform == "android" else "host"]
 
 
-def ncnn_flags(abi: str, platform: str = "linux") -> list[str]:
+def ncnn_flags(abi: str, platform: str = "linux", toolchain: str = "zig") -> list[str]:
     flags = list(NCNN_COMMON)
     # every build: only the layers the models use (buildlib/ncnn_layers.py)
     if platform == "android":
+        if toolchain == "ndk":
+            # The NDK links bionic dynamically, so ncnn can dlopen the phone's libvulkan.so
+            # (its NCNN_VULKAN_LOADER path on __ANDROID__): the phone build with a GPU path.
+            # zig's static musl build has no working dlopen, so it stays CPU only.
+            flags = [f for f in flags if f != "-DNCNN_VULKAN=OFF"] + ncnn_vulkan.flags()
         return flags + ncnn_android.flags(abi) + ncnn_layers.flags()
     if abi == "x86_64":
         # This host's one build carries both backends (--backend cpu|vulkan|auto): Vulkan on.
@@ -331,7 +336,7 @@ def cache_key_items(flags: list[str]) -> list:
 
 
 def ncnn_install_dir(abi: str, platform: str = "linux", toolchain: str = "zig") -> pathlib.Path:
-    items = cache_key_items(ncnn_flags(abi, platform))
+    items = cache_key_items(ncnn_flags(abi, platform, toolchain))
     if platform == "android":
         items += ["android", *toolchain_key_items(abi, platform, toolchain)]
     key = f"{NCNN_VERSION}-{abi}-{compiler_id(abi, platform, toolchain)}-{_hash(items)}"
@@ -379,7 +384,7 @@ def build_ncnn(abi: str, progress=print, platform: str = "linux",
     src = ncnn_source(progress)
     progress(f"[build] ncnn {NCNN_PYPI_VERSION} for {abi} {platform} "
              "(one-time, a few minutes on 2 cores)")
-    flags = ncnn_flags(abi, platform)
+    flags = ncnn_flags(abi, platform, toolchain)
     problem = ncnn_layers.check_layer_list(src)
     if problem:
         raise BuildError(problem)

@@ -193,6 +193,12 @@ def test_every_ncnn_build_keeps_every_layer_the_models_use(tmp_path):
         assert not any(f"WITH_LAYER_{n.lower()}=OFF" in f for f in flags for n in nl.LAYERS_USED)
     host = build.ncnn_flags("x86_64", "linux")
     assert "-DNCNN_VULKAN=ON" in host and "-DNCNN_SIMPLEVK=ON" in host
+    # phones: the NDK route (bionic, dlopen works) carries the GPU path; static musl cannot
+    for abi in ("arm64-v8a", "x86_64"):
+        ndk = build.ncnn_flags(abi, "android", "ndk")
+        assert "-DNCNN_VULKAN=ON" in ndk and "-DNCNN_VULKAN=OFF" not in ndk, abi
+        assert left_out <= set(ndk), abi
+        assert "-DNCNN_VULKAN=OFF" in build.ncnn_flags(abi, "android", "zig"), abi
     (tmp_path / "src").mkdir()
     text = "".join(f"ncnn_add_layer({n})\n" for n in nl.ALL_LAYERS)
     (tmp_path / "src" / "CMakeLists.txt").write_text(text)

@@ -1,4 +1,6 @@
-"""ncnn's options for the host build with the Vulkan backend (on top of build.py's NCNN_COMMON).
+"""ncnn's options for the builds with the Vulkan backend (on top of build.py's NCNN_COMMON):
+the x86_64 host build, and the Android build through the NDK (`--toolchain ndk`, bionic,
+which can dlopen the phone's libvulkan.so; zig's static musl builds cannot).
 
 One host build serves both backends: `--backend cpu` runs the same binary with
 `opt.use_vulkan_compute = false`. NCNN_SIMPLEVK: ncnn dlopens the Vulkan loader
