@@ -37,7 +37,8 @@ SCORES = {
     "brows": ("doubled_brows_max", ["doubled_brows"]),
     "target_structure": ("target_structure_max", ["half_erased_glasses", "no_swap"]),
     "leak": ("leak_ratio_max", ["leak_strip"]),
-    "pose_points": ("pose_points_nme_max", ["shifted_5px", "scaled_0.9"]),
+    "pose_points": ("pose_points_nme_max", ["shifted_5px", "shifted_3px", "scaled_0.9",
+                                            "rotated_4deg"]),
 }
 
 
@@ -65,18 +66,19 @@ def variants(c: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             "half_erased_glasses": (g_tgt, g_out),
             "leak_strip": (tgt, planted.leak_strip(out, c["source"], tl)),
             "shifted_5px": (tgt, planted.shifted(out, tl, 5.0)),
+            "shifted_3px": (tgt, planted.shifted(out, tl, 0.0, 3.0)),
             "scaled_0.9": (tgt, planted.scaled(out, tl, 0.9)),
+            "rotated_4deg": (tgt, planted.rotated(out, tl, 4.0)),
             "no_swap": (tgt, tgt.copy())}
 
 
 def face_scores(c: dict, tgt: np.ndarray, out: np.ndarray) -> dict[str, float]:
     tl, ex = c["tl"], c["expected"]
-    ol = reference_landmarks(out, roi_image=tgt)
     return {"face_colour": F.face_interior_colour(out, tgt, tl).value,
             "brows": F.doubled_brows(out, tgt, c["warped"], tl, ex).value,
             "target_structure": F.target_structure(out, tgt, c["warped"], tl, ex).value,
             "leak": F.background_leak(out, tgt, tl, ex).value,
-            "pose_points": F.transferable_pose(ol, ex).value}
+            "pose_points": F.transferable_pose(out, c["warped"], ex).value}
 
 
 def main(argv=None) -> int:

@@ -108,7 +108,7 @@ def quality(a: Path, b: Path, mode: str = "small") -> None:
             for k, runner in enumerate((a, b)):
                 out = evalset.run_runner(runner, evalset.face_path(s), evalset.face_path(t),
                                          Path(tmp) / f"{k}-{s}-{t}", mode=mode)
-                r = score_output(src, tgt, load_rgb(out[0]))
+                r = score_output(src, tgt, load_rgb(out[0]), mode=mode)
                 names = [x.name for x in r.failures()]
                 totals[k] += bool(names)
                 cells.append(", ".join(names) or "-")

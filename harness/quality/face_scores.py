@@ -7,8 +7,9 @@
                                                      target rather than the source (glasses) (lower)
     background_leak       quality_leak_ratio         non-skin pixels new on one side of the face
                                                      (source background or hair) (lower)
-    transferable_pose     quality_pose_points_nme    eye centres and nose of output vs target,
-                                                     over the IOD; no shape fit (lower)
+    transferable_pose     quality_pose_points_nme    how far the source's eye centres and nose
+                                                     moved from their expected place, over the
+                                                     IOD (registration, placement.py) (lower)
 
 Pure functions of RGB uint8 images and (68, 2) landmarks; nothing reads or writes files.
 `expected` landmarks are where the source's features land in the target frame
@@ -25,7 +26,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from harness.quality import geometry as geo
-from harness.quality import regions
+from harness.quality import placement, regions
 from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
@@ -259,24 +260,23 @@ def pose_points(landmarks) -> np.ndarray:
     return np.array([r, left, pts[27], pts[30]])
 
 
-def transferable_pose(output_landmarks, target_landmarks,
-                      threshold: float = DEFAULT_THRESHOLDS.pose_points_nme_max) -> Score:
-    """Mean distance of the eye centres, nose root and nose tip, output vs target, over the
-    target's IOD: the points a swap must leave where they were (mouth corners and jaw
-    belong to the source's face shape and are left out). Orientation (eye-line angle) and
-    scale (eye-centre distance ratio) are in the detail."""
-    tl = geo.as_landmarks(target_landmarks)
-    if output_landmarks is None:
-        return _score("pose_points", "quality_pose_points_nme", "", "lower", float("inf"),
-                      threshold, {"reason": "no face found in the output"})
-    po, pt = pose_points(output_landmarks), pose_points(tl)
-    iod = geo.inter_ocular(tl)
-    err = np.linalg.norm(po - pt, axis=1)
-    eo, et = po[1] - po[0], pt[1] - pt[0]
-    roll = math.degrees(math.atan2(eo[1], eo[0]) - math.atan2(et[1], et[0]))
-    detail = {"point_error_px": [round(float(v), 2) for v in err], "iod_px": iod,
-              "offset_px": [float(v) for v in (po - pt).mean(0)],
-              "roll_deg": (roll + 180) % 360 - 180,
-              "scale_ratio": float(np.linalg.norm(eo) / max(np.linalg.norm(et), 1e-6))}
-    return _score("pose_points", "quality_pose_points_nme", "", "lower",
-                  float(err.mean() / iod), threshold, detail)
+def transferable_pose(output: np.ndarray, warped_source: np.ndarray, expected_landmarks,
+                      threshold: float = DEFAULT_THRESHOLDS.pose_points_nme_max,
+                      output_landmarks=None) -> Score:
+    """Mean distance the eye centres, nose root and nose tip of the source moved from
+    where the runner's similarity puts them (`expected_landmarks`), over the IOD: the points
+    a swap must place (mouth corners and jaw belong to the source's face shape and are left
+    out). Measured by registering the output's inner face onto the warped source
+    (`placement.face_motion`), not by reading the output's points off the face mesh, which
+    places them between the source's features and the target's outline. Orientation
+    (eye-line angle) and scale (eye-distance ratio) are in the detail; with
+    `output_landmarks` the mesh's reading too (`mesh_nme`, for comparison only)."""
+    ex = geo.as_landmarks(expected_landmarks)
+    iod = geo.inter_ocular(ex)
+    points = pose_points(ex)
+    detail = placement.placement_error(output, warped_source, ex, points, iod)
+    if output_landmarks is not None:
+        mesh = np.linalg.norm(pose_points(output_landmarks) - points, axis=1)
+        detail["mesh_nme"] = round(float(mesh.mean() / iod), 4)
+    return _score("pose_points", "quality_pose_points_nme", "", "lower", detail.pop("nme"),
+                  threshold, detail)

@@ -9,6 +9,7 @@ each returns new arrays and leaves its inputs alone.
   leak_strip           a grey strip (the source background's luma) on one cheek  leak
   shifted              the face content moved by (dx, dy) px                      pose_points
   scaled               the face content scaled about the face centre              pose_points
+  rotated              the face content turned about the face centre              pose_points
   jitter_sequence      the face content moved by a sub-pixel offset per frame    jitter, flicker
   side_by_side         two frames in one (a group photo for the right-faces check)
 """
@@ -134,6 +135,11 @@ def scaled(output: np.ndarray, tl, scale: float = 0.9) -> np.ndarray:
     c = geo.face_centre(tl)
     return _move_face(output, tl, np.array([[scale, 0, (1 - scale) * c[0]],
                                             [0, scale, (1 - scale) * c[1]]]))
+
+
+def rotated(output: np.ndarray, tl, degrees: float = 4.0) -> np.ndarray:
+    c = geo.face_centre(tl)
+    return _move_face(output, tl, cv2.getRotationMatrix2D((float(c[0]), float(c[1])), degrees, 1.0))
 
 
 def jitter_sequence(output: np.ndarray, tl, offsets_px) -> list[np.ndarray]:

@@ -130,8 +130,8 @@ def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
                 source_landmarks, output_landmarks,
                 thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> list[Score]:
     """The face scores of one frame whose landmarks are known (pure): face colour, doubled
-    brows, target structure, half-erased glasses, leak, pose points (None output landmarks fail
-    the pose points)."""
+    brows, target structure, half-erased glasses, leak, pose points (the output's
+    landmarks only give the pose points' mesh reading, for comparison)."""
     t = thresholds
     ex = F.expected_landmarks(source_landmarks, target_landmarks)
     warped = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
@@ -142,4 +142,5 @@ def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
             half_erased_glasses_score(output, target, target_landmarks,
                                       t.half_erased_glasses_max),
             F.background_leak(output, target, target_landmarks, ex, t.leak_ratio_max),
-            F.transferable_pose(output_landmarks, ex, t.pose_points_nme_max)]
+            F.transferable_pose(output, warped, ex, t.pose_points_nme_max,
+                                output_landmarks=output_landmarks)]

@@ -46,8 +46,9 @@ class QualityThresholds:
     half_erased_glasses_max: float = 0.35
     #: Worst boundary sector's share of pixels that are new non-skin (background leak).
     leak_ratio_max: float = 0.37
-    #: Eye centres, nose root and tip, output vs target, mean distance / IOD.
-    pose_points_nme_max: float = 0.033
+    #: Eye centres, nose root and tip: how far the source's moved from their expected place
+    #: (registration), mean distance / IOD.
+    pose_points_nme_max: float = 0.02
     #: Temporal: largest deviation of the pose points from their median over the frames, px.
     jitter_max_px: float = 0.5
     #: Temporal: largest share of face pixels changing between two frames beyond the target.
