@@ -44,7 +44,7 @@ def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray
     lm = np.asarray(landmarks, np.float32).reshape(68, 2)
     le, re_, iod, ex, ey = _axes(lm)
     gray = cv2.cvtColor(np.ascontiguousarray(target_rgb[..., :3]), cv2.COLOR_RGB2GRAY)
-    k = max(3, int(round(0.08 * iod)) | 1)
+    k = max(3, round(0.08 * iod) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     bh = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
     inner = (lm[39] + lm[42]) / 2
@@ -66,7 +66,7 @@ def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray
         cv2.fillConvexPoly(band, np.rint(c).astype(np.int32), value)
 
     quad(eyes, -1.1 * iod, 1.1 * iod, top - 0.15 * iod, 0.6 * iod, 255)
-    g = max(1, int(round(0.12 * iod)))
+    g = max(1, round(0.12 * iod))
     for a in (36, 42):
         e = np.zeros_like(band)
         cv2.fillConvexPoly(e, cv2.convexHull(np.rint(lm[a:a + 6]).astype(np.int32)), 255)
@@ -113,6 +113,6 @@ def half_erased_glasses_score(output: np.ndarray, target: np.ndarray, target_lan
     """`half_erased_glasses` as a gating score; not scored when the target wears none."""
     r = half_erased_glasses(output, target, target_landmarks)
     if r["value"] is None:
-        r["reason"] = "the target wears no glasses (bridge evidence %.1f)" % r["evidence"]
+        r["reason"] = f"the target wears no glasses (bridge evidence {r['evidence']:.1f})"
     return _score("glasses", "quality_half_erased_glasses", "", "lower", r.pop("value"),
                   threshold, r)
