@@ -30,11 +30,10 @@ from harness.quality import (
     load_rgb,
     reference_landmarks,
     save_rgb,
-    score_blend,
     thresholds_for_profile,
     write_quality_images,
 )
-from harness.quality.score_output import THRESHOLD_KEYS, face_checks
+from harness.quality.score_output import THRESHOLD_KEYS, score_frame
 
 DIRECTIONS = ("forward", "reverse")
 #: scores of what only some modes do, gated in those modes only: the runner keeps the
@@ -85,10 +84,8 @@ def test_blend_quality(direction, swap, swap_runner, lab, device, profile, recor
             f"{who}: output frame {path.name} is {output.shape[1]}x{output.shape[0]}, "
             f"target {tgt_name} is {target.shape[1]}x{target.shape[0]}")
         out_l = reference_landmarks(output, mode, roi_image=target)
-        blend = score_blend(source, target, output, tgt_l, source_landmarks=src_l,
-                            output_landmarks=out_l, thresholds=thresholds)
-        face = face_checks(source, target, output, tgt_l, src_l, out_l, thresholds)
-        all_scores.append((path, output, blend, blend.all() + face))
+        blend, scores = score_frame(source, target, output, tgt_l, src_l, out_l, thresholds)
+        all_scores.append((path, output, blend, scores))
 
     variant = f"{direction}: {src_name} -> {tgt_name}, mode={mode}"
     failures: list[str] = []

@@ -258,6 +258,31 @@ def test_pose_registration_reads_the_motion_it_was_given(cases):
     assert "not where the warp puts it" in none.detail["reason"]
 
 
+@pytest.mark.parametrize("pair", [p for p in BAD if "glasses" in evalset.LABELS[p]], ids=_id)
+def test_glasses_kept_whole_pass_and_half_erased_fail(run, pair):
+    """Base mode keeps the target's glasses whole (runner/src/occluders.cpp): that output
+    passes `swaplab score` (identity against the source wearing the frame, target
+    structure left to the glasses score), while small mode's half-erased frame fails the
+    half-erased glasses score and is not taken for a kept frame."""
+    from harness.quality.glasses import kept_glasses_frame
+
+    src, tgt = (load_rgb(evalset.face_path(n)) for n in pair)
+    paths = [evalset.face_path(n) for n in pair]
+    base = run(*paths, mode="base")[0]
+    tl = reference_landmarks(tgt, "base")
+    assert kept_glasses_frame(base, tgt, tl) is not None
+    r = score_output(src, tgt, base, mode="base")
+    s = {x.name: x for x in r.scores}
+    assert r.passed, r.text()
+    assert s["target_structure"].value is None and "glasses" in s["target_structure"].detail["reason"]
+    assert s["identity"].detail["source_reference"].startswith("the source wearing")
+    assert s["glasses"].passed is True
+    small = run(*paths, mode="small")[0]
+    assert kept_glasses_frame(small, tgt, reference_landmarks(tgt)) is None
+    r = score_output(src, tgt, small)
+    assert "glasses" in {x.name for x in r.failures()}, r.text()
+
+
 def test_thresholds_are_the_calibrated_ones():
     assert (T.face_colour_de_max, T.leak_ratio_max, T.pose_points_nme_max) == (6.0, 0.37, 0.02)
 

@@ -175,7 +175,8 @@ def doubled_brows(output: np.ndarray, target: np.ndarray, warped_source: np.ndar
 
 def target_structure(output: np.ndarray, target: np.ndarray, warped_source: np.ndarray,
                      target_landmarks, expected,
-                     threshold: float = DEFAULT_THRESHOLDS.target_structure_max) -> Score:
+                     threshold: float = DEFAULT_THRESHOLDS.target_structure_max,
+                     kept_frame: np.ndarray | None = None) -> Score:
     """Does the target explain the structure around the eyes better than the source does?
     (the outer arcs of the target's glasses left, the target's lids or brows kept)
 
@@ -184,7 +185,18 @@ def target_structure(output: np.ndarray, target: np.ndarray, warped_source: np.n
     `expected` (grown by STRUCTURE_EXPECTED_GROW * IOD). value = NCC(output, target) -
     NCC(output, warped source) of the band-passed luma there: < 0 on a swap (its
     structure is the source's: the Poisson blend keeps the source's gradients), 1 with no
-    swap."""
+    swap.
+
+    Not scored when the output wears the target's glasses whole (`kept_frame`, from
+    `glasses.kept_glasses_frame`): the frame and what the lenses' rims touch are the
+    target's structure on purpose there (base mode's occluder mask), and leaving the
+    frame out of the region did not separate (docs/quality.md); the half-erased glasses
+    score judges the frame."""
+    if kept_frame is not None:
+        return _score("target_structure", "quality_target_structure", "", "lower", None,
+                      threshold, {"reason": "the output keeps the target's glasses whole "
+                                            "(judged by the half-erased glasses score)",
+                                  "kept_frame_px": int(kept_frame.sum())})
     tl = geo.as_landmarks(target_landmarks)
     iod = geo.inter_ocular(tl)
     hull = geo.mask_from_landmarks(tl, output.shape) > 0

@@ -26,10 +26,10 @@ import numpy as np
 from harness.quality import face_scores as F
 from harness.quality import geometry as geo
 from harness.quality.faces import faces_swapped
-from harness.quality.glasses import half_erased_glasses_score
+from harness.quality.glasses import half_erased_glasses_score, kept_glasses_frame
 from harness.quality.landmarks import _reference, reference_landmarks
 from harness.quality.retinex import retinex_enhance
-from harness.quality.scores import Score, _psnr, score_blend
+from harness.quality.scores import BlendScores, Score, _psnr, identity_transfer, score_blend
 from harness.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
 ADVISORY = {"pose"}
@@ -110,12 +110,35 @@ def score_output(source: np.ndarray, target: np.ndarray, output: np.ndarray, *,
     if sl is None:
         raise ScoreInputError("source: no face found")
     ol = reference_landmarks(output, mode, roi_image=ref)
-    blend = score_blend(source, ref, output, tl, source_landmarks=sl, output_landmarks=ol,
-                        thresholds=thresholds)
+    _, scores = score_frame(source, ref, output, tl, sl, ol, thresholds)
     boxes = [d.box for d in _reference(mode).detect_faces(np.ascontiguousarray(ref[..., :3]))]
-    extra = face_checks(source, ref, output, tl, sl, ol, thresholds)
-    extra.append(faces_swapped(ref, output, boxes, faces, thresholds.missed_faces_max))
-    return OutputScores(blend.all() + extra, boosted, faces)
+    scores.append(faces_swapped(ref, output, boxes, faces, thresholds.missed_faces_max))
+    return OutputScores(scores, boosted, faces)
+
+
+def score_frame(source: np.ndarray, target: np.ndarray, output: np.ndarray, target_landmarks,
+                source_landmarks, output_landmarks,
+                thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> tuple[BlendScores, list[Score]]:
+    """Every per-frame score of one output (pure; the quality suite and `swaplab score`):
+    the blend scores and the face checks. When the output wears the target's glasses whole
+    (base mode keeps them on purpose), identity compares the output with the source wearing
+    that frame (the warped source with the target's frame pixels), not the bare source, and
+    target structure leaves the frame to the half-erased glasses score."""
+    t = thresholds
+    blend = score_blend(source, target, output, target_landmarks, source_landmarks=source_landmarks,
+                        output_landmarks=output_landmarks, thresholds=t)
+    kept = kept_glasses_frame(output, target, target_landmarks)
+    if kept is not None:
+        ex = F.expected_landmarks(source_landmarks, target_landmarks)
+        wearing = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
+        wearing[kept] = target[kept][..., :3]
+        identity = identity_transfer(wearing, target, output, ex, target_landmarks,
+                                     output_landmarks, threshold=t.identity_margin_min)
+        identity.detail["source_reference"] = "the source wearing the target's kept glasses"
+        blend = dataclasses.replace(blend, identity=identity)
+    face = face_checks(source, target, output, target_landmarks, source_landmarks,
+                       output_landmarks, t, kept_frame=kept)
+    return blend, blend.all() + face
 
 
 #: threshold key of each face check, by score name
@@ -128,7 +151,8 @@ THRESHOLD_KEYS = {"face_colour": "face_colour_de_max", "brows": "doubled_brows_m
 
 def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, target_landmarks,
                 source_landmarks, output_landmarks,
-                thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> list[Score]:
+                thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+                kept_frame: np.ndarray | None = None) -> list[Score]:
     """The face scores of one frame whose landmarks are known (pure): face colour, doubled
     brows, target structure, half-erased glasses, leak, pose points (the output's
     landmarks only give the pose points' mesh reading, for comparison)."""
@@ -138,7 +162,7 @@ def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
     return [F.face_interior_colour(output, target, target_landmarks, t.face_colour_de_max),
             F.doubled_brows(output, target, warped, target_landmarks, ex, t.doubled_brows_max),
             F.target_structure(output, target, warped, target_landmarks, ex,
-                               t.target_structure_max),
+                               t.target_structure_max, kept_frame),
             half_erased_glasses_score(output, target, target_landmarks,
                                       t.half_erased_glasses_max),
             F.background_leak(output, target, target_landmarks, ex, t.leak_ratio_max),
