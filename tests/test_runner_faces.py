@@ -136,6 +136,32 @@ def test_smaller_face_is_found_on_tiles(runner_binary, tmp_path):
     assert 510 < box[0] < box[2] < 590 and 355 < box[1] < box[3] < 435, box
 
 
+def test_small_face_beside_a_large_one_is_found_with_always(runner_binary, tmp_path):
+    """A large face and, beside it, one at 0.35 of its size: the short-range detector finds
+    the large one only, so the fallback never runs (default); `--small-faces always` runs
+    the full-range detector too and swaps both, the small one where it was pasted."""
+    big = cv2.imread(str(evalset.face_path("obama_portrait")))
+    small = cv2.resize(cv2.imread(str(evalset.face_path("biden_blue_room"))), None,
+                       fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
+    canvas = np.full((big.shape[0], big.shape[1] + 220, 3), 128, np.uint8)
+    canvas[:, :big.shape[1]] = big
+    y, x = (big.shape[0] - small.shape[0]) // 2, big.shape[1] + 10
+    canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+    p = tmp_path / "large_and_small.png"
+    cv2.imwrite(str(p), canvas)
+    f = swap(runner_binary, p)[0][0]
+    assert f["faces"] == 1 and f["detector"] == "face_detection_short_range", f
+    f = swap(runner_binary, p, "--small-faces", "always")[0][0]
+    assert f["faces"] == 2 and f["faces_swapped"] == 2, f
+    assert f["detector"] == "face_detection_short_range+" + FULL_RANGE
+    boxes = sorted(pf["box"] for pf in f["per_face"])
+    assert boxes[0][2] < big.shape[1] < boxes[1][0], boxes     # one face in each part
+    assert x - 5 < boxes[1][0] < boxes[1][2] < x + small.shape[1] + 5, boxes
+    # where both detectors see one face it is kept once: the large face alone
+    f = swap(runner_binary, evalset.face_path("obama_portrait"), "--small-faces", "always")[0][0]
+    assert f["faces"] == 1 and f["detector"] == "face_detection_short_range", f
+
+
 def test_small_face_passes_rest_on_an_empty_scene(runner_binary, tmp_path):
     empty = tmp_path / "empty.png"
     cv2.imwrite(str(empty), np.full((480, 640, 3), 90, np.uint8))

@@ -74,6 +74,19 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
 {
     r.detector = m.detector.model->id;
     std::vector<Detection> dets = m.detector.detect(img);
+    if (!dets.empty() && m.fallback_always)
+    {
+        // A small face beside a large one: the short-range detector found the large one,
+        // so the pass above never ran. `--small-faces always` runs the full-range detector
+        // on every detection frame; a face both found (IoU > 0.3) keeps the better box.
+        const size_t found = dets.size();
+        for (Detection& d : m.fallback.detect(img))
+            dets.push_back(std::move(d));
+        dets = merge_tile_detections(std::move(dets));
+        if (dets.size() > found)
+            r.detector += "+" + m.fallback.model->id;
+        return dets;
+    }
     if (!dets.empty() || !m.has_fallback)
         return dets;
     if (track.fallback_wait > 0)

@@ -33,6 +33,7 @@ struct ModeRuntime
     FaceDetector fallback;
     bool has_fallback = false;
     bool fallback_tiles = false;  // then also on 2x2 tiles (`--small-faces tiles`)
+    bool fallback_always = false; // also when the mode's detector found faces (`--small-faces always`)
     Face source;  // source face found by this mode's models
 };
 

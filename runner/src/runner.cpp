@@ -91,6 +91,7 @@ ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement
         {
             m.fallback.init(&pack.get(full_range));
             m.fallback_tiles = o.small_faces == "tiles";
+            m.fallback_always = o.small_faces == "always";
             m.has_fallback = true;
         }
     }
