@@ -2,7 +2,10 @@
 
     python benchmarks/quality_eval/runner_ab.py BASELINE_RUNNER CANDIDATE_RUNNER
         [--rounds 5] [--frames 20] [--warmup 3] [--pair SOURCE:TARGET] [--no-quality]
-        [--mode small|base]
+        [--mode small|base] [--candidate-flags "FLAGS"]
+
+BASELINE and CANDIDATE may be one binary with `--candidate-flags` (e.g. "--small-faces
+always"): the cost of an option, measured the same way.
 
 Latency: rounds of (baseline, candidate) runs, the order alternating each round, each run
 `--threads 1`, `--mode` (small unless asked; base for base-only changes such as the
@@ -42,11 +45,11 @@ STAGES = ("decode", "enhance", "detect", "landmarks", "align", "warp", "color", 
 
 
 def stage_medians(runner: Path, source: Path, target: Path, frames: int, warmup: int,
-                  mode: str = "small") -> dict[str, float]:
+                  mode: str = "small", flags: tuple[str, ...] = ()) -> dict[str, float]:
     r = subprocess.run([str(runner), "--models", str(REPO / "models"), "--source", str(source),
                         "--target", str(target), "--mode", mode, "--warmup", str(warmup),
                         "--frames", str(frames), "--threads", "1", "--enhance", "off",
-                        "--telemetry", "-"], capture_output=True, text=True, check=False,
+                        "--telemetry", "-", *flags], capture_output=True, text=True, check=False,
                        env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"}, timeout=900)
     if r.returncode != 0:
         raise SystemExit(f"{runner}: exit {r.returncode}: {r.stderr[-500:]}")
@@ -74,15 +77,16 @@ def latency(a: Path, b: Path, args) -> None:
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "candidate": []}
     load0 = os.getloadavg()
     for i in range(args.rounds):
-        order = [("baseline", a), ("candidate", b)]
-        for name, runner in (order if i % 2 == 0 else order[::-1]):
+        order = [("baseline", a, ()), ("candidate", b, tuple(args.candidate_flags.split()))]
+        for name, runner, flags in (order if i % 2 == 0 else order[::-1]):
             runs[name].append(stage_medians(runner, src, tgt, args.frames, args.warmup,
-                                            args.mode))
+                                            args.mode, flags))
     load1 = os.getloadavg()
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
           f"{platform.release()}; load average before {load0[0]:.2f}, after {load1[0]:.2f}")
     print(f"pair {s} -> {t}, {args.mode} mode, threads 1, {args.rounds} interleaved rounds x "
-          f"{args.frames} frames (+{args.warmup} warm-up)\n")
+          f"{args.frames} frames (+{args.warmup} warm-up); candidate flags: "
+          f"{args.candidate_flags or 'none'}\n")
     print("| stage | baseline median ms (min..max) | candidate median ms (min..max) | ratio |")
     print("|---|---|---|---|")
     for st in (*STAGES, "mask (face)"):
@@ -127,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pair", default="grace_hopper:obama_portrait")
     ap.add_argument("--no-quality", action="store_true")
     ap.add_argument("--mode", choices=("small", "base"), default="small")
+    ap.add_argument("--candidate-flags", default="", help="runner flags of the candidate's runs")
     a = ap.parse_args(argv)
     latency(a.baseline, a.candidate, a)
     if not a.no_quality:
