@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "placement.h"
 #include "thermal.h"
 
 namespace {
@@ -165,38 +166,11 @@ Options parse_args(int argc, char** argv)
     return o;
 }
 
-// "4-7" or "0,2" or "0-1,4"
+// "4-7" or "0,2" or "0-1,4" (the list syntax is placement.cpp's, as for --placement)
 void set_affinity(const std::string& list)
 {
     cpu_set_t set;
-    CPU_ZERO(&set);
-    size_t pos = 0;
-    while (pos <= list.size())
-    {
-        size_t e = list.find(',', pos);
-        if (e == std::string::npos) e = list.size();
-        std::string part = list.substr(pos, e - pos);
-        size_t dash = part.find('-');
-        int lo, hi;
-        try
-        {
-            if (dash == std::string::npos) lo = hi = parse_int("--cpu-affinity", part, 0, CPU_SETSIZE - 1);
-            else
-            {
-                lo = parse_int("--cpu-affinity", part.substr(0, dash), 0, CPU_SETSIZE - 1);
-                hi = parse_int("--cpu-affinity", part.substr(dash + 1), 0, CPU_SETSIZE - 1);
-            }
-        }
-        catch (const RunnerError&)
-        {
-            throw usage("--cpu-affinity: bad CPU list '" + list + "' (expected e.g. 4-7 or 0,2)");
-        }
-        if (hi < lo)
-            throw usage("--cpu-affinity: bad CPU range '" + part + "'");
-        for (int c = lo; c <= hi; c++)
-            CPU_SET(c, &set);
-        pos = e + 1;
-    }
+    parse_cpu_list("--cpu-affinity", list, set);
     if (sched_setaffinity(0, sizeof(set), &set) != 0)
         throw usage("--cpu-affinity " + list + ": " + strerror(errno));
 }
