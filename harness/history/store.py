@@ -330,11 +330,12 @@ def samples_for(db_path: str | os.PathLike | sqlite3.Connection, run_id: str, de
 def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
            device: str | None = None, profile: str | None = None, test: str | None = None,
            branch: str | None = None, before: str | None = None, limit: int = 200,
-           include_samples: bool = False) -> list[dict]:
+           include_samples: bool = False, include_health: bool = False) -> list[dict]:
     """History of one metric, oldest first: one point per run x device x test with run_id,
     started, commit, branch, status, device, profile, test, unit, direction, n, median
-    (and samples if asked). Filter by device or profile (all devices of a profile),
-    test, branch; ``before`` = only runs started before that ISO time.
+    (and samples, and the run's environment health, if asked). Filter by device or profile
+    (all devices of a profile), test, branch; ``before`` = only runs started before that
+    ISO time.
 
     A run that measured the metric several times in one test (the rounds of an A/B run)
     gives one point: the median of its measurements' medians, over the candidate's
@@ -343,6 +344,8 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
             "m.profile, m.test, m.unit, m.direction, m.n, m.median, m.summary, m.extra")
     if include_samples:
         cols += ", m.samples"
+    if include_health:
+        cols += ", r.environment"
     where, args = "m.metric = ?", [metric]
     for col, v in (("m.device", device), ("m.profile", profile), ("m.test", test),
                    ("r.branch", branch)):
@@ -370,6 +373,8 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
         d["summary"] = json.loads(d["summary"]) if d.get("summary") else None
         if include_samples:
             d["samples"] = json.loads(d["samples"]) if d.get("samples") else []
+        if include_health:
+            d["health"] = (json.loads(d.pop("environment") or "{}") or {}).get("health")
         key = (d["run_id"], d["device"], d["test"])
         if key not in points:
             d["_medians"] = [d["median"]] if d["median"] is not None else []
@@ -421,17 +426,10 @@ def history_medians(db_path: str | os.PathLike | sqlite3.Connection, metric: str
     (harness.stats.trust.run_disturbed), whose medians would inflate the noise estimate."""
     ex = set(exclude)
     pts = [p for p in series(db_path, metric, device=device, test=test, before=before,
-                             limit=3 * runs + len(ex))
+                             limit=3 * runs + len(ex), include_health=skip_disturbed)
            if p["run_id"] not in ex and p["median"] is not None
-           and settings_differ(p.get("runner"), runner) is None]
-    if skip_disturbed and pts:
-        ids = sorted({p["run_id"] for p in pts})
-        with opened(db_path) as conn:
-            envs = conn.execute(f"SELECT run_id, environment FROM runs WHERE run_id IN "
-                                f"({','.join('?' * len(ids))})", ids).fetchall()
-        noisy = {rid for rid, env in envs
-                 if run_disturbed((json.loads(env) if env else {}).get("health"))}
-        pts = [p for p in pts if p["run_id"] not in noisy]
+           and settings_differ(p.get("runner"), runner) is None
+           and not (skip_disturbed and run_disturbed(p["health"]))]
     return [p["median"] for p in pts[-runs:]]
 
 
