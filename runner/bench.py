@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     tiny_vs_small: dict[str, list[float]] = {}
     blend: dict[str, dict[str, list[float]]] = {}
     load_before = os.getloadavg()
-    busy0, total0 = cpu_jiffies()
+    busy0, _ = cpu_jiffies()
     own0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as td:
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
                 tiny_vs_small.setdefault(res, []).append(
                     totals[(res, "tiny")] / totals[(res, "small")])
     wall = time.monotonic() - t0
-    busy1, total1 = cpu_jiffies()
+    busy1, _ = cpu_jiffies()
     own1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     hz = os.sysconf("SC_CLK_TCK")
     own_s = (own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)

@@ -43,7 +43,7 @@ import time
 def _sibling(name: str):
     """runner/<name>.py as a module, without putting runner/ on sys.path (where its
     build.py would shadow PyPA's `build` for the whole process)."""
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
     key = "swaplab_runner_" + name.replace("/", "_")
     if key not in sys.modules:
         spec = importlib.util.spec_from_file_location(

@@ -55,14 +55,14 @@ def pip_config(python: str = sys.executable) -> dict[str, str]:
             value = shlex.split(value)[0] if value.strip() else ""
         except ValueError:
             value = value.strip().strip("'\"")
-        if key.startswith(":env:") or name not in out or key.startswith("global."):
+        if key.startswith((":env:", "global.")) or name not in out:
             out[name] = value
     return out
 
 
 def default_index() -> str:
     """pip's built-in index, asked from pip so that no host is written here."""
-    from pip._internal.models.index import PyPI  # noqa: PLC0415 - only pip knows its default
+    from pip._internal.models.index import PyPI
     return PyPI.simple_url
 
 

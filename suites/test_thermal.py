@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.power import fallback as FB
 from harness.power import metrics as PW
 from harness.power import sustained as SU
-from harness.power import fallback as FB
 
 
 def test_thermal_fallback(device, profile, swap_runner, recorder, artifacts_dir, lab):

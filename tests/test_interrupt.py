@@ -47,7 +47,8 @@ def test_signal_mid_run_finishes_record_and_report(tmp_path, sig):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         # a shell's background job (nohup ... &) inherits SIGINT ignored, and Python keeps
         # it so: Ctrl-C must reach the run as it does from a terminal
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # (preexec_fn: the test starts no threads before this call)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     try:
         # generous: the loop ends as soon as the run is where it must be; on a loaded 2-core
         # machine the run's start (collection, runner build check, device) took 75 s

@@ -2,6 +2,7 @@
 file, key and expected type."""
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_matching_prefers_soc_then_platform():
     (("threads = 4", 'threads = 4\nfaces = "some"'), "run.faces",
      "expected one of all, largest, best, got 'some'"),
     (("threads = 4", 'threads = 4\nsmall_faces = "tiling"'), "run.small_faces",
-     "expected one of full-range, tiles, off, got 'tiling'"),
+     "expected one of full-range, tiles, always, off, got 'tiling'"),
     # TOML booleans are not integers (Python's bool is an int subclass)
     (("threads = 4", "threads = true"), "run.threads", "expected integer, got boolean True"),
     (("threads = 4", "threads = 4\nmeasured_frames = false"), "run.measured_frames",
@@ -162,7 +163,7 @@ def test_face_settings_reach_the_runner_argv(tmp_path):
     from harness.runner.invoke import runner_argv
 
     class Prepared:  # the two attributes runner_argv reads
-        inputs: dict = {}
+        inputs: ClassVar[dict] = {}
 
     path = tmp_path / "p.toml"
     path.write_text(GOOD)
@@ -217,13 +218,13 @@ def test_input_defaults_by_platform_and_camera_settings(tmp_path):
      "unknown rung 'heat'"),
     (("threads = 4", 'threads = 4\n[thermal]\nfallback = ["fps", "fps"]'), "thermal.fallback",
      "a rung is named twice"),
-    (("threads = 4", 'threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "4-7"}]\n'
-                     'placement = {detect = "little:1"}'), "cpu.placement.detect",
+    (("threads = 4", ('threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "4-7"}]\n'
+                      'placement = {detect = "little:1"}')), "cpu.placement.detect",
      "no cluster 'little' in cpu.clusters (big)"),
     (("threads = 4", 'threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "four"}]'),
      "cpu.clusters[0].cpus", "expected a CPU list"),
-    (("threads = 4", 'threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "4-7"}]\n'
-                     'placement = {mesh = "big:1"}'), "cpu.placement.mesh", "unknown net"),
+    (("threads = 4", ('threads = 4\n[cpu]\nclusters = [{name = "big", cpus = "4-7"}]\n'
+                      'placement = {mesh = "big:1"}')), "cpu.placement.mesh", "unknown net"),
 ])
 def test_camera_thermal_and_cpu_errors_name_the_key(tmp_path, edit, key, expected):
     path = tmp_path / "bad.toml"

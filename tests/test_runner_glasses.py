@@ -38,7 +38,7 @@ def run(runner, source, target, out, mode="base"):
     assert r.returncode == 0, r.stderr
     frame = parse_telemetry(r.stdout, source=f"swap_runner {target}").frames[0]
     dumps = [json.loads(x) for x in (out / "lm.jsonl").read_text().splitlines()]
-    lm = np.array([d for d in dumps if d["type"] == "frame"][0]["lm68"], np.float32)
+    lm = np.array(next(d for d in dumps if d["type"] == "frame")["lm68"], np.float32)
     g = out / "glasses.png"
     mask = cv2.imread(str(g), cv2.IMREAD_GRAYSCALE) > 0 if g.exists() else None
     return frame, cv2.imread(str(out / "out_0.jpg")), lm, mask

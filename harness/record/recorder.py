@@ -16,7 +16,6 @@ from harness.record.units import format_value, unit_of
 from harness.runner.settings import merge_settings, runner_settings
 from harness.stats.descriptive import statistic, summarize, verdict
 
-
 #: target verdict on a device whose CPU is emulated, for targets in EMULATED_UNITS
 NOT_CHECKED = "not checked"
 #: units of targets that an emulated CPU makes meaningless: time and memory (the
