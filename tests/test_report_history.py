@@ -123,7 +123,7 @@ def test_plugin_baseline_gate_and_exit_status(pytester, monkeypatch, tmp_path, f
     busy = [r["reason"] for r in rows if r["reason"].startswith("environment disturbed")]
     if busy:  # real runs on a shared machine: the gate rightly will not judge them
         pytest.skip(f"this machine was busy during the lab runs: {busy[0]}")
-    assert r2.ret == 1, r2.stdout.str()
+    assert r2.ret == 1, repr(rows) + r2.stdout.str()
     r2.stdout.fnmatch_lines(["*SwapLab gate vs baseline*", "REGRESSED latency_total_ms on local*"])
     comp = load_record(run2)["comparison"]
     assert comp["baseline_run"] == run1.name and comp["gate"]["exit_status"] == 1

@@ -188,10 +188,10 @@ def test_disturbed_runs_do_not_count_as_the_host_noise(tmp_path):
             run(i, 45.0 * (1.0 + 0.01 * (i % 3)), 0.05)
     run(12, 45.0 * 1.28, 0.05)
     quiet = H.history_medians(db, "latency_total_ms", "emu-1", before="2026-11-22T10:00:00Z",
-                              skip_disturbed=True)
+                              exclude=("R12",), skip_disturbed=True)
     assert len(quiet) == 6 and max(quiet) < 47.0
     assert len(H.history_medians(db, "latency_total_ms", "emu-1",
-                                 before="2026-11-22T10:00:00Z")) == 12
+                                 before="2026-11-22T10:00:00Z", exclude=("R12",))) == 12
     comp = C.compare(db, "R12", baseline_run_id="R10")
     row = {r.metric: r for r in comp.rows}["latency_total_ms"]
     assert row.verdict == "regressed", row.reason
@@ -222,5 +222,22 @@ def test_too_few_quiet_runs_fall_back_to_the_whole_history(tmp_path):
     H.import_record(db, _with_health(make_record(
         "CAND", started="2026-11-20T10:00:00Z", seed=9, latency=45.0 * 1.5), 0.05))
     row = {r.metric: r for r in C.compare(db, "CAND", baseline_run_id="R04").rows}[
+        "latency_total_ms"]
+    assert row.verdict == "regressed", row.reason
+
+
+def test_a_baseline_started_in_the_same_second_is_history(tmp_path):
+    """Run stamps have whole seconds: a fast candidate can start in the baseline's second.
+    The baseline is then still history before the candidate (it was left out once, and a
+    two-run gate with four earlier runs said "unknown: too little history")."""
+    db = tmp_path / "history.sqlite"
+    base = make_record("BASE", started="2026-11-30T06:31:32Z", seed=1, latency=45.0)
+    H.import_record(db, base)
+    seed_history(db, base, 4)
+    H.import_record(db, make_record("CAND", started="2026-11-30T06:31:32Z", seed=2,
+                                    latency=45.0 * 1.25))
+    assert len(H.history_medians(db, "latency_total_ms", "emu-1", before="2026-11-30T06:31:32Z",
+                                 exclude=("CAND",))) == 5
+    row = {r.metric: r for r in C.compare(db, "CAND", baseline_run_id="BASE").rows}[
         "latency_total_ms"]
     assert row.verdict == "regressed", row.reason

@@ -334,8 +334,8 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
     """History of one metric, oldest first: one point per run x device x test with run_id,
     started, commit, branch, status, device, profile, test, unit, direction, n, median
     (and samples, and the run's environment health, if asked). Filter by device or profile
-    (all devices of a profile), test, branch; ``before`` = only runs started before that
-    ISO time.
+    (all devices of a profile), test, branch; ``before`` = only runs started no later than that
+    ISO time (whole seconds).
 
     A run that measured the metric several times in one test (the rounds of an A/B run)
     gives one point: the median of its measurements' medians, over the candidate's
@@ -353,7 +353,10 @@ def series(db_path: str | os.PathLike | sqlite3.Connection, metric: str, *,
             where += f" AND {col} = ?"
             args.append(v)
     if before is not None:
-        where += " AND r.started < ?"
+        # stamps have whole seconds: a run started in the same second as `before` (a
+        # baseline made just before a fast candidate) is history too; callers leave the
+        # candidate itself out by run id
+        where += " AND r.started <= ?"
         args.append(before)
     # every run gives at least one point, so the last `limit` points lie in its last
     # `limit` runs: read only those
