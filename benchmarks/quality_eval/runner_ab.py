@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -57,7 +58,9 @@ def stage_medians(runner: Path, source: Path, target: Path, frames: int, warmup:
     measured = [x for x in recs if x.get("type") == "frame" and not x.get("warmup")]
     med = {s: statistics.median(f["stage_ns"][s] for f in measured) for s in STAGES}
     # The first face's own mask work (the frame's `mask` also holds base mode's person net).
-    med["mask (face)"] = statistics.median(f["per_face"][0]["stage_ns"]["mask"] for f in measured)
+    # (an older runner, before telemetry schema /2, has no per_face: not measured, nan)
+    med["mask (face)"] = (statistics.median(f["per_face"][0]["stage_ns"]["mask"] for f in measured)
+                          if all(f.get("per_face") for f in measured) else float("nan"))
     return med
 
 
@@ -93,6 +96,10 @@ def latency(a: Path, b: Path, args) -> None:
         va = [r[st] / 1e6 for r in runs["baseline"]]
         vb = [r[st] / 1e6 for r in runs["candidate"]]
         ma, mb = statistics.median(va), statistics.median(vb)
+        if math.isnan(ma) or math.isnan(mb):
+            print(f"| {st} | {'-' if math.isnan(ma) else f'{ma:.3f}'} | "
+                  f"{'-' if math.isnan(mb) else f'{mb:.3f}'} | - |")
+            continue
         ratio = f"{mb / ma:.3f}" if ma > 0 else "-"
         print(f"| {st} | {ma:.3f} ({min(va):.3f}..{max(va):.3f}) | "
               f"{mb:.3f} ({min(vb):.3f}..{max(vb):.3f}) | {ratio} |")
