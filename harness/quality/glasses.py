@@ -94,10 +94,10 @@ def kept_glasses_frame(output_rgb: np.ndarray, target_rgb: np.ndarray,
     below the eyes. None when the target wears no glasses, or the frame was (partly)
     replaced. Such a frame is the target's structure on purpose: the target structure
     score leaves it to this module's score, identity compares with the source wearing it."""
-    r = half_erased_glasses(output_rgb, target_rgb, landmarks)
+    r, frame = _frame_kept(output_rgb, target_rgb, landmarks)
     if r["value"] is None or min(r["kept_upper"], r["kept_lower"]) < KEPT_WHOLE_MIN:
         return None
-    return target_glasses(target_rgb, landmarks)[1]
+    return frame
 
 
 def half_erased_glasses(output_rgb: np.ndarray, target_rgb: np.ndarray, landmarks) -> dict:
@@ -105,10 +105,17 @@ def half_erased_glasses(output_rgb: np.ndarray, target_rgb: np.ndarray, landmark
     more above the eye line) minus below them (the lower rims, 0.25-0.6 IOD below): about 0
     when the frame is kept whole or replaced whole, towards 1 when only its upper part is left.
     `value` None when the target wears no glasses (or a part is empty)."""
+    return _frame_kept(output_rgb, target_rgb, landmarks)[0]
+
+
+def _frame_kept(output_rgb: np.ndarray, target_rgb: np.ndarray,
+                landmarks) -> tuple[dict, np.ndarray | None]:
+    """`half_erased_glasses`'s result and the target's frame mask it was measured on (None
+    without glasses): one pass of the frame finder for both."""
     evidence, frame = target_glasses(target_rgb, landmarks)
     out = {"value": None, "evidence": evidence, "kept_upper": None, "kept_lower": None}
     if frame is None:
-        return out
+        return out, None
     lm = np.asarray(landmarks, np.float32).reshape(68, 2)
     le, re_, iod, _, ey = _axes(lm)
     yy, xx = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
@@ -117,11 +124,11 @@ def half_erased_glasses(output_rgb: np.ndarray, target_rgb: np.ndarray, landmark
     kept = diff <= KEPT_MAX_DIFF
     upper, lower = frame & (v < -0.1), frame & (v > 0.35) & (v < 0.6)
     if not upper.any() or not lower.any():
-        return out
+        return out, frame
     out["kept_upper"] = float(kept[upper].mean())
     out["kept_lower"] = float(kept[lower].mean())
     out["value"] = out["kept_upper"] - out["kept_lower"]
-    return out
+    return out, frame
 
 
 def half_erased_glasses_score(output: np.ndarray, target: np.ndarray, target_landmarks,

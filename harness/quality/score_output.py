@@ -127,17 +127,18 @@ def score_frame(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
     t = thresholds
     blend = score_blend(source, target, output, target_landmarks, source_landmarks=source_landmarks,
                         output_landmarks=output_landmarks, thresholds=t)
+    ex = F.expected_landmarks(source_landmarks, target_landmarks)
+    warped = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
     kept = kept_glasses_frame(output, target, target_landmarks)
     if kept is not None:
-        ex = F.expected_landmarks(source_landmarks, target_landmarks)
-        wearing = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
+        wearing = warped.copy()
         wearing[kept] = target[kept][..., :3]
         identity = identity_transfer(wearing, target, output, ex, target_landmarks,
                                      output_landmarks, threshold=t.identity_margin_min)
         identity.detail["source_reference"] = "the source wearing the target's kept glasses"
         blend = dataclasses.replace(blend, identity=identity)
-    face = face_checks(source, target, output, target_landmarks, source_landmarks,
-                       output_landmarks, t, kept_frame=kept)
+    face = face_checks(output, target, target_landmarks, ex, warped, output_landmarks, t,
+                       kept_frame=kept)
     return blend, blend.all() + face
 
 
@@ -149,16 +150,14 @@ THRESHOLD_KEYS = {"face_colour": "face_colour_de_max", "brows": "doubled_brows_m
                   "faces": "missed_faces_max"}
 
 
-def face_checks(source: np.ndarray, target: np.ndarray, output: np.ndarray, target_landmarks,
-                source_landmarks, output_landmarks,
-                thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+def face_checks(output: np.ndarray, target: np.ndarray, target_landmarks, ex, warped: np.ndarray,
+                output_landmarks, thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
                 kept_frame: np.ndarray | None = None) -> list[Score]:
-    """The face scores of one frame whose landmarks are known (pure): face colour, doubled
-    brows, target structure, half-erased glasses, leak, pose points (the output's
-    landmarks only give the pose points' mesh reading, for comparison)."""
+    """The face scores of one frame (pure): face colour, doubled brows, target structure,
+    half-erased glasses, leak, pose points. `ex` and `warped` are the source's expected
+    landmarks and the warped source (face_scores.expected_landmarks / warp_source); the
+    output's landmarks only give the pose points' mesh reading, for comparison."""
     t = thresholds
-    ex = F.expected_landmarks(source_landmarks, target_landmarks)
-    warped = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
     return [F.face_interior_colour(output, target, target_landmarks, t.face_colour_de_max),
             F.doubled_brows(output, target, warped, target_landmarks, ex, t.doubled_brows_max),
             F.target_structure(output, target, warped, target_landmarks, ex,
