@@ -202,14 +202,12 @@ def compare_runs(db_path: str | os.PathLike | sqlite3.Connection, baseline_run_i
             history = None
             need = (min_history or {}).get(m0.get("profile"), MIN_HISTORY)
             if use_history:
-                where = {"before": cand_info.get("started"), "exclude": (candidate_run_id,),
-                         "runner": c_set}
-                skip = quiet_cand and _cpu_shared(cand_info, device)
-                history = history_medians(conn, metric, device, bkey[1], **where,
-                                          skip_disturbed=skip)
-                if skip and len(history) < need:
-                    # too few quiet runs: all of them, a wider (conservative) interval
-                    history = history_medians(conn, metric, device, bkey[1], **where)
+                # too few quiet runs: all of them, a wider (conservative) interval
+                history = history_medians(conn, metric, device, bkey[1],
+                                          before=cand_info.get("started"),
+                                          exclude=(candidate_run_id,), runner=c_set,
+                                          skip_disturbed=quiet_cand and _cpu_shared(
+                                              cand_info, device), min_quiet=need)
             c = compare_samples(b_s, c_s, common["direction"], rule, threshold=thr,
                                 run_noise=run_noise_from_medians(history or []))
             row = VerdictRow.from_samples(c, **common)

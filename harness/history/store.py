@@ -421,18 +421,23 @@ def history_medians(db_path: str | os.PathLike | sqlite3.Connection, metric: str
                     device: str, test: str | None = None, *, before: str | None = None,
                     exclude: Iterable[str] = (), runs: int = 20,
                     runner: Mapping[str, Any] | None = None,
-                    skip_disturbed: bool = False) -> list[float]:
+                    skip_disturbed: bool = False, min_quiet: int = 0) -> list[float]:
     """Run medians of one device x metric (x test), oldest first: the last ``runs`` runs
     before ``before``, without ``exclude``, and (given ``runner``, the candidate's runner
     settings) only runs whose runner settings do not differ from them. ``skip_disturbed``
     (a device on this host's CPU): without runs whose own environment was disturbed
-    (harness.stats.trust.run_disturbed), whose medians would inflate the noise estimate."""
+    (harness.stats.trust.run_disturbed), whose medians would inflate the noise estimate,
+    unless fewer than ``min_quiet`` quiet runs are left: then all of them (a wider,
+    conservative noise estimate)."""
     ex = set(exclude)
     pts = [p for p in series(db_path, metric, device=device, test=test, before=before,
                              limit=3 * runs + len(ex), include_health=skip_disturbed)
            if p["run_id"] not in ex and p["median"] is not None
-           and settings_differ(p.get("runner"), runner) is None
-           and not (skip_disturbed and run_disturbed(p["health"]))]
+           and settings_differ(p.get("runner"), runner) is None]
+    if skip_disturbed:
+        quiet = [p for p in pts if not run_disturbed(p["health"])]
+        if len(quiet[-runs:]) >= min_quiet:
+            pts = quiet
     return [p["median"] for p in pts[-runs:]]
 
 
