@@ -52,7 +52,7 @@ std::vector<cv::Rect> small_face_tiles(cv::Size frame, int min_side)
             cv::Rect(0, frame.height - th, tw, th), cv::Rect(frame.width - tw, frame.height - th, tw, th)};
 }
 
-std::vector<Detection> merge_tile_detections(std::vector<Detection> dets)
+std::vector<Detection> merge_detections(std::vector<Detection> dets)
 {
     std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
     std::vector<Detection> out;

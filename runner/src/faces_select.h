@@ -23,9 +23,9 @@ std::vector<int> select_faces(const std::vector<Detection>& dets, const std::str
 // (a tile would not enlarge the faces for a `min_side` detector input).
 std::vector<cv::Rect> small_face_tiles(cv::Size frame, int min_side);
 
-// Detections of several tiles in frame pixels, best first, a duplicate (IoU > 0.3 with a
-// better one, a face on two tiles) dropped.
-std::vector<Detection> merge_tile_detections(std::vector<Detection> dets);
+// Detections of several detector runs in frame pixels (2x2 tiles, or two detectors on one
+// frame), best first, a duplicate (IoU > 0.3 with a better one: a face found twice) dropped.
+std::vector<Detection> merge_detections(std::vector<Detection> dets);
 
 // Index of the entry of `previous` (face centres of the previous frame) nearest to `centre`
 // within `max_dist` px, not yet in `taken`; -1 when none.

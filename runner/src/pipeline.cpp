@@ -77,12 +77,12 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
     if (!dets.empty() && m.fallback_always)
     {
         // A small face beside a large one: the short-range detector found the large one,
-        // so the pass above never ran. `--small-faces always` runs the full-range detector
+        // so the small-face pass below never runs for it. `--small-faces always` runs the full-range detector
         // on every detection frame; a face both found (IoU > 0.3) keeps the better box.
         const size_t found = dets.size();
         for (Detection& d : m.fallback.detect(img))
             dets.push_back(std::move(d));
-        dets = merge_tile_detections(std::move(dets));
+        dets = merge_detections(std::move(dets));
         if (dets.size() > found)
             r.detector += "+" + m.fallback.model->id;
         return dets;
@@ -108,7 +108,7 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
                     k += cv::Point2f((float)t.x, (float)t.y);
                 all.push_back(std::move(d));
             }
-        dets = merge_tile_detections(std::move(all));
+        dets = merge_detections(std::move(all));
         r.detect_tiled = !dets.empty();
     }
     track.fallback_wait = dets.empty() ? kFallbackRest : 0;
