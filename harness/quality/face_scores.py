@@ -39,6 +39,10 @@ STRUCTURE_GROW = 0.05
 STRUCTURE_EXPECTED_GROW = 0.08
 #: target structure: the target's eyes grown by this * IOD (a glasses frame lies within)
 TARGET_STRUCTURE_GROW = 0.30
+#: target structure: the hull's edge band left out, as a share of sqrt(hull area): the
+#: runner's blend mask erodes the hull by this much (runner/src/stages.cpp, blend_mask), so
+#: there the output is the target by design, whatever the swap
+MASK_ERODE_SHARE = 0.03
 #: structure: a region smaller than this * IOD^2 cannot show a brow of its own
 STRUCTURE_MIN_AREA = 0.01
 #: leak: a pixel is not skin when its CIEDE2000 to the face's robust skin colour exceeds this
@@ -181,7 +185,8 @@ def target_structure(output: np.ndarray, target: np.ndarray, warped_source: np.n
     (the outer arcs of the target's glasses left, the target's lids or brows kept)
 
     Region: the target's eyes grown by TARGET_STRUCTURE_GROW * IOD (a glasses frame lies
-    within), inside the landmark hull, without the source's eyes and brows as placed by
+    within), inside the landmark hull less the band the runner's blend mask erodes away
+    (MASK_ERODE_SHARE: the target's lids and brows there are kept by design), without the source's eyes and brows as placed by
     `expected` (grown by STRUCTURE_EXPECTED_GROW * IOD). value = NCC(output, target) -
     NCC(output, warped source) of the band-passed luma there: < 0 on a swap (its
     structure is the source's: the Poisson blend keeps the source's gradients), 1 with no
@@ -203,8 +208,11 @@ def target_structure(output: np.ndarray, target: np.ndarray, warped_source: np.n
     ys, xs = _box(hull, 4 * STRUCTURE_COARSE_PX)
     shift = np.array([xs.start, ys.start], float)
     h = hull[ys, xs]
+    e = max(1, round(MASK_ERODE_SHARE * math.sqrt(float(h.sum()))))
+    inside = cv2.erode(h.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1))) > 0
     e_l = geo.as_landmarks(expected) - shift
-    region = h & regions.feature_mask(tl - shift, h.shape, iod, TARGET_STRUCTURE_GROW,
+    region = inside & regions.feature_mask(tl - shift, h.shape, iod, TARGET_STRUCTURE_GROW,
                                       ("right_eye", "left_eye"))
     region &= ~regions.feature_mask(e_l, h.shape, iod, STRUCTURE_EXPECTED_GROW,
                                     ("right_eye", "left_eye", "right_brow", "left_brow"))
