@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import pytest
 
+from harness.inputs.sets import DIRECTIONS, quality_pair
 from harness.quality import (
     GOLDEN_DIR,
     compare_to_golden,
@@ -33,34 +33,19 @@ from harness.quality import (
     thresholds_for_profile,
     write_quality_images,
 )
-from harness.quality.score_output import THRESHOLD_KEYS, score_frame
+from harness.quality.score_output import GATED_IN_MODES, THRESHOLD_KEYS, score_frame
 
-DIRECTIONS = ("forward", "reverse")
-#: scores of what only some modes do, gated in those modes only: the runner keeps the
-#: target's glasses in base mode (runner/README.md, "Glasses"); a half-erased frame in the
-#: quick modes is their known limit, recorded with its verdict but not failing the test
-GATED_IN_MODES = {"glasses": ("base",)}
 #: frames scored per run (the runner loops over one target image: all frames are alike)
 SCORED_FRAMES = 2
 
 
-def _only(files: dict, what: str) -> tuple[str, Path]:
-    if not files:
-        pytest.fail(f"lab inputs: no {what} image")
-    name = min(files)
-    return name, Path(files[name])
-
-
 @pytest.mark.parametrize("direction", DIRECTIONS)
 def test_blend_quality(direction, swap, swap_runner, lab, device, profile, recorder):
-    inputs = lab.inputs()
-    src_name, src_local = _only(inputs["source"], "source")
-    tgt_name, tgt_local = _only(inputs["frames"], "target")
-    src_remote, tgt_remote = swap_runner.inputs["source"], swap_runner.inputs["frames"]
-    if direction == "reverse":
-        src_name, tgt_name, src_local, tgt_local = tgt_name, src_name, tgt_local, src_local
-        src_remote, tgt_remote = f"{swap_runner.inputs['frames']}/{src_name}", \
-            swap_runner.inputs["source"]
+    try:
+        (src_name, src_local, src_remote), (tgt_name, tgt_local, tgt_remote) = quality_pair(
+            lab.inputs(), swap_runner.inputs, direction)
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
     mode = profile.run.mode if profile.run.mode != "auto" else "small"
     run = swap(f"quality-{direction}", mode=mode, source=src_remote, target=tgt_remote,
                warmup=0, frames=SCORED_FRAMES, save_every=1, enhance="off")

@@ -25,7 +25,7 @@ from harness.quality import load_rgb, planted, reference_landmarks, save_rgb
 from harness.quality.faces import faces_swapped
 from harness.quality.glasses import half_erased_glasses_score
 from harness.quality.landmarks import _reference
-from harness.quality.score_output import score_output
+from harness.quality.score_output import newly_failing, score_frame, score_output
 from harness.quality.temporal import flicker, landmark_jitter
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks" / "quality_eval"))
@@ -308,3 +308,20 @@ def test_colour_score_sees_a_pale_face_the_boundary_ring_misses(cases, pair):
                     output_landmarks=None).colour
     assert s.passed is False, s.message()
     assert s.detail["boundary_de"] <= T.colour_de_max < s.detail["whole_interior_de"]
+
+
+def test_ab_quality_names_what_only_the_candidate_fails(cases):
+    """The A/B suite's verdict (suites/test_ab.py): a candidate whose output is the good swap
+    with a planted colour shift newly fails face colour against a baseline with the good
+    swap; the other way round nothing is new; a score not gated in the mode is left out."""
+    c = cases[GOOD[0]]
+    ol = reference_landmarks(c["output"], roi_image=c["target"])
+
+    def scores(output):
+        return score_frame(c["source"], c["target"], output, c["tl"], c["sl"], ol)[1]
+
+    good, shifted = scores(c["output"]), scores(planted.colour_shift(c["output"], c["tl"]))
+    worse = newly_failing(good, shifted)
+    assert any(w.startswith("quality_face_colour_de: baseline ") for w in worse), worse
+    assert newly_failing(shifted, good) == []
+    assert not any("face_colour" in w for w in newly_failing(good, shifted, ("face_colour",)))

@@ -42,6 +42,18 @@ def test_ab_interleaved_run(tmp_path, fast_profiles):
     assert row["verdict"] in ("same", "unknown", "improved", "regressed")
     html = ((out / "latest").resolve() / "index.html").read_text()
     assert "A/B interleaved" in html and 'class="chart overlay"' in html
+    # A/B quality: both builds' swaps scored per arm and shown side by side in the report
+    q = [m for m in record["measurements"] if (m.get("extra") or {}).get("ab_quality")]
+    arms = {(m["extra"]["variant"].split(":")[0], m["extra"]["ab_quality"]["arm"]) for m in q}
+    assert arms == {(d, a) for d in ("forward", "reverse") for a in ("baseline", "candidate")}
+    assert {"quality_face_colour_de", "quality_pose_points_nme"} <= {m["metric"] for m in q}
+    panels = [a for a in record["artifacts"]
+              if a.get("kind") == "quality_image" and a.get("role") == "panel"
+              and "A/B" in (a.get("variant") or "")]
+    assert len(panels) == 2, record["artifacts"]
+    for a in panels:
+        assert ((out / "latest").resolve() / a["path"]).stat().st_size > 10_000
+        assert a["path"] in html, a["path"]
 
 
 def test_ab_suite_skips_without_option(tmp_path, fast_profiles):

@@ -92,3 +92,23 @@ def lab_inputs(models_dir: Path, cache: Path,
     sets["camera"] = camera.camera_frames(sets["frames"], cache)
     sets["video"] = video.video_clip(sets["frames"], cache)
     return sets
+
+
+#: the lab's two portraits swapped both ways (quality suite, A/B quality)
+DIRECTIONS = ("forward", "reverse")
+
+
+def quality_pair(inputs: dict[str, dict[str, Path]], remote: dict[str, str], direction: str
+                 ) -> tuple[tuple[str, Path, str], tuple[str, Path, str]]:
+    """((name, local path, device path) of the source, the same of the target): the lab's
+    source face onto its target frame ("forward"), or the target's face onto the source
+    portrait ("reverse"). `remote` is the prepared runner's input folders on the device."""
+    if not inputs["source"] or not inputs["frames"]:
+        raise FileNotFoundError("lab inputs: no source or no target image")
+    src_name = min(inputs["source"])
+    tgt_name = min(inputs["frames"])
+    src = (src_name, Path(inputs["source"][src_name]), remote["source"])
+    tgt = (tgt_name, Path(inputs["frames"][tgt_name]), remote["frames"])
+    if direction == "reverse":
+        return (tgt[0], tgt[1], f"{remote['frames']}/{tgt_name}"), src
+    return src, tgt

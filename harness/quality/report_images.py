@@ -68,3 +68,29 @@ def write_quality_images(run_dir: str | Path, name: str, *, source: np.ndarray,
             "scores": scores.as_dict() if scores is not None else None,
             "golden": comparison.as_dict() if comparison is not None else None,
             "passed": passed}
+
+
+def write_ab_quality_images(run_dir: str | Path, name: str, *, target: np.ndarray,
+                            baseline: np.ndarray, candidate: np.ndarray,
+                            failing: dict[str, list[str]],
+                            panel_height: int = 320) -> dict[str, str]:
+    """The two builds' outputs of one input side by side (suites/test_ab.py): target.jpg,
+    baseline.jpg, candidate.jpg and panel.jpg under `<run_dir>/quality/<name>/`, each
+    output's tile captioned with the scores it fails (`failing[arm]`, score names).
+    Returns role -> path relative to `run_dir`."""
+    run_dir = Path(run_dir)
+    folder_rel = Path("quality") / safe_name(name)
+    images: dict[str, str] = {}
+    tiles = [("target", target)]
+    for role, img in (("target", target), ("baseline", baseline), ("candidate", candidate)):
+        rel = folder_rel / f"{role}.jpg"
+        save_rgb(run_dir / rel, img)
+        images[role] = rel.as_posix()
+        if role != "target":
+            fails = failing.get(role) or []
+            tiles.append((f"{role}: " + (f"fails {', '.join(fails)}" if fails else "passes"),
+                          img))
+    rel = folder_rel / "panel.jpg"
+    save_rgb(run_dir / rel, side_by_side(tiles, height=panel_height))
+    images["panel"] = rel.as_posix()
+    return images

@@ -22,7 +22,7 @@ from harness.report.timeseries import timeseries_svg
 from harness.runner.telemetry import TelemetryError, parse_telemetry
 
 VERDICT_ORDER = {"regressed": 0, "unknown": 1, "improved": 2, "same": 3}
-QUALITY_ROLES = ("source", "target", "output", "golden", "diff")
+QUALITY_ROLES = ("source", "target", "output", "baseline", "candidate", "golden", "diff")
 TREND_METRICS = ("latency_total_ms", "memory_peak_mb", "cold_start_ms", "latency_blend_ms")
 MAX_TRENDS = 8
 

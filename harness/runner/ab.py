@@ -72,17 +72,23 @@ def resolve_baseline_runner(spec: str, abi: str, *, repo: Path = REPO_ROOT,
     return binary
 
 
+def push_baseline(prepared, baseline_binary: str | Path) -> dict[str, str]:
+    """Put the baseline build on the device next to this one (`./AB_BINARY`, hash-cached
+    like every push); returns each arm's build label (file name @ sha256 prefix)."""
+    baseline_binary = Path(baseline_binary)
+    if not baseline_binary.is_file():
+        raise RunnerError(f"--ab-runner {baseline_binary}: no such file")
+    prepared.device.sync({AB_BINARY: baseline_binary})
+    return {arm: f"{Path(p).name}@{sha256_file(Path(p))[:12]}"
+            for arm, p in (("baseline", baseline_binary), ("candidate", prepared.local_binary))}
+
+
 def run_ab_latency(prepared, baseline_binary: str | Path, recorder, artifacts_dir: Path, *,
                    rounds: int = 10, frames: int = 10, warmup: int | None = None,
                    progress: Callable[[str], None] = print) -> list[dict]:
     """Run `rounds` rounds; returns per round {"round", "order", "median_ms": {arm: ms}}."""
-    baseline_binary = Path(baseline_binary)
-    if not baseline_binary.is_file():
-        raise RunnerError(f"--ab-runner {baseline_binary}: no such file")
     device = prepared.device
-    device.sync({AB_BINARY: baseline_binary})
-    builds = {arm: f"{Path(p).name}@{sha256_file(Path(p))[:12]}"
-              for arm, p in (("baseline", baseline_binary), ("candidate", prepared.local_binary))}
+    builds = push_baseline(prepared, baseline_binary)
     warm = prepared.settings.warmup_frames if warmup is None else warmup
     binaries = {"baseline": f"./{AB_BINARY}", "candidate": f"./{BINARY}"}
     out = []

@@ -291,15 +291,20 @@ def check_run(device: Device, argv: Sequence[str], result: RunResult, label: str
 
 def run_swap(prepared: PreparedRunner, *, label: str = "run",
              artifacts_dir: Path | None = None, max_images: int = 4,
-             timeout_s: float | None = None, **kwargs) -> RunnerRun:
+             timeout_s: float | None = None, binary: str | None = None,
+             **kwargs) -> RunnerRun:
     """Run swap_runner once; keeps telemetry (and output frames when `save_every` is
-    given) under `artifacts_dir`. Raises RunnerError / TelemetryError with the device."""
+    given) under `artifacts_dir`. `binary`: another build already on the device (the A/B
+    baseline, ab.push_baseline) instead of this one. Raises RunnerError / TelemetryError
+    with the device."""
     device = prepared.device
     save_every = int(kwargs.pop("save_every", 0) or 0)
     run_name = f"{next(_counter):03d}-{slug(label, empty='run')}"
     # one folder level: the runner creates --out itself but not its parents
     remote_out = f"{prepared.out_prefix}-{run_name}" if save_every else None
     argv = runner_argv(prepared, out_dir=remote_out, save_every=save_every, **kwargs)
+    if binary:
+        argv[0] = binary
     if remote_out:
         device.remove(remote_out)
     result = device.run(argv, timeout_s=timeout_s or prepared.settings.timeout_s,
