@@ -114,7 +114,7 @@ MATCH_PRIORITY = {"serial": 6, "soc_model": 5, "board_platform": 4, "product_mod
 
 #: the runner's `--faces` and `--small-faces` choices
 FACE_POLICIES = ("all", "largest", "best")
-SMALL_FACES = ("full-range", "tiles", "always", "off")
+SMALL_FACES = ("full-range", "tiles", "always", "always-tiles", "off")
 
 
 @dataclasses.dataclass(frozen=True)

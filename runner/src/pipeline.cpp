@@ -69,10 +69,51 @@ cv::Point2f det_centre(const Detection& d)
 // kFallbackRest detection frames (an empty scene must not pay them on every frame).
 constexpr int kFallbackRest = 4;
 
+// `detector` on the 2x2 tiles of the frame (small_face_tiles), in frame pixels, not merged.
+std::vector<Detection> detect_on_tiles(const FaceDetector& detector, const cv::Mat& img)
+{
+    std::vector<Detection> all;
+    for (const cv::Rect& t : small_face_tiles(img.size(), detector.model->input.width))
+        for (Detection d : detector.detect(img(t)))
+        {
+            d.box.x += t.x;
+            d.box.y += t.y;
+            for (cv::Point2f& k : d.keypoints)
+                k += cv::Point2f((float)t.x, (float)t.y);
+            all.push_back(std::move(d));
+        }
+    return all;
+}
+
+// `--small-faces always-tiles`: a group photo's back row is too small for any detector on
+// the whole frame (1280x720: the full-range one finds faces from ~36 px between the eyes),
+// and the passes above never run once the front row is found. Here the mode's detector,
+// the full-range one on the frame and on 2x2 tiles (faces 1.7x larger in its input) run on
+// every detection frame and their lists are merged: up to 6 detector runs.
+std::vector<Detection> detect_everywhere(const ModeRuntime& m, const cv::Mat& img, FrameResult& r)
+{
+    const FaceDetector& full = m.has_fallback ? m.fallback : m.detector;
+    std::vector<Detection> dets = m.detector.detect(img);
+    const size_t found = dets.size();
+    if (m.has_fallback)
+        for (Detection& d : m.fallback.detect(img))
+            dets.push_back(std::move(d));
+    const size_t untiled = merge_detections(dets).size();
+    for (Detection& d : detect_on_tiles(full, img))
+        dets.push_back(std::move(d));
+    dets = merge_detections(std::move(dets));
+    if (m.has_fallback && dets.size() > found)
+        r.detector += "+" + m.fallback.model->id;
+    r.detect_tiled = dets.size() > untiled;
+    return dets;
+}
+
 std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, FrameState& track,
                                     FrameResult& r)
 {
     r.detector = m.detector.model->id;
+    if (m.tiles_always)
+        return detect_everywhere(m, img, r);
     std::vector<Detection> dets = m.detector.detect(img);
     if (!dets.empty() && m.fallback_always)
     {
@@ -98,17 +139,7 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
     dets = m.fallback.detect(img);
     if (dets.empty() && m.fallback_tiles)
     {
-        std::vector<Detection> all;
-        for (const cv::Rect& t : small_face_tiles(img.size(), m.fallback.model->input.width))
-            for (Detection d : m.fallback.detect(img(t)))
-            {
-                d.box.x += t.x;
-                d.box.y += t.y;
-                for (cv::Point2f& k : d.keypoints)
-                    k += cv::Point2f((float)t.x, (float)t.y);
-                all.push_back(std::move(d));
-            }
-        dets = merge_detections(std::move(all));
+        dets = merge_detections(detect_on_tiles(m.fallback, img));
         r.detect_tiled = !dets.empty();
     }
     track.fallback_wait = dets.empty() ? kFallbackRest : 0;
