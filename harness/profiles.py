@@ -135,7 +135,8 @@ class RunSettings:
     ab_rounds: int = 40
     #: which target faces the runner swaps (`--faces`, runner/README.md): all | largest | best
     faces: str = "all"
-    #: small/far faces: the full-range detector when the mode's finds none (`--small-faces`)
+    #: small/far faces: the full-range detector when the mode's finds none (`--small-faces`;
+    #: "always-tiles" for group photos, docs/quality.md "Group photo of six")
     small_faces: str = "full-range"
     #: INPUTS; load_profile defaults it by platform
     input: str = "images"

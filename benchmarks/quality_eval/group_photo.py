@@ -93,7 +93,8 @@ def measure(runner: Path, rounds: int, seed: int = 18) -> list[dict]:
                                missed=int(score.value), detector=first["detector"],
                                reference_found=reference_count(img, m))
     result = []
-    for row in rows.values():
+    for key in sorted(rows, key=lambda k: (k[0], MODES.index(k[1]), SMALL_FACES.index(k[2]))):
+        row = rows[key]
         r = row.pop("detect_round_ms")
         row["detect_ms_median"] = round(statistics.median(row.pop("detect_ms")), 2)
         row["detect_ms_round_range"] = [round(min(r), 2), round(max(r), 2)]
