@@ -234,6 +234,17 @@ def test_group_photo_default_swaps_the_front_row_only(runner_binary, group6, tmp
     assert f["detect_tiled"] is False
 
 
+def test_runner_takes_every_small_faces_value_a_profile_may_name(runner_binary, tmp_path):
+    from harness.profiles import SMALL_FACES  # why: the profile's list is what is checked here
+
+    img, _ = evalset.single_face("obama_portrait", 40.0, (320, 240))
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), img)
+    for value in SMALL_FACES:
+        frames, _ = swap(runner_binary, path, "--small-faces", value)
+        assert frames[0]["faces_swapped"] == 1, value    # a face short range sees: every value
+
+
 @pytest.mark.parametrize("mode", ["tiny", "small", "base"])
 def test_face_with_18_px_between_the_eyes_is_swapped_by_default(runner_binary, tmp_path, mode):
     """The issue's "face with 18 px between the eyes" (640x480): found and swapped with the
