@@ -31,9 +31,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-import build  # noqa: E402
+import build
 
-from harness.quality.faces import faces_swapped  # noqa: E402
+from harness.quality.faces import faces_swapped
 
 MODES = ("tiny", "small", "base")
 SMALL_FACES = ("full-range", "always", "tiles", "always-tiles", "off")
