@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -164,8 +165,6 @@ class PastedFace:
 
 def _background(width: int, height: int):
     """A plain wall: vertical gradient from a light warm grey to a darker one."""
-    import numpy as np  # why: only the composites need numpy arrays here
-
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     top, bottom = np.array([176, 184, 190], np.float32), np.array([112, 120, 128], np.float32)
     row = top * (1 - t) + bottom * t                     # BGR
@@ -176,8 +175,6 @@ def _paste(canvas, face: str, mirror: bool, iod_px: float, eyes_mid) -> PastedFa
     """Scale the face file so its eyes are iod_px apart, put their middle at eyes_mid and
     blend it in with a feathered head-and-shoulders mask (an ellipse for the head, a wider
     one for the shoulders, cut 3 % inside the file's border)."""
-    import numpy as np  # why: only the composites need numpy arrays here
-
     img = cv2.imread(str(face_path(face)), cv2.IMREAD_COLOR)
     (rx, ry), (lx, ly) = EYES[face]
     if mirror:
@@ -216,8 +213,6 @@ def _paste(canvas, face: str, mirror: bool, iod_px: float, eyes_mid) -> PastedFa
 
 def group_photo(members=GROUP, size=GROUP_SIZE):
     """The group photo (BGR uint8, `size`) and its faces (PastedFace, in GROUP's order)."""
-    import numpy as np  # why: only the composites need numpy arrays here
-
     canvas = _background(*size)
     faces = [_paste(canvas, m.face, m.mirror, m.iod_px, m.eyes_mid) for m in members]
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8), faces
