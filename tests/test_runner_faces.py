@@ -218,6 +218,11 @@ def test_group_photo_every_face_swapped_with_always_tiles(runner_binary, group6,
     assert _found(f, pasted) == set(range(6)), [q["box"] for q in f["per_face"]]
     assert score.value == 0, score.detail
     assert f["detect_tiled"] is True
+    if mode == "tiny":      # the six are followed between detections (every 5th frame)
+        frames, _ = swap(runner_binary, path, "--mode", mode, "--small-faces", "always-tiles",
+                         frames=6)
+        assert [x["faces_swapped"] for x in frames] == [6] * 6
+        assert [x["detected"] for x in frames] == [True] + [False] * 4 + [True]
 
 
 @pytest.mark.parametrize("mode", ["tiny", "small", "base"])

@@ -197,6 +197,7 @@ def _paste(canvas, face: str, mirror: bool, iod_px: float, eyes_mid) -> PastedFa
     small_mask = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
     feather = max(1.0, 0.12 * iod_px)
     small_mask = cv2.GaussianBlur(small_mask, (0, 0), feather)
+
     def placed(x):      # a file pixel's position in `small` (cv2.resize maps pixel centres)
         return (x + 0.5) * s - 0.5
 
