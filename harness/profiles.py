@@ -114,7 +114,7 @@ MATCH_PRIORITY = {"serial": 6, "soc_model": 5, "board_platform": 4, "product_mod
 
 #: the runner's `--faces` and `--small-faces` choices
 FACE_POLICIES = ("all", "largest", "best")
-SMALL_FACES = ("full-range", "tiles", "always", "off")
+SMALL_FACES = ("full-range", "tiles", "always", "always-tiles", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +135,8 @@ class RunSettings:
     ab_rounds: int = 40
     #: which target faces the runner swaps (`--faces`, runner/README.md): all | largest | best
     faces: str = "all"
-    #: small/far faces: the full-range detector when the mode's finds none (`--small-faces`)
+    #: small/far faces: the full-range detector when the mode's finds none (`--small-faces`;
+    #: "always-tiles" for group photos, docs/quality.md "Group photo of six")
     small_faces: str = "full-range"
     #: INPUTS; load_profile defaults it by platform
     input: str = "images"

@@ -87,7 +87,7 @@ def test_matching_prefers_soc_then_platform():
     (("threads = 4", 'threads = 4\nfaces = "some"'), "run.faces",
      "expected one of all, largest, best, got 'some'"),
     (("threads = 4", 'threads = 4\nsmall_faces = "tiling"'), "run.small_faces",
-     "expected one of full-range, tiles, always, off, got 'tiling'"),
+     "expected one of full-range, tiles, always, always-tiles, off, got 'tiling'"),
     # TOML booleans are not integers (Python's bool is an int subclass)
     (("threads = 4", "threads = true"), "run.threads", "expected integer, got boolean True"),
     (("threads = 4", "threads = 4\nmeasured_frames = false"), "run.measured_frames",
@@ -170,11 +170,12 @@ def test_face_settings_reach_the_runner_argv(tmp_path):
     prepared = Prepared()
     prepared.settings = load_profile(path).run
     assert "--faces" not in runner_argv(prepared) and "--small-faces" not in runner_argv(prepared)
-    path.write_text(GOOD.replace("threads = 4", 'threads = 4\nfaces = "best"\nsmall_faces = "off"'))
-    prepared.settings = load_profile(path).run
-    argv = runner_argv(prepared)
-    assert argv[argv.index("--faces") + 1] == "best"
-    assert argv[argv.index("--small-faces") + 1] == "off"
+    for small_faces in ("off", "always-tiles"):
+        path.write_text(GOOD.replace("threads = 4", f'threads = 4\nfaces = "best"\nsmall_faces = "{small_faces}"'))
+        prepared.settings = load_profile(path).run
+        argv = runner_argv(prepared)
+        assert argv[argv.index("--faces") + 1] == "best"
+        assert argv[argv.index("--small-faces") + 1] == small_faces
 
 
 def test_plugin_reports_bad_profile(pytester, tmp_path):

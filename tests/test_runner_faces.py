@@ -1,6 +1,7 @@
 """The runner's face handling of issue 18 on real frames (x86_64 host build, real ncnn and
 models): which faces are swapped (`--faces`), per-face telemetry (schema /2), small faces
-through the full-range fallback (`--small-faces`), the auto-Retinex decision on the faces'
+through the full-range fallback (`--small-faces`), the six-face group photo and the 18 px-IOD
+face of build.py (every pasted face found and swapped), the auto-Retinex decision on the faces'
 light, and whole-face tone matching under the dE > 5 gate. Landmark smoothing:
 tests/test_smoothing.py (the filter) and tests/test_quality_eval.py (tiny mode, static input)."""
 
@@ -16,6 +17,7 @@ import pytest
 from helpers.paths import REPO
 
 from harness.quality import load_rgb, planted, save_rgb
+from harness.quality.faces import faces_swapped
 from harness.runner.telemetry import FACE_STAGES, parse_telemetry
 
 sys.path.insert(0, str(REPO / "benchmarks" / "quality_eval"))
@@ -168,6 +170,100 @@ def test_small_face_passes_rest_on_an_empty_scene(runner_binary, tmp_path):
     frames, _ = swap(runner_binary, empty, frames=7)
     assert [f["detector"] for f in frames] == [FULL_RANGE] + ["face_detection_short_range"] * 4 + [
         FULL_RANGE, "face_detection_short_range"]
+
+
+@pytest.fixture(scope="module")
+def group6(tmp_path_factory):
+    """build.py's group photo (1280x720; IOD 18, 22, 24 at the back, 40, 36, 30 in front)."""
+    img, pasted = evalset.group_photo()
+    p = tmp_path_factory.mktemp("group6") / "group6.png"
+    cv2.imwrite(str(p), img)
+    return p, img, pasted
+
+
+def swap_and_score(runner, target, img, pasted, out, *args):
+    """(frame record, quality_missed_faces on the pasted faces' boxes) of one saved frame."""
+    r = subprocess.run([str(runner), "--models", str(MODELS), "--source", str(SOURCE),
+                        "--target", str(target), "--warmup", "0", "--frames", "1",
+                        "--enhance", "off", "--save-every", "1", "--out-format", "png",
+                        "--out", str(out), "--telemetry", "-", *map(str, args)],
+                       capture_output=True, text=True, timeout=600, check=False,
+                       env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    f = parse_telemetry(r.stdout, source=f"swap_runner {target}").frames[0]
+    output = cv2.imread(str(out / "out_0.png"))
+    score = faces_swapped(img, output, [p.box for p in pasted], "all")
+    return f, score
+
+
+def _found(f, pasted):
+    """The pasted faces (indices) whose eyes' middle lies in one of the runner's boxes."""
+    hits = set()
+    for i, p in enumerate(pasted):
+        (ax, ay), (bx, by) = p.eyes
+        cx, cy = (ax + bx) / 2, (ay + by) / 2
+        if any(b[0] < cx < b[2] and b[1] < cy < b[3] for b in (q["box"] for q in f["per_face"])):
+            hits.add(i)
+    return hits
+
+
+@pytest.mark.parametrize("mode", ["tiny", "small", "base"])
+def test_group_photo_every_face_swapped_with_always_tiles(runner_binary, group6, tmp_path, mode):
+    """docs/quality.md "Group photo of six": `--small-faces always-tiles` is the setting for
+    group photos; every one of the six faces is found and visibly swapped in every mode."""
+    path, img, pasted = group6
+    f, score = swap_and_score(runner_binary, path, img, pasted, tmp_path, "--mode", mode,
+                              "--small-faces", "always-tiles", "--faces", "all")
+    assert f["faces"] == 6 and f["faces_swapped"] == 6, f
+    assert _found(f, pasted) == set(range(6)), [q["box"] for q in f["per_face"]]
+    assert score.value == 0, score.detail
+    assert f["detect_tiled"] is True
+    if mode == "tiny":      # the six are followed between detections (every 5th frame)
+        frames, _ = swap(runner_binary, path, "--mode", mode, "--small-faces", "always-tiles",
+                         frames=6)
+        assert [x["faces_swapped"] for x in frames] == [6] * 6
+        assert [x["detected"] for x in frames] == [True] + [False] * 4 + [True]
+
+
+@pytest.mark.parametrize("mode", ["tiny", "small", "base"])
+def test_group_photo_default_swaps_the_front_row_only(runner_binary, group6, tmp_path, mode):
+    """What the docs say the default does on the group photo: every mode finds the two
+    largest faces (IOD 40 and 36) and swaps them; the back row and the IOD-30 face are too
+    small for the full-range detector on the whole frame, and the tiles do not run because
+    it found some."""
+    path, img, pasted = group6
+    f, score = swap_and_score(runner_binary, path, img, pasted, tmp_path, "--mode", mode)
+    assert f["faces"] == 2 and f["faces_swapped"] == 2, f
+    assert _found(f, pasted) == {3, 4}
+    assert score.value == 4, score.detail
+    assert f["detect_tiled"] is False
+
+
+def test_runner_takes_every_small_faces_value_a_profile_may_name(runner_binary, tmp_path):
+    from harness.profiles import SMALL_FACES  # why: the profile's list is what is checked here
+
+    img, _ = evalset.single_face("obama_portrait", 40.0, (320, 240))
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), img)
+    for value in SMALL_FACES:
+        frames, _ = swap(runner_binary, path, "--small-faces", value)
+        assert frames[0]["faces_swapped"] == 1, value    # a face short range sees: every value
+
+
+@pytest.mark.parametrize("mode", ["tiny", "small", "base"])
+def test_face_with_18_px_between_the_eyes_is_swapped_by_default(runner_binary, tmp_path, mode):
+    """The issue's "face with 18 px between the eyes" (640x480): found and swapped with the
+    defaults in every mode; in tiny and small mode by the full-range fallback alone."""
+    img, pasted = evalset.single_face("obama_portrait", 18.0, (640, 480))
+    path = tmp_path / "iod18.png"
+    cv2.imwrite(str(path), img)
+    f, score = swap_and_score(runner_binary, path, img, pasted, tmp_path / "on", "--mode", mode)
+    assert f["faces_swapped"] == 1 and _found(f, pasted) == {0} and score.value == 0, score.detail
+    if mode != "base":
+        assert f["detector"] == FULL_RANGE
+        off, _ = swap_and_score(runner_binary, path, img, pasted, tmp_path / "off", "--mode",
+                                mode, "--small-faces", "off")
+        assert off["faces"] == 0
 
 
 def _luma(bgr):

@@ -24,7 +24,7 @@ const char* const kUsage =
     "  [--enhance auto|on|off] [--low-light-threshold L] [--align similarity|affine]\n"
     "  [--thermal-source FILE] [--thermal-check-every N] [--thermal-limit-c C]\n"
     "  [--thermal-hysteresis-c C] [--dump-landmarks PATH] [--version]\n"
-    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|tiles|always|off]\n"
+    "  [--faces all|largest|best] [--smooth one-euro|off] [--small-faces full-range|tiles|always|always-tiles|off]\n"
     "  [--camera-fps F] [--thermal-fallback fps,gpu,mode] [--thermal-fps-low F]\n"
     "  [--placement detect|landmarks|seg=CPUS:THREADS ...]\n"
 
@@ -144,7 +144,7 @@ Options parse_args(int argc, char** argv)
         else if (a == "--dump-landmarks") o.dump_landmarks = v;
         else if (a == "--faces") o.faces = parse_choice(a, v, {"all", "largest", "best"});
         else if (a == "--smooth") o.smooth = parse_choice(a, v, {"one-euro", "off"});
-        else if (a == "--small-faces") o.small_faces = parse_choice(a, v, {"full-range", "tiles", "always", "off"});
+        else if (a == "--small-faces") o.small_faces = parse_choice(a, v, {"full-range", "tiles", "always", "always-tiles", "off"});
         else if (a == "--camera-fps") o.camera_fps = parse_fps(a, v);
         else if (a == "--thermal-fps-low") o.thermal_fps_low = parse_fps(a, v);
         else if (a == "--thermal-fallback") o.thermal_fallback = parse_rungs(a, v);

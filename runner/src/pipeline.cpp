@@ -69,10 +69,51 @@ cv::Point2f det_centre(const Detection& d)
 // kFallbackRest detection frames (an empty scene must not pay them on every frame).
 constexpr int kFallbackRest = 4;
 
+// `detector` on the 2x2 tiles of the frame (small_face_tiles), in frame pixels, not merged.
+std::vector<Detection> detect_on_tiles(const FaceDetector& detector, const cv::Mat& img)
+{
+    std::vector<Detection> all;
+    for (const cv::Rect& t : small_face_tiles(img.size(), detector.model->input.width))
+        for (Detection d : detector.detect(img(t)))
+        {
+            d.box.x += t.x;
+            d.box.y += t.y;
+            for (cv::Point2f& k : d.keypoints)
+                k += cv::Point2f((float)t.x, (float)t.y);
+            all.push_back(std::move(d));
+        }
+    return all;
+}
+
+// `--small-faces always-tiles`: a group photo's back row is too small for any detector on
+// the whole frame (1280x720: the full-range one finds faces from ~36 px between the eyes),
+// and the passes above never run once the front row is found. Here the mode's detector,
+// the full-range one on the frame and on 2x2 tiles (faces 1.7x larger in its input) run on
+// every detection frame and their lists are merged: up to 6 detector runs.
+std::vector<Detection> detect_everywhere(const ModeRuntime& m, const cv::Mat& img, FrameResult& r)
+{
+    const FaceDetector& full = m.has_fallback ? m.fallback : m.detector;
+    std::vector<Detection> dets = m.detector.detect(img);
+    const size_t found = dets.size();
+    if (m.has_fallback)
+        for (Detection& d : m.fallback.detect(img))
+            dets.push_back(std::move(d));
+    const size_t untiled = merge_detections(dets).size();
+    for (Detection& d : detect_on_tiles(full, img))
+        dets.push_back(std::move(d));
+    dets = merge_detections(std::move(dets));
+    if (m.has_fallback && dets.size() > found)
+        r.detector += "+" + m.fallback.model->id;
+    r.detect_tiled = dets.size() > untiled;
+    return dets;
+}
+
 std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, FrameState& track,
                                     FrameResult& r)
 {
     r.detector = m.detector.model->id;
+    if (m.tiles_always)
+        return detect_everywhere(m, img, r);
     std::vector<Detection> dets = m.detector.detect(img);
     if (!dets.empty() && m.fallback_always)
     {
@@ -98,17 +139,7 @@ std::vector<Detection> detect_faces(const ModeRuntime& m, const cv::Mat& img, Fr
     dets = m.fallback.detect(img);
     if (dets.empty() && m.fallback_tiles)
     {
-        std::vector<Detection> all;
-        for (const cv::Rect& t : small_face_tiles(img.size(), m.fallback.model->input.width))
-            for (Detection d : m.fallback.detect(img(t)))
-            {
-                d.box.x += t.x;
-                d.box.y += t.y;
-                for (cv::Point2f& k : d.keypoints)
-                    k += cv::Point2f((float)t.x, (float)t.y);
-                all.push_back(std::move(d));
-            }
-        dets = merge_detections(std::move(all));
+        dets = merge_detections(detect_on_tiles(m.fallback, img));
         r.detect_tiled = !dets.empty();
     }
     track.fallback_wait = dets.empty() ? kFallbackRest : 0;
@@ -281,6 +312,28 @@ BlendCompare compare_blends(const cv::Mat& warped, const cv::Mat& dst, const cv:
     return BlendCompare{a1 - a0, a2 - a1, std::isfinite(p) ? p : 99.0};
 }
 
+// The person model sees the whole frame at 256x256: a face under kMinFaceInSegPx there is a
+// blur to it (a group photo's back row, 18 px between the eyes at 1280x720: its box ~10 px)
+// and its mask is >= 0.5 on about half of the face (measured 56 %), so blend_mask cut most
+// of the swap away. Such a face gets the model's own run on a square crop 3x its box.
+constexpr double kMinFaceInSegPx = 16.0;
+
+cv::Mat face_person_mask(const ModeRuntime& m, const cv::Mat& work, const FrameSettings& s,
+                         const cv::Mat& person, cv::Rect box)
+{
+    const double sx = (double)m.seg.model->input.width / work.cols;
+    const double sy = (double)m.seg.model->input.height / work.rows;
+    if (std::min(box.width * sx, box.height * sy) >= kMinFaceInSegPx)
+        return person(box);
+    const int side = 3 * std::max(box.width, box.height);
+    const cv::Point c(box.x + box.width / 2, box.y + box.height / 2);
+    const cv::Rect crop = cv::Rect(c.x - side / 2, c.y - side / 2, side, side) & cv::Rect(0, 0, work.cols, work.rows);
+    place(s, "seg");
+    cv::Mat local = m.seg.run(work(crop));
+    place(s, "");
+    return local(box - crop.tl());
+}
+
 // Align, warp, color, mask, blend: the source face into `out` at face `f` (its stage times
 // in f.stage_ns). `person`: the person mask of the whole frame (base mode), computed once.
 void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, const cv::Mat& person,
@@ -305,7 +358,7 @@ void swap_face(ModeRuntime& m, const cv::Mat& work, const FrameSettings& s, cons
     laps.lap(ST_COLOR);
 
     cv::Mat mask, feather;
-    blend_mask(hull, person.empty() ? person : person(box), mask, feather);
+    blend_mask(hull, person.empty() ? person : face_person_mask(m, work, s, person, box), mask, feather);
     if (m.keep_glasses)
     {
         // The target's glasses stay whole on top of the pasted face (issue 18).

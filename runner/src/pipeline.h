@@ -34,6 +34,10 @@ struct ModeRuntime
     bool has_fallback = false;
     bool fallback_tiles = false;  // then also on 2x2 tiles (`--small-faces tiles`)
     bool fallback_always = false; // also when the mode's detector found faces (`--small-faces always`)
+    // `--small-faces always-tiles` (group photos): on every detection frame the full-range
+    // detector on the frame and on 2x2 tiles beside the mode's (base mode too: its own
+    // detector is the full-range one).
+    bool tiles_always = false;
     Face source;  // source face found by this mode's models
 };
 

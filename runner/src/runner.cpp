@@ -87,6 +87,7 @@ ModeMap load_modes(const Options& o, ModelPack& pack, const Placement& placement
             m.has_seg = true;
             m.keep_glasses = true;  // the occlusion-aware mode: person mask and glasses
         }
+        m.tiles_always = o.small_faces == "always-tiles";
         if (!extra.empty() && m.cfg.detector != full_range)
         {
             m.fallback.init(&pack.get(full_range));
