@@ -18,6 +18,7 @@ from helpers.paths import REPO
 
 from harness.quality import load_rgb, planted, save_rgb
 from harness.quality.faces import faces_swapped
+from harness.quality.landmarks import every_face
 from harness.runner.telemetry import FACE_STAGES, parse_telemetry
 
 sys.path.insert(0, str(REPO / "benchmarks" / "quality_eval"))
@@ -193,6 +194,12 @@ def swap_and_score(runner, target, img, pasted, out, *args):
     f = parse_telemetry(r.stdout, source=f"swap_runner {target}").frames[0]
     output = cv2.imread(str(out / "out_0.png"))
     score = faces_swapped(img, output, [p.box for p in pasted], "all")
+    # what `swaplab score` sees: its own search for the target's faces, not the pasted boxes
+    mode = args[list(args).index("--mode") + 1] if "--mode" in args else "small"
+    found = every_face(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), mode)
+    by_scorer = faces_swapped(img, output, [d.box for d in found], "all")
+    assert len(found) == len(pasted), [d.box for d in found]
+    assert by_scorer.value == score.value, (by_scorer.detail, score.detail)
     return f, score
 
 

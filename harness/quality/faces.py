@@ -2,8 +2,9 @@
 
     faces_swapped(target, output, face_boxes, policy)   quality_missed_faces (lower)
 
-Pure. `face_boxes` are the target's detections ([xmin, ymin, xmax, ymax], image px;
-harness.reference.Reference.detect_faces finds them), `policy` the runner's `--faces`:
+Pure. `face_boxes` are the target's faces ([xmin, ymin, xmax, ymax], image px;
+`landmarks.every_face` finds them with the mode's and the full-range detector on the frame
+and on 2x2 tiles, so a group photo's back row is counted), `policy` the runner's `--faces`:
 "all" (every face), "largest" (the biggest box), "best" (the first, most confident box).
 A face counts as swapped when more than SWAPPED_SHARE of its inner box (the box shrunk
 to its middle 60 %) changed by more than CHANGE_LEVELS in any channel: a swap replaces the

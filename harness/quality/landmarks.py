@@ -45,3 +45,50 @@ def landmark_fn(mode: str = "small", roi_image: np.ndarray | None = None):
     """A `landmarks_fn` for `score_blend` bound to one mode of the reference pipeline
     (and, with `roi_image`, to the face crop found on that image)."""
     return functools.partial(reference_landmarks, mode=mode, roi_image=roi_image)
+
+
+#: the detector that sees small and distant faces (the runner's small-face passes)
+FULL_RANGE = "face_detection_full_range"
+#: a box found twice (IoU above this) is one face: the runner's merge_detections
+SAME_FACE_IOU = 0.3
+#: side of each of the 2x2 overlapping tiles, as a share of the frame's (runner:
+#: small_face_tiles); faces in a tile are 1.7x larger in the detector's input
+TILE_SHARE = 0.6
+
+
+@functools.lru_cache(maxsize=1)
+def _full_range():
+    return Reference("base", detector=FULL_RANGE)
+
+
+def _iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def every_face(image: np.ndarray, mode: str = "small") -> list:
+    """Every face of the frame that a user would expect swapped, best first
+    (`quality_missed_faces`): the mode's detector, the full-range detector on the frame
+    and on 2x2 overlapping tiles, merged (a box found twice keeps the more confident).
+    The scorer's own search, as thorough as the runner's `--small-faces always-tiles`, so
+    that a runner which misses a group photo's back row is seen to miss it: the mode's
+    detector alone finds none of a 1280x720 group's back row, so it could not tell."""
+    img = np.ascontiguousarray(image[..., :3])
+    full = _full_range()
+    dets = list(_reference(mode).detect_faces(img)) + list(full.detect_faces(img))
+    h, w = img.shape[:2]
+    side = full.det_cfg["input"]["width"]
+    if w >= 2 * side and h >= 2 * side:
+        tw, th = int(np.ceil(TILE_SHARE * w)), int(np.ceil(TILE_SHARE * h))
+        for x0, y0 in ((0, 0), (w - tw, 0), (0, h - th), (w - tw, h - th)):
+            for d in full.detect_faces(np.ascontiguousarray(img[y0:y0 + th, x0:x0 + tw])):
+                shift = np.array([x0, y0], float)
+                dets.append(type(d)(d.score, d.box + np.tile(shift, 2), d.keypoints + shift))
+    out: list = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if all(_iou(d.box, k.box) <= SAME_FACE_IOU for k in out):
+            out.append(d)
+    return out

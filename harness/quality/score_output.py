@@ -27,7 +27,7 @@ from harness.quality import face_scores as F
 from harness.quality import geometry as geo
 from harness.quality.faces import faces_swapped
 from harness.quality.glasses import half_erased_glasses_score, kept_glasses_frame
-from harness.quality.landmarks import _reference, reference_landmarks
+from harness.quality.landmarks import every_face, reference_landmarks
 from harness.quality.retinex import retinex_enhance
 from harness.quality.scores import BlendScores, Score, _psnr, identity_transfer, score_blend
 from harness.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
@@ -111,7 +111,7 @@ def score_output(source: np.ndarray, target: np.ndarray, output: np.ndarray, *,
         raise ScoreInputError("source: no face found")
     ol = reference_landmarks(output, mode, roi_image=ref)
     _, scores = score_frame(source, ref, output, tl, sl, ol, thresholds)
-    boxes = [d.box for d in _reference(mode).detect_faces(np.ascontiguousarray(ref[..., :3]))]
+    boxes = [d.box for d in every_face(ref, mode)]
     scores.append(faces_swapped(ref, output, boxes, faces, thresholds.missed_faces_max))
     return OutputScores(scores, boosted, faces)
 
