@@ -6,6 +6,9 @@ each returns new arrays and leaves its inputs alone.
   doubled_brows        the target's brows pasted back over the swapped face      structure
   half_erased_glasses  glasses drawn on the target; on the output only their
                        outer arcs and arms are left                             structure
+  cut_source_glasses   the output kept only inside the face hull narrowed about
+                       its centre (the mask edge runs through the outer part of
+                       each lens ring of a source's glasses)                    cut_glasses
   leak_strip           a grey strip (the source background's luma) on one cheek  leak
   shifted              the face content moved by (dx, dy) px                      pose_points
   scaled               the face content scaled about the face centre              pose_points
@@ -90,6 +93,24 @@ def half_erased_glasses(output: np.ndarray, target: np.ndarray, tl
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(target with glasses, output with only their outer arcs and arms)."""
     return _draw_glasses(target, tl, False), _draw_glasses(output, tl, True)
+
+
+def cut_source_glasses(output: np.ndarray, target: np.ndarray, tl, width: float = 0.55
+                       ) -> np.ndarray:
+    """The target outside the landmark hull narrowed to `width` of its size across the face
+    (along the eye line, about the face centre), the output inside, feathered 0.02 IOD: a
+    mask edge that runs through the outer part of a source's lens rings, as on a target
+    face narrower than the source's glasses."""
+    pts = geo.as_landmarks(tl)
+    c = geo.face_centre(pts)
+    right, left = geo.eye_centres(pts)
+    ex = (left - right) / np.linalg.norm(left - right)
+    ey = np.array([-ex[1], ex[0]])
+    d = pts - c
+    narrow = c + np.outer((d @ ex) * width, ex) + np.outer(d @ ey, ey)
+    a = _feathered(geo.mask_from_landmarks(narrow, output.shape) > 0,
+                   0.02 * geo.inter_ocular(pts))
+    return np.clip(target + a * (output.astype(np.float32) - target), 0, 255).astype(np.uint8)
 
 
 def source_background_colour(source: np.ndarray) -> np.ndarray:
