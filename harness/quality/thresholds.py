@@ -46,7 +46,7 @@ class QualityThresholds:
     half_erased_glasses_max: float = 0.35
     #: Source's lens rims (outer lower quarter of each ring) the output does not show; worse
     #: lens (a source's glasses cut at the mask edge).
-    cut_glasses_max: float = 0.35
+    cut_glasses_max: float = 0.3
     #: Worst boundary sector's share of pixels that are new non-skin (background leak).
     leak_ratio_max: float = 0.37
     #: Eye centres, nose root and tip: how far the source's moved from their expected place
