@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 from helpers.paths import REPO
 
 pytest.importorskip("ncnn")
 
 from harness.quality import face_scores as F
+from harness.quality import geometry as geo
 from harness.quality import load_rgb, planted, save_rgb
 from harness.quality.cut_glasses import cut_glasses_score, source_lens_rims
 from harness.quality.glasses import GLASSES_BRIDGE_MIN
@@ -98,10 +100,6 @@ def test_source_without_glasses_is_not_scored():
 def test_rims_are_the_lower_outer_ring_not_the_arms():
     """The rims measured lie round each eye (within 0.45 IOD of its centre, below it, on
     the temple side): the arms beyond the rings and the bar along the brows are left out."""
-    import numpy as np
-
-    from harness.quality import geometry as geo
-
     src = load_rgb(evalset.face_path(GLASSES))
     sl = reference_landmarks(src)
     evidence, rims, _, _ = source_lens_rims(src, sl)
