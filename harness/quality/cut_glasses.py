@@ -5,10 +5,10 @@ Pure (arrays in, Score out). Whether the source wears glasses is `glasses.target
 bridge test on the source (it works on any face). Its frame mask follows the dark upper bar
 and the bridge but often misses light rims (grace_hopper's amber rings), so the rims are
 found here by fitting one ellipse per lens to the source's black-hat (the ellipse whose
-samples from the eye line down have the highest RING_PERCENTILE: a ring is a long line, an
-eye bag a short one). Measured is each ring's outer lower quarter (from the eye centre
-outward, from the eye line down): the part a mask edge crosses when the source's glasses are
-wider than the target's face. Left out on purpose: the arms beyond the rings, which every
+samples round its lower half have the highest RING_PERCENTILE: a ring is a long line, an eye
+bag a short one). Measured is each ring's outer lower quarter (outward of the eye centre,
+from RIM_BELOW x IOD below it): the part a mask edge crosses when the source's glasses are
+wider than the target's or the source's own face. Left out on purpose: the arms beyond the rings, which every
 face swap cuts at the temple, and the rims above the eye line, which lie along the brows, in
 the mask's top band where the runner keeps the target's brows (docs/quality.md, "Cut
 glasses").
@@ -17,9 +17,9 @@ A rim pixel is shown when the output's line response (black-hat of luma) carries
 source's there: alpha = G(out * src) / G(src * src) (Gaussian window) >= SHOWN_MIN x gain,
 gain = the same ratio over the frame's bridge (clamped to [GAIN_MIN, 1]): the colour
 correction and the Poisson solve change a line's contrast, the same on the bridge as on the
-rims, but do not remove it. The value is the worse lens's
-share of rim pixels not shown, weighted by the source's band-pass energy: ~0 when the rims
-are in the output, 1 when the target is there instead.
+rims, but do not remove it. The value is the worse lens's share of rim pixels not shown:
+~0 when the rims are in the output, 1 when the target is there instead. IOD here is the
+distance between the outer eye corners (geometry.inter_ocular).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ RIM_LINE_MIN = 0.3
 RIM_BELOW = 0.05
 #: rim thickness, fraction of the IOD
 RIM_THICKNESS = 0.03
-#: Gaussian window of the shown test, px; alpha >= SHOWN_MIN counts as shown
+#: Gaussian window of the shown test, px; alpha >= SHOWN_MIN x gain counts as shown
 SHOWN_SIGMA_PX = 2.5
 SHOWN_MIN = 0.5
 #: the line's contrast in the output relative to the source's, measured on the frame's bridge
