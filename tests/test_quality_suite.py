@@ -104,6 +104,9 @@ def test_quality_suite_good_blend_records_and_passes(tmp_path, fast_profiles):
     m = next(m for m in record["measurements"] if m["metric"] == "quality_pose_nme")
     assert m["direction"] == "lower" and m["extra"]["threshold"]["verdict"] == "pass"
     assert len(m["samples"]) == 2
+    # grace_hopper wears glasses: the direction where she is the source scores her rims
+    cut = [m for m in record["measurements"] if m["metric"] == "quality_cut_glasses"]
+    assert [m["extra"]["threshold"]["verdict"] for m in cut if m["samples"]] == ["pass"], cut
     m = next(m for m in record["measurements"] if m["metric"] == "quality_face_colour_de")
     assert m["extra"]["threshold"] == {"key": "face_colour_de_max", "value": 6.0,
                                        "statistic": "worst frame", "verdict": "pass"}

@@ -1,11 +1,13 @@
 """Per-score tables for docs/quality.md: the face scores on the runner's swaps of the
 evaluation set and on the defects planted in them.
 
-    python benchmarks/quality_eval/calibrate.py [--runner PATH]
+    python benchmarks/quality_eval/calibrate.py [--runner PATH] [--cut-glasses]
 
 Scores the recorded runner swaps of build.PAIRS (or, with --runner, fresh ones of that
 build: small mode, --enhance off, one frame) and each planted defect, and prints one markdown table per score:
 good median / worst, the defect's mildest value, the threshold, and the misses.
+`--cut-glasses` prints the cut glasses score's tables instead (its sources wear glasses, the
+set's pairs mostly do not: cut_glasses.py beside this file, which runs the runner).
 """
 
 from __future__ import annotations
@@ -84,7 +86,12 @@ def face_scores(c: dict, tgt: np.ndarray, out: np.ndarray) -> dict[str, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runner", type=Path)
+    ap.add_argument("--cut-glasses", action="store_true")
     a = ap.parse_args(argv)
+    if a.cut_glasses:
+        import cut_glasses  # the benchmark beside this file; only for this table
+
+        return cut_glasses.main(["--runner", str(a.runner)] if a.runner else [])
     runner = a.runner        # None: the recorded swaps
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

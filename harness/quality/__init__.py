@@ -7,7 +7,8 @@
     scores.passed, scores.failures(), scores.as_dict()
 
 Modules: scores (the blend scores), face_scores (whole-face colour, doubled brows, target
-structure, leak, pose points), temporal (jitter, flicker), faces (the right faces
+structure, leak, pose points), cut_glasses (a source's glasses cut at the mask edge),
+temporal (jitter, flicker), faces (the right faces
 swapped), retinex (the runner's low-light pass, for the enhanced reference), regions (face
 regions from landmarks), planted (defects planted in good swaps), score_output (the logic
 of `swaplab score`, harness/cli/score.py), thresholds (the one place thresholds live), geometry

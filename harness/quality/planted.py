@@ -6,6 +6,10 @@ each returns new arrays and leaves its inputs alone.
   doubled_brows        the target's brows pasted back over the swapped face      structure
   half_erased_glasses  glasses drawn on the target; on the output only their
                        outer arcs and arms are left                             structure
+  draw_glasses         glasses drawn on a face (a source that wears glasses)
+  cut_source_glasses   the output kept only inside the face hull narrowed about
+                       its centre (the mask edge runs through the outer part of
+                       each lens ring of a source's glasses)                    cut_glasses
   leak_strip           a grey strip (the source background's luma) on one cheek  leak
   shifted              the face content moved by (dx, dy) px                      pose_points
   scaled               the face content scaled about the face centre              pose_points
@@ -54,11 +58,12 @@ def doubled_brows(output: np.ndarray, target: np.ndarray, tl) -> np.ndarray:
     return np.clip(output + a * (target.astype(np.float32) - output), 0, 255).astype(np.uint8)
 
 
-def _draw_glasses(image: np.ndarray, tl, outer_only: bool) -> np.ndarray:
+def _draw_glasses(image: np.ndarray, tl, outer_only: bool, thickness: float = 0.045
+                  ) -> np.ndarray:
     pts = geo.as_landmarks(tl)
     iod = geo.inter_ocular(pts)
     img = np.ascontiguousarray(image.copy())
-    thick = max(2, round(0.045 * iod))
+    thick = max(2, round(thickness * iod))
     colour = (25, 25, 30)
     centres = geo.eye_centres(pts)
     axes = (round(0.24 * iod), round(0.17 * iod))
@@ -86,10 +91,37 @@ def _draw_glasses(image: np.ndarray, tl, outer_only: bool) -> np.ndarray:
     return img
 
 
+def draw_glasses(image: np.ndarray, tl, thickness: float = 0.025) -> np.ndarray:
+    """`image` wearing drawn glasses (dark rings 0.24 x 0.17 IOD round each eye, a bridge,
+    short arms; lines `thickness` x IOD, at least 2 px): a source with glasses for the cut
+    glasses score, where the set has one real face with glasses. Thinner than
+    `half_erased_glasses`'s: a line as wide as the frame finder's black-hat kernel (0.08 x
+    the eye-centre distance) is not seen as a line."""
+    return _draw_glasses(image, tl, False, thickness)
+
+
 def half_erased_glasses(output: np.ndarray, target: np.ndarray, tl
                         ) -> tuple[np.ndarray, np.ndarray]:
     """(target with glasses, output with only their outer arcs and arms)."""
     return _draw_glasses(target, tl, False), _draw_glasses(output, tl, True)
+
+
+def cut_source_glasses(output: np.ndarray, target: np.ndarray, tl, width: float = 0.55
+                       ) -> np.ndarray:
+    """The target outside the landmark hull narrowed to `width` of its size across the face
+    (along the eye line, about the face centre), the output inside, feathered 0.02 IOD: a
+    mask edge that runs through the outer part of a source's lens rings, as on a target
+    face narrower than the source's glasses."""
+    pts = geo.as_landmarks(tl)
+    c = geo.face_centre(pts)
+    right, left = geo.eye_centres(pts)
+    ex = (left - right) / np.linalg.norm(left - right)
+    ey = np.array([-ex[1], ex[0]])
+    d = pts - c
+    narrow = c + np.outer((d @ ex) * width, ex) + np.outer(d @ ey, ey)
+    a = _feathered(geo.mask_from_landmarks(narrow, output.shape) > 0,
+                   0.02 * geo.inter_ocular(pts))
+    return np.clip(target + a * (output.astype(np.float32) - target), 0, 255).astype(np.uint8)
 
 
 def source_background_colour(source: np.ndarray) -> np.ndarray:

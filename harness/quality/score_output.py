@@ -10,8 +10,8 @@ or `"auto"` and the output's background is nearer the enhanced target than the o
 every score compares against the enhanced target (harness.quality.retinex).
 
 Gating scores: colour (boundary and whole interior), seam, background SSIM/PSNR, identity,
-face colour, doubled brows, target structure, half-erased glasses, leak, pose points, right
-faces. The 68-point pose NME
+face colour, doubled brows, target structure, half-erased glasses, cut glasses, leak, pose
+points, right faces. The 68-point pose NME
 (`pose`) is reported as advisory: on real swaps it measures the face shape, not the pose
 (docs/quality.md).
 """
@@ -25,6 +25,7 @@ import numpy as np
 
 from harness.quality import face_scores as F
 from harness.quality import geometry as geo
+from harness.quality.cut_glasses import cut_glasses_score
 from harness.quality.faces import faces_swapped
 from harness.quality.glasses import half_erased_glasses_score, kept_glasses_frame
 from harness.quality.landmarks import every_face, reference_landmarks
@@ -138,7 +139,7 @@ def score_frame(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
         identity.detail["source_reference"] = "the source wearing the target's kept glasses"
         blend = dataclasses.replace(blend, identity=identity)
     face = face_checks(output, target, target_landmarks, ex, warped, output_landmarks, t,
-                       kept_frame=kept)
+                       kept_frame=kept, source=source, source_landmarks=source_landmarks)
     return blend, blend.all() + face
 
 
@@ -151,18 +152,20 @@ GATED_IN_MODES = {"glasses": ("base",)}
 #: threshold key of each face check, by score name
 THRESHOLD_KEYS = {"face_colour": "face_colour_de_max", "brows": "doubled_brows_max",
                   "target_structure": "target_structure_max",
-                  "glasses": "half_erased_glasses_max",
+                  "glasses": "half_erased_glasses_max", "cut_glasses": "cut_glasses_max",
                   "leak": "leak_ratio_max", "pose_points": "pose_points_nme_max",
                   "faces": "missed_faces_max"}
 
 
 def face_checks(output: np.ndarray, target: np.ndarray, target_landmarks, ex, warped: np.ndarray,
                 output_landmarks, thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
-                kept_frame: np.ndarray | None = None) -> list[Score]:
+                kept_frame: np.ndarray | None = None, *, source: np.ndarray,
+                source_landmarks) -> list[Score]:
     """The face scores of one frame (pure): face colour, doubled brows, target structure,
-    half-erased glasses, leak, pose points. `ex` and `warped` are the source's expected
-    landmarks and the warped source (face_scores.expected_landmarks / warp_source); the
-    output's landmarks only give the pose points' mesh reading, for comparison."""
+    half-erased glasses, cut glasses (the source's, from `source` and its landmarks), leak,
+    pose points. `ex` and `warped` are the source's expected landmarks and the warped
+    source (face_scores.expected_landmarks / warp_source); the output's landmarks only give
+    the pose points' mesh reading, for comparison."""
     t = thresholds
     return [F.face_interior_colour(output, target, target_landmarks, t.face_colour_de_max),
             F.doubled_brows(output, target, warped, target_landmarks, ex, t.doubled_brows_max),
@@ -170,6 +173,8 @@ def face_checks(output: np.ndarray, target: np.ndarray, target_landmarks, ex, wa
                                t.target_structure_max, kept_frame),
             half_erased_glasses_score(output, target, target_landmarks,
                                       t.half_erased_glasses_max),
+            cut_glasses_score(output, source, source_landmarks, target_landmarks, warped,
+                              t.cut_glasses_max),
             F.background_leak(output, target, target_landmarks, ex, t.leak_ratio_max),
             F.transferable_pose(output, warped, ex, t.pose_points_nme_max,
                                 output_landmarks=output_landmarks)]

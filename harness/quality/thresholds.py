@@ -44,6 +44,9 @@ class QualityThresholds:
     target_structure_max: float = 0.0
     #: Target's glasses frame kept above the eyes minus kept below them (half-erased glasses).
     half_erased_glasses_max: float = 0.35
+    #: Source's lens rims (outer lower quarter of each ring) the output does not show; worse
+    #: lens (a source's glasses cut at the mask edge).
+    cut_glasses_max: float = 0.3
     #: Worst boundary sector's share of pixels that are new non-skin (background leak).
     leak_ratio_max: float = 0.37
     #: Eye centres, nose root and tip: how far the source's moved from their expected place
