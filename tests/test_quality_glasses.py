@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
+from helpers.glasses_variants import VARIANTS, glasses_variant, rim_regions
 from helpers.paths import REPO
 
 from harness.quality import load_rgb
-from harness.quality.glasses import GLASSES_BRIDGE_MIN, half_erased_glasses_score
+from harness.quality.glasses import GLASSES_BRIDGE_MIN, half_erased_glasses_score, target_glasses
 from harness.quality.landmarks import reference_landmarks
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
@@ -57,3 +59,25 @@ def test_target_itself_and_no_glasses(target):
         assert s.value is None and s.passed is None, name
         assert s.detail["evidence"] < GLASSES_BRIDGE_MIN, (name, s.detail["evidence"])
     assert DEFAULT_THRESHOLDS.half_erased_glasses_max == 0.35
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_lower_rims_found_on_turned_mirrored_and_small_faces(variant):
+    """The scorer's frame finder follows each lower rim around its eye (glasses.lower_rim):
+    on grace_hopper turned +-15 deg, mirrored and shrunk to 0.5 / 0.35 both faint amber lower
+    rims are in the frame (>= 0.08 IOD^2 px in each rim region; measured 0.12-0.20; before the
+    rim path: 0.01-0.07 on one rim or both of each variant but as_is's left), as a thin band
+    (< 0.25 IOD^2: lines >= 0.3 x the bridge joined to the frame, the rejected hysteresis,
+    took 0.2-0.25 with the wrinkles touching the rims), and nothing on the cheeks below them
+    (measured 0 px)."""
+    rgb = np.ascontiguousarray(glasses_variant(variant)[..., ::-1])
+    lm = reference_landmarks(rgb)
+    evidence, frame = target_glasses(rgb, lm)
+    assert frame is not None, (variant, evidence)
+    iod = float(np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0)))
+    for name, region in rim_regions(lm, frame.shape).items():
+        n = int((frame & region).sum())
+        if name.endswith("lower_rim"):
+            assert 0.08 * iod ** 2 <= n < 0.25 * iod ** 2, (variant, name, n, round(iod, 1))
+        else:
+            assert n == 0, (variant, name, n)

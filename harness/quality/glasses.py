@@ -27,6 +27,17 @@ KEPT_MAX_DIFF = 12
 #: glasses whole (base mode's occluder mask keeps 0.68-0.92 of each on the evaluation set; a
 #: half-erased frame keeps 0.02-0.05 below the eyes)
 KEPT_WHOLE_MIN = 0.5
+#: the lower rim's path (runner: occluders.cpp's rim_path; docs/quality.md "lower rims"): radii
+#: searched below each eye, in eye distances (grace_hopper's rims: 0.36-0.55)
+RIM_R_MIN, RIM_R_MAX = 0.28, 0.65
+#: angle samples per pixel of arc at 0.5 IOD (2: the radius may move 2 px per px of arc)
+RIM_STEPS_PER_PX = 2.0
+#: cost of a 1 px radial move, times the bridge's black-hat (keeps the path off wrinkles)
+RIM_STEP_COST = 0.3
+#: a line pixel of the rim: black-hat >= this share of the bridge's
+RIM_LINE_SHARE = 0.3
+#: share of the path on such pixels for a rim to be there (grace_hopper's variants: 0.81-0.98)
+RIM_PRESENT_MIN = 0.7
 
 
 def _axes(lm: np.ndarray):
@@ -83,8 +94,65 @@ def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray
     hits = [_sample(labels, row + dv * ey) for dv in (-1, 0, 1)]
     on_bridge = np.setdiff1d(np.concatenate([h for h in hits if h is not None]), [0])
     frame = np.isin(labels, on_bridge).astype(np.uint8)
+    bh_band = np.where(band > 0, bh, 0)
+    for eye in (le, re_):
+        frame |= lower_rim(bh_band, eye, iod, ex, ey, best, k)
     frame = cv2.dilate(cv2.morphologyEx(frame, cv2.MORPH_CLOSE, kernel), np.ones((3, 3), np.uint8))
     return best, frame > 0
+
+
+def rim_path(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: np.ndarray,
+             bridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """The lens outline below one eye, followed around it: in polar coordinates about the eye
+    centre (angles 0..180 deg below the eye line, RIM_STEPS_PER_PX samples per pixel of arc
+    at 0.5 IOD; radii RIM_R_MIN..RIM_R_MAX IOD in 1 px steps), the path with the largest sum
+    of black-hat whose radius moves at most 1 px per angle step, each step costing
+    RIM_STEP_COST x the bridge's black-hat (dynamic programming). (points (n, 2), black-hat
+    along them (n,))."""
+    n_t = max(16, int(np.ceil(RIM_STEPS_PER_PX * np.pi * 0.5 * iod)))
+    theta = np.arange(n_t) * (np.pi / (n_t - 1))
+    radii = np.arange(RIM_R_MIN * iod, RIM_R_MAX * iod, 1.0)
+    rays = np.outer(np.cos(theta), ex) + np.outer(np.sin(theta), ey)
+    pts = eye + rays[:, None, :] * radii[None, :, None]
+    xy = np.rint(pts).astype(int)
+    inside = ((xy[..., 0] >= 0) & (xy[..., 1] >= 0) & (xy[..., 0] < bh.shape[1])
+              & (xy[..., 1] < bh.shape[0]))
+    polar = np.zeros(xy.shape[:2], np.float32)
+    polar[inside] = bh[xy[..., 1][inside], xy[..., 0][inside]]
+    step = RIM_STEP_COST * bridge
+    total = polar[0].copy()
+    came = np.zeros(polar.shape, np.int32)
+    for t in range(1, n_t):
+        # from radius index r, r-1, r+1: on equal sums the path stays, then moves inwards
+        cand = np.stack([total, np.r_[-np.inf, total[:-1]] - step,
+                         np.r_[total[1:], -np.inf] - step])
+        pick = cand.argmax(0)
+        came[t] = np.arange(len(radii)) + np.array([0, -1, 1])[pick]
+        total = polar[t] + cand[pick, np.arange(len(radii))]
+    r = np.zeros(n_t, np.int32)
+    r[-1] = int(total.argmax())
+    for t in range(n_t - 1, 0, -1):
+        r[t - 1] = came[t, r[t]]
+    idx = np.arange(n_t)
+    return pts[idx, r], polar[idx, r]
+
+
+def lower_rim(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: np.ndarray,
+              bridge: float, k: int) -> np.ndarray:
+    """The lower rim of one lens as frame pixels (uint8 0/1): `rim_path`'s line when black-hat
+    >= RIM_LINE_SHARE x the bridge's along RIM_PRESENT_MIN of it, else nothing; then only the
+    line pixels (same share) within k/2 px of that path, and the path itself (a thin band, not
+    whole components: wrinkles touching the rim are cut at the band's edge)."""
+    path, along = rim_path(bh, eye, iod, ex, ey, bridge)
+    out = np.zeros(bh.shape, np.uint8)
+    if (along >= RIM_LINE_SHARE * bridge).mean() < RIM_PRESENT_MIN:
+        return out
+    poly = [np.rint(path).astype(np.int32)]
+    cv2.polylines(out, poly, False, 1, 1)
+    near = np.zeros_like(out)
+    cv2.polylines(near, poly, False, 1, k)
+    out[(near > 0) & (bh >= RIM_LINE_SHARE * bridge)] = 1
+    return out
 
 
 def kept_glasses_frame(output_rgb: np.ndarray, target_rgb: np.ndarray,
