@@ -29,7 +29,7 @@ KEPT_MAX_DIFF = 12
 KEPT_WHOLE_MIN = 0.5
 #: the lower rim's path (runner: occluders.cpp's rim_path; docs/quality.md "lower rims"): radii
 #: searched below each eye, in eye distances (grace_hopper's rims: 0.36-0.55)
-RIM_R_MIN, RIM_R_MAX = 0.28, 0.65
+RIM_R_MIN, RIM_R_MAX = 0.33, 0.65
 #: angle samples per pixel of arc at 0.5 IOD (2: the radius may move 2 px per px of arc)
 RIM_STEPS_PER_PX = 2.0
 #: cost of a 1 px radial move, times the bridge's black-hat (keeps the path off wrinkles)
@@ -98,7 +98,34 @@ def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray
     for eye in (le, re_):
         frame |= lower_rim(bh_band, eye, iod, ex, ey, best, k)
     frame = cv2.dilate(cv2.morphologyEx(frame, cv2.MORPH_CLOSE, kernel), np.ones((3, 3), np.uint8))
+    _drop_lines_inside_lenses(frame, (le, re_), iod)
     return best, frame > 0
+
+
+def _drop_lines_inside_lenses(frame: np.ndarray, eyes, iod: float) -> None:
+    """Lines seen through a lens (wrinkles under the eye touching the rim) are not the frame
+    (runner: occluders.cpp's drop_lines_inside_lenses): a lens is a hole of the frame (4-connected
+    non-frame pixels not reaching the image border) centred within 0.4 IOD of an eye centre;
+    the frame's pixels inside the convex hull of an eye's holes, shrunk by 1 px so the rim's
+    inner edge stays, are dropped. Once the lower rims are followed, most lenses are holes."""
+    n, labels, stats, centres = cv2.connectedComponentsWithStats(
+        (frame == 0).astype(np.uint8), connectivity=4)
+    h, w = frame.shape
+    eye_of = np.full(n, -1)
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            continue  # reaches the border: around the glasses, not a lens
+        for e, eye in enumerate(eyes):
+            if np.hypot(*(centres[i] - eye)) < 0.4 * iod:
+                eye_of[i] = e
+    for e in range(len(eyes)):
+        ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(eye_of == e)))
+        if len(xs) < 3:
+            continue
+        inside = np.zeros_like(frame)
+        cv2.fillConvexPoly(inside, cv2.convexHull(np.stack([xs, ys], 1).astype(np.int32)), 1)
+        frame[cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0] = 0
 
 
 def rim_path(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: np.ndarray,
@@ -141,7 +168,7 @@ def lower_rim(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: n
               bridge: float, k: int) -> np.ndarray:
     """The lower rim of one lens as frame pixels (uint8 0/1): `rim_path`'s line when black-hat
     >= RIM_LINE_SHARE x the bridge's along RIM_PRESENT_MIN of it, else nothing; then only the
-    line pixels (same share) within k/2 px of that path, and the path itself (a thin band, not
+    line pixels (same share) within k/4 px of that path, and the path itself (a thin band, not
     whole components: wrinkles touching the rim are cut at the band's edge)."""
     path, along = rim_path(bh, eye, iod, ex, ey, bridge)
     out = np.zeros(bh.shape, np.uint8)
@@ -150,7 +177,7 @@ def lower_rim(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: n
     poly = [np.rint(path).astype(np.int32)]
     cv2.polylines(out, poly, False, 1, 1)
     near = np.zeros_like(out)
-    cv2.polylines(near, poly, False, 1, k)
+    cv2.polylines(near, poly, False, 1, max(1, k // 2))
     out[(near > 0) & (bh >= RIM_LINE_SHARE * bridge)] = 1
     return out
 

@@ -50,3 +50,21 @@ def rim_regions(lm: np.ndarray, shape) -> dict[str, np.ndarray]:
         out[f"{side}_lower_rim"] = (abs(u) < 0.45) & (v > 0.2) & (v < 0.6)
         out[f"{side}_cheek"] = (abs(u) < 0.5) & (v > 0.75) & (v < 1.1)
     return out
+
+
+def rim_coverage(mask: np.ndarray, lm: np.ndarray) -> dict[str, float]:
+    """How much of each lower rim's width `mask` spans: the share of 16 strips, 0.05 eye
+    distances wide across |u| < 0.4 under the eye (0.2 < v < 0.6), with a pixel of `mask`. A
+    rim found whole spans all; a rim found in pieces leaves strips empty."""
+    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
+    iod = float(np.linalg.norm(re_ - le))
+    ex = (re_ - le) / iod
+    ey = np.array([-ex[1], ex[0]])
+    ys, xs = np.nonzero(mask)
+    p = np.stack([xs, ys], 1).astype(np.float32)
+    out = {}
+    for side, c in (("left", le), ("right", re_)):
+        u, v = (p - c) @ ex / iod, (p - c) @ ey / iod
+        on = (abs(u) < 0.4) & (v > 0.2) & (v < 0.6)
+        out[f"{side}_lower_rim"] = len(np.unique(np.floor((u[on] + 0.4) / 0.05))) / 16
+    return out
