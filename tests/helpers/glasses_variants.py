@@ -68,3 +68,16 @@ def rim_coverage(mask: np.ndarray, lm: np.ndarray) -> dict[str, float]:
         on = (abs(u) < 0.4) & (v > 0.2) & (v < 0.6)
         out[f"{side}_lower_rim"] = len(np.unique(np.floor((u[on] + 0.4) / 0.05))) / 16
     return out
+
+
+def under_the_eyes(lm: np.ndarray, shape) -> dict[str, np.ndarray]:
+    """Half-discs of 0.3 eye distances below each eye centre (face axes): skin seen through
+    the lens, where under-eye wrinkles are and no frame is."""
+    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
+    iod = float(np.linalg.norm(re_ - le))
+    ex = (re_ - le) / iod
+    ey = np.array([-ex[1], ex[0]])
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    p = np.stack([xx, yy], -1).astype(np.float32)
+    return {f"under_{side}_eye": (np.hypot(xx - c[0], yy - c[1]) < 0.3 * iod) & ((p - c) @ ey > 0)
+            for side, c in (("left", le), ("right", re_))}
