@@ -5,10 +5,11 @@ Pure (arrays in, numbers out). The target's frame is found the way the runner's 
 finds it (runner/src/occluders.cpp, runner/README.md "Glasses"): black-hat of luma with an
 ellipse of 8 % of the eye distance (IOD); glasses when the best row across the nose between
 the inner eye corners has a mean black-hat >= GLASSES_BRIDGE_MIN; the frame = lines >= 0.55
-x that value in the eye band connected to that row. The scorer keeps its own copy on purpose:
-it must judge the runner's output, not reuse the runner's decision. Limit: it shares the
-finder's blind spot, a faint lower rim not connected to the frame is missed by both
-(docs/quality.md).
+x that value in the eye band connected to that row, plus each lower rim followed around its
+eye (`lower_rim`: faint light rims are not connected), minus lines seen through a lens. The
+scorer keeps its own copy on purpose: it must judge the runner's output, not reuse the
+runner's decision. Limit: it shares the finder's blind spots (a frame without a dark bridge;
+docs/quality.md, "Faint lower rims").
 """
 
 from __future__ import annotations
