@@ -28,16 +28,18 @@ KEPT_MAX_DIFF = 12
 #: glasses whole (base mode's occluder mask keeps 0.68-0.92 of each on the evaluation set; a
 #: half-erased frame keeps 0.02-0.05 below the eyes)
 KEPT_WHOLE_MIN = 0.5
-#: the lower rim's path (runner: occluders.cpp's rim_path; docs/quality.md "lower rims"): radii
-#: searched below each eye, in eye distances (grace_hopper's rims: 0.36-0.55)
+#: the lower rim's path (runner: occluders.cpp's rim_path; docs/quality.md "Faint lower
+#: rims"): radii searched below each eye, in eye distances (grace_hopper's rims: ~0.3-0.6)
 RIM_R_MIN, RIM_R_MAX = 0.33, 0.65
 #: angle samples per pixel of arc at 0.5 IOD (2: the radius may move 2 px per px of arc)
 RIM_STEPS_PER_PX = 2.0
-#: cost of a 1 px radial move, times the bridge's black-hat (keeps the path off wrinkles)
+#: cost of a 1 px radial move, times the bridge's black-hat (keeps the path off wrinkles: at 0
+#: and radii to 0.7 IOD it ran out to the temple on the -15 deg and small variants)
 RIM_STEP_COST = 0.3
 #: a line pixel of the rim: black-hat >= this share of the bridge's
 RIM_LINE_SHARE = 0.3
-#: share of the path on such pixels for a rim to be there (grace_hopper's variants: 0.81-0.98)
+#: share of the path on such pixels for a rim to be there (grace_hopper's variants: 0.74-1.0;
+#: under-eye skin of the faces without glasses, at grace_hopper's bridge: 0.11-0.62)
 RIM_PRESENT_MIN = 0.7
 
 

@@ -167,7 +167,7 @@ void drop_lines_inside_lenses(cv::Mat& frame, const FaceAxes& a)
     }
 }
 
-// The lower rim's path (docs/quality.md "lower rims"; harness/quality/glasses.py has the same
+// The lower rim's path (docs/quality.md "Faint lower rims"; glasses.py has the same
 // constants): radii searched below each eye in eye distances, angle samples per pixel of arc
 // at 0.5 IOD, the cost of a 1 px radial move and the share of the bridge's black-hat that
 // makes a line pixel (both times the bridge's black-hat), and the share of the path on line
@@ -255,7 +255,8 @@ void add_lower_rim(cv::Mat& frame, const cv::Mat& bh, cv::Point2f eye, const Fac
     if (path.empty())
         return;
     const double line = kRimLineShare * bridge;
-    const long on_line = std::count_if(along.begin(), along.end(), [&](double v) { return v >= line; });
+    const long on_line =
+        std::count_if(along.begin(), along.end(), [&](double v) { return v >= line; });
     if ((double)on_line / (double)along.size() < kRimPresentMin)
         return;
     const std::vector<std::vector<cv::Point>> poly{path};
