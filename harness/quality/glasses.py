@@ -5,10 +5,11 @@ Pure (arrays in, numbers out). The target's frame is found the way the runner's 
 finds it (runner/src/occluders.cpp, runner/README.md "Glasses"): black-hat of luma with an
 ellipse of 8 % of the eye distance (IOD); glasses when the best row across the nose between
 the inner eye corners has a mean black-hat >= GLASSES_BRIDGE_MIN; the frame = lines >= 0.55
-x that value in the eye band connected to that row. The scorer keeps its own copy on purpose:
-it must judge the runner's output, not reuse the runner's decision. Limit: it shares the
-finder's blind spot, a faint lower rim not connected to the frame is missed by both
-(docs/quality.md).
+x that value in the eye band connected to that row, plus each lower rim followed around its
+eye (`lower_rim`: faint light rims are not connected), minus lines seen through a lens. The
+scorer keeps its own copy on purpose: it must judge the runner's output, not reuse the
+runner's decision. Limit: it shares the finder's blind spots (a frame without a dark bridge;
+docs/quality.md, "Faint lower rims").
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ KEPT_MAX_DIFF = 12
 #: glasses whole (base mode's occluder mask keeps 0.68-0.92 of each on the evaluation set; a
 #: half-erased frame keeps 0.02-0.05 below the eyes)
 KEPT_WHOLE_MIN = 0.5
+#: the lower rim's path (runner: occluders.cpp's rim_path; docs/quality.md "Faint lower
+#: rims"): radii searched below each eye, in eye distances (grace_hopper's rims: ~0.3-0.6)
+RIM_R_MIN, RIM_R_MAX = 0.33, 0.65
+#: angle samples per pixel of arc at 0.5 IOD (2: the radius may move 2 px per px of arc)
+RIM_STEPS_PER_PX = 2.0
+#: cost of a 1 px radial move, times the bridge's black-hat (keeps the path off wrinkles: at 0
+#: and radii to 0.7 IOD it ran out to the temple on the -15 deg and small variants)
+RIM_STEP_COST = 0.3
+#: a line pixel of the rim: black-hat >= this share of the bridge's
+RIM_LINE_SHARE = 0.3
+#: share of the path on such pixels for a rim to be there (grace_hopper's variants: 0.74-1.0;
+#: under-eye skin of the faces without glasses, at grace_hopper's bridge: 0.11-0.62)
+RIM_PRESENT_MIN = 0.7
 
 
 def _axes(lm: np.ndarray):
@@ -83,8 +97,92 @@ def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray
     hits = [_sample(labels, row + dv * ey) for dv in (-1, 0, 1)]
     on_bridge = np.setdiff1d(np.concatenate([h for h in hits if h is not None]), [0])
     frame = np.isin(labels, on_bridge).astype(np.uint8)
+    bh_band = np.where(band > 0, bh, 0)
+    for eye in (le, re_):
+        frame |= lower_rim(bh_band, eye, iod, ex, ey, best, k)
     frame = cv2.dilate(cv2.morphologyEx(frame, cv2.MORPH_CLOSE, kernel), np.ones((3, 3), np.uint8))
+    _drop_lines_inside_lenses(frame, (le, re_), iod)
     return best, frame > 0
+
+
+def _drop_lines_inside_lenses(frame: np.ndarray, eyes, iod: float) -> None:
+    """Lines seen through a lens (wrinkles under the eye touching the rim) are not the frame
+    (runner: occluders.cpp's drop_lines_inside_lenses): a lens is a hole of the frame (4-connected
+    non-frame pixels not reaching the image border) centred within 0.4 IOD of an eye centre;
+    the frame's pixels inside the convex hull of an eye's holes, shrunk by 1 px so the rim's
+    inner edge stays, are dropped. Once the lower rims are followed, most lenses are holes."""
+    n, labels, stats, centres = cv2.connectedComponentsWithStats(
+        (frame == 0).astype(np.uint8), connectivity=4)
+    h, w = frame.shape
+    eye_of = np.full(n, -1)
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        if x == 0 or y == 0 or x + bw >= w or y + bh >= h:
+            continue  # reaches the border: around the glasses, not a lens
+        for e, eye in enumerate(eyes):
+            if np.hypot(*(centres[i] - eye)) < 0.4 * iod:
+                eye_of[i] = e
+    for e in range(len(eyes)):
+        ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(eye_of == e)))
+        if len(xs) < 3:
+            continue
+        inside = np.zeros_like(frame)
+        cv2.fillConvexPoly(inside, cv2.convexHull(np.stack([xs, ys], 1).astype(np.int32)), 1)
+        frame[cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0] = 0
+
+
+def rim_path(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: np.ndarray,
+             bridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """The lens outline below one eye, followed around it: in polar coordinates about the eye
+    centre (angles 0..180 deg below the eye line, RIM_STEPS_PER_PX samples per pixel of arc
+    at 0.5 IOD; radii RIM_R_MIN..RIM_R_MAX IOD in 1 px steps), the path with the largest sum
+    of black-hat whose radius moves at most 1 px per angle step, each step costing
+    RIM_STEP_COST x the bridge's black-hat (dynamic programming). (points (n, 2), black-hat
+    along them (n,))."""
+    n_t = max(16, int(np.ceil(RIM_STEPS_PER_PX * np.pi * 0.5 * iod)))
+    theta = np.arange(n_t) * (np.pi / (n_t - 1))
+    radii = np.arange(RIM_R_MIN * iod, RIM_R_MAX * iod, 1.0)
+    rays = np.outer(np.cos(theta), ex) + np.outer(np.sin(theta), ey)
+    pts = eye + rays[:, None, :] * radii[None, :, None]
+    xy = np.rint(pts).astype(int)
+    inside = ((xy[..., 0] >= 0) & (xy[..., 1] >= 0) & (xy[..., 0] < bh.shape[1])
+              & (xy[..., 1] < bh.shape[0]))
+    polar = np.zeros(xy.shape[:2], np.float32)
+    polar[inside] = bh[xy[..., 1][inside], xy[..., 0][inside]]
+    step = RIM_STEP_COST * bridge
+    total = polar[0].copy()
+    came = np.zeros(polar.shape, np.int32)
+    for t in range(1, n_t):
+        # from radius index r, r-1, r+1: on equal sums the path stays, then moves inwards
+        cand = np.stack([total, np.r_[-np.inf, total[:-1]] - step,
+                         np.r_[total[1:], -np.inf] - step])
+        pick = cand.argmax(0)
+        came[t] = np.arange(len(radii)) + np.array([0, -1, 1])[pick]
+        total = polar[t] + cand[pick, np.arange(len(radii))]
+    r = np.zeros(n_t, np.int32)
+    r[-1] = int(total.argmax())
+    for t in range(n_t - 1, 0, -1):
+        r[t - 1] = came[t, r[t]]
+    idx = np.arange(n_t)
+    return pts[idx, r], polar[idx, r]
+
+
+def lower_rim(bh: np.ndarray, eye: np.ndarray, iod: float, ex: np.ndarray, ey: np.ndarray,
+              bridge: float, k: int) -> np.ndarray:
+    """The lower rim of one lens as frame pixels (uint8 0/1): `rim_path`'s line when black-hat
+    >= RIM_LINE_SHARE x the bridge's along RIM_PRESENT_MIN of it, else nothing; then only the
+    line pixels (same share) within k/4 px of that path, and the path itself (a thin band, not
+    whole components: wrinkles touching the rim are cut at the band's edge)."""
+    path, along = rim_path(bh, eye, iod, ex, ey, bridge)
+    out = np.zeros(bh.shape, np.uint8)
+    if (along >= RIM_LINE_SHARE * bridge).mean() < RIM_PRESENT_MIN:
+        return out
+    poly = [np.rint(path).astype(np.int32)]
+    cv2.polylines(out, poly, False, 1, 1)
+    near = np.zeros_like(out)
+    cv2.polylines(near, poly, False, 1, max(1, k // 2))
+    out[(near > 0) & (bh >= RIM_LINE_SHARE * bridge)] = 1
+    return out
 
 
 def kept_glasses_frame(output_rgb: np.ndarray, target_rgb: np.ndarray,

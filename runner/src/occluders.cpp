@@ -167,6 +167,107 @@ void drop_lines_inside_lenses(cv::Mat& frame, const FaceAxes& a)
     }
 }
 
+// The lower rim's path (docs/quality.md "Faint lower rims"; glasses.py has the same
+// constants): radii searched below each eye in eye distances, angle samples per pixel of arc
+// at 0.5 IOD, the cost of a 1 px radial move and the share of the bridge's black-hat that
+// makes a line pixel (both times the bridge's black-hat), and the share of the path on line
+// pixels for a rim to be there.
+constexpr float kRimRMin = 0.33f, kRimRMax = 0.65f, kRimStepsPerPx = 2.0f;
+constexpr double kRimStepCost = 0.3, kRimLineShare = 0.3, kRimPresentMin = 0.7;
+
+// The lens outline below one eye, followed around it: in polar coordinates about the eye
+// centre (angles 0..180 deg below the eye line, radii kRimRMin..kRimRMax IOD in 1 px steps),
+// the path with the largest sum of black-hat whose radius moves at most 1 px per angle step,
+// each move costing kRimStepCost x the bridge's black-hat (dynamic programming). Returns the
+// path's pixels; `along` gets the black-hat on them.
+std::vector<cv::Point> rim_path(const cv::Mat& bh, cv::Point2f eye, const FaceAxes& a,
+                                double bridge, std::vector<double>& along)
+{
+    const int n_t = std::max(16, (int)std::ceil(kRimStepsPerPx * CV_PI * 0.5 * a.iod));
+    std::vector<float> radii;
+    for (float r = kRimRMin * a.iod; r < kRimRMax * a.iod; r += 1.0f)
+        radii.push_back(r);
+    const int n_r = (int)radii.size();
+    along.clear();
+    if (n_r == 0)
+        return {};
+    cv::Mat polar(n_t, n_r, CV_64F, cv::Scalar(0)), came(n_t, n_r, CV_32S, cv::Scalar(0));
+    std::vector<cv::Point> pts((size_t)n_t * n_r);
+    for (int t = 0; t < n_t; t++)
+    {
+        const double theta = t * CV_PI / (n_t - 1);
+        const cv::Point2f ray = a.ex * (float)std::cos(theta) + a.ey * (float)std::sin(theta);
+        for (int r = 0; r < n_r; r++)
+        {
+            const cv::Point2f p = eye + ray * radii[r];
+            const cv::Point xy((int)std::lround(p.x), (int)std::lround(p.y));
+            pts[(size_t)t * n_r + r] = xy;
+            if (xy.x >= 0 && xy.y >= 0 && xy.x < bh.cols && xy.y < bh.rows)
+                polar.at<double>(t, r) = bh.at<uint8_t>(xy.y, xy.x);
+        }
+    }
+    const double step = kRimStepCost * bridge;
+    std::vector<double> total(polar.ptr<double>(0), polar.ptr<double>(0) + n_r), next(n_r);
+    for (int t = 1; t < n_t; t++)
+    {
+        for (int r = 0; r < n_r; r++)
+        {
+            // from radius r, r-1, r+1: on equal sums the path stays, then moves inwards
+            double best = total[r];
+            int from = r;
+            if (r > 0 && total[r - 1] - step > best)
+            {
+                best = total[r - 1] - step;
+                from = r - 1;
+            }
+            if (r + 1 < n_r && total[r + 1] - step > best)
+            {
+                best = total[r + 1] - step;
+                from = r + 1;
+            }
+            next[r] = polar.at<double>(t, r) + best;
+            came.at<int>(t, r) = from;
+        }
+        total.swap(next);
+    }
+    int r = (int)(std::max_element(total.begin(), total.end()) - total.begin());
+    std::vector<cv::Point> path(n_t);
+    along.assign(n_t, 0);
+    for (int t = n_t - 1; t >= 0; t--)
+    {
+        path[t] = pts[(size_t)t * n_r + r];
+        along[t] = polar.at<double>(t, r);
+        r = came.at<int>(t, r);
+    }
+    return path;
+}
+
+// The lower rim of one lens, added to `frame`: rim_path's line when black-hat >=
+// kRimLineShare x the bridge's along kRimPresentMin of it, else nothing; then only the line
+// pixels (same share) within k/4 px of the path, and the path itself: a thin band, not whole
+// components, so wrinkles touching the rim are cut at the band's edge. `bh` is zero outside
+// the eye band.
+void add_lower_rim(cv::Mat& frame, const cv::Mat& bh, cv::Point2f eye, const FaceAxes& a,
+                   double bridge, int k)
+{
+    std::vector<double> along;
+    const std::vector<cv::Point> path = rim_path(bh, eye, a, bridge, along);
+    if (path.empty())
+        return;
+    const double line = kRimLineShare * bridge;
+    const long on_line =
+        std::count_if(along.begin(), along.end(), [&](double v) { return v >= line; });
+    if ((double)on_line / (double)along.size() < kRimPresentMin)
+        return;
+    const std::vector<std::vector<cv::Point>> poly{path};
+    cv::Mat near(frame.size(), CV_8U, cv::Scalar(0)), lines;
+    cv::polylines(near, poly, false, cv::Scalar(255), std::max(1, k / 2));
+    cv::compare(bh, line, lines, cv::CMP_GE);
+    cv::bitwise_and(near, lines, near);
+    cv::bitwise_or(frame, near, frame);
+    cv::polylines(frame, poly, false, cv::Scalar(255), 1);
+}
+
 } // namespace
 
 GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Point2f>& pts,
@@ -213,8 +314,9 @@ GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Poin
     // Line pixels of the eye band at least 55 % as dark (relative) as the bridge, kept when
     // connected to the bridge row (wrinkles and brows elsewhere are not part of the frame).
     cv::Mat lines;
+    const cv::Mat band = eye_band(gray.size(), q, a);
     cv::compare(bh, std::max(6.0, 0.55 * r.bridge), lines, cv::CMP_GE);
-    cv::bitwise_and(lines, eye_band(gray.size(), q, a), lines);
+    cv::bitwise_and(lines, band, lines);
     cv::Mat labels;
     const int n = cv::connectedComponents(lines, labels, 8, CV_32S);
     std::vector<uint8_t> on_bridge(n, 0);
@@ -236,6 +338,11 @@ GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Poin
         for (int x = 0; x < labels.cols; x++)
             f[x] = on_bridge[l[x]] ? 255 : 0;
     }
+    // A faint lower rim under 0.55 x the bridge is not connected: followed around each eye.
+    cv::Mat bh_band(bh.size(), CV_8U, cv::Scalar(0));
+    bh.copyTo(bh_band, band);
+    add_lower_rim(frame, bh_band, a.left_eye, a, r.bridge, k);
+    add_lower_rim(frame, bh_band, a.right_eye, a, r.bridge, k);
     // Both outlines of a light rim become one band; one more pixel for the antialiased edge.
     cv::morphologyEx(frame, frame, cv::MORPH_CLOSE, kernel);
     cv::dilate(frame, frame, cv::Mat());

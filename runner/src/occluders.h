@@ -20,7 +20,9 @@ struct GlassesResult
 // recognised by their bridge, a line across the nose between the inner eye corners that a
 // bare nose does not have (mean black-hat along the best row >= kGlassesBridgeMin). The
 // frame = line pixels of the eye band (eyes and the nose below the bridge left out) that
-// are connected to the bridge row, closed so both outlines of a rim become one band.
+// are connected to the bridge row, plus each lower rim followed around its eye (a faint
+// light rim is not connected), closed so both outlines of a rim become one band, minus
+// lines seen through a lens.
 // `hull` (roi-sized face hull) only scales `share`.
 GlassesResult find_glasses(const cv::Mat& target_roi, const std::vector<cv::Point2f>& pts,
                            cv::Rect roi, const cv::Mat& hull);
