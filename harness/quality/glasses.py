@@ -192,7 +192,10 @@ def kept_glasses_frame(output_rgb: np.ndarray, target_rgb: np.ndarray,
     below the eyes. None when the target wears no glasses, or the frame was (partly)
     replaced. Such a frame is the target's structure on purpose: the target structure
     score leaves it to this module's score, identity compares with the source wearing it."""
-    r, frame = _frame_kept(output_rgb, target_rgb, landmarks)
+    return _kept_whole(*_frame_kept(output_rgb, target_rgb, landmarks))
+
+
+def _kept_whole(r: dict, frame: np.ndarray | None) -> np.ndarray | None:
     if r["value"] is None or min(r["kept_upper"], r["kept_lower"]) < KEPT_WHOLE_MIN:
         return None
     return frame
@@ -233,7 +236,20 @@ def half_erased_glasses_score(output: np.ndarray, target: np.ndarray, target_lan
                               threshold: float = DEFAULT_THRESHOLDS.half_erased_glasses_max
                               ) -> Score:
     """`half_erased_glasses` as a gating score; not scored when the target wears none."""
-    r = half_erased_glasses(output, target, target_landmarks)
+    return _as_score(half_erased_glasses(output, target, target_landmarks), threshold)
+
+
+def glasses_check(output: np.ndarray, target: np.ndarray, target_landmarks,
+                  threshold: float = DEFAULT_THRESHOLDS.half_erased_glasses_max
+                  ) -> tuple[Score, np.ndarray | None]:
+    """(`half_erased_glasses_score`, `kept_glasses_frame`) of one output from one pass of
+    the frame finder: `score_output.score_frame` needs both for every frame."""
+    r, frame = _frame_kept(output, target, target_landmarks)
+    kept = _kept_whole(r, frame)
+    return _as_score(r, threshold), kept
+
+
+def _as_score(r: dict, threshold: float) -> Score:
     if r["value"] is None:
         r["reason"] = f"the target wears no glasses (bridge evidence {r['evidence']:.1f})"
     return _score("glasses", "quality_half_erased_glasses", "", "lower", r.pop("value"),

@@ -27,7 +27,7 @@ from harness.quality import face_scores as F
 from harness.quality import geometry as geo
 from harness.quality.cut_glasses import cut_glasses_score
 from harness.quality.faces import faces_swapped
-from harness.quality.glasses import half_erased_glasses_score, kept_glasses_frame
+from harness.quality.glasses import glasses_check
 from harness.quality.landmarks import every_face, reference_landmarks
 from harness.quality.retinex import retinex_enhance
 from harness.quality.scores import BlendScores, Score, _psnr, identity_transfer, score_blend
@@ -130,7 +130,8 @@ def score_frame(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
                         output_landmarks=output_landmarks, thresholds=t)
     ex = F.expected_landmarks(source_landmarks, target_landmarks)
     warped = F.warp_source(source, source_landmarks, target_landmarks, target.shape)
-    kept = kept_glasses_frame(output, target, target_landmarks)
+    glasses, kept = glasses_check(output, target, target_landmarks,
+                                  t.half_erased_glasses_max)
     if kept is not None:
         wearing = warped.copy()
         wearing[kept] = target[kept][..., :3]
@@ -139,7 +140,8 @@ def score_frame(source: np.ndarray, target: np.ndarray, output: np.ndarray, targ
         identity.detail["source_reference"] = "the source wearing the target's kept glasses"
         blend = dataclasses.replace(blend, identity=identity)
     face = face_checks(output, target, target_landmarks, ex, warped, output_landmarks, t,
-                       kept_frame=kept, source=source, source_landmarks=source_landmarks)
+                       glasses=glasses, kept_frame=kept, source=source,
+                       source_landmarks=source_landmarks)
     return blend, blend.all() + face
 
 
@@ -158,21 +160,22 @@ THRESHOLD_KEYS = {"face_colour": "face_colour_de_max", "brows": "doubled_brows_m
 
 
 def face_checks(output: np.ndarray, target: np.ndarray, target_landmarks, ex, warped: np.ndarray,
-                output_landmarks, thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
-                kept_frame: np.ndarray | None = None, *, source: np.ndarray,
+                output_landmarks, thresholds: QualityThresholds = DEFAULT_THRESHOLDS, *,
+                glasses: Score, kept_frame: np.ndarray | None, source: np.ndarray,
                 source_landmarks) -> list[Score]:
     """The face scores of one frame (pure): face colour, doubled brows, target structure,
     half-erased glasses, cut glasses (the source's, from `source` and its landmarks), leak,
     pose points. `ex` and `warped` are the source's expected landmarks and the warped
-    source (face_scores.expected_landmarks / warp_source); the output's landmarks only give
-    the pose points' mesh reading, for comparison."""
+    source (face_scores.expected_landmarks / warp_source), `glasses` and `kept_frame` the
+    half-erased glasses score and the kept frame (glasses.glasses_check, one pass of the
+    frame finder for both); the output's landmarks only give the pose points' mesh reading,
+    for comparison."""
     t = thresholds
     return [F.face_interior_colour(output, target, target_landmarks, t.face_colour_de_max),
             F.doubled_brows(output, target, warped, target_landmarks, ex, t.doubled_brows_max),
             F.target_structure(output, target, warped, target_landmarks, ex,
                                t.target_structure_max, kept_frame),
-            half_erased_glasses_score(output, target, target_landmarks,
-                                      t.half_erased_glasses_max),
+            glasses,
             cut_glasses_score(output, source, source_landmarks, target_landmarks, warped,
                               t.cut_glasses_max),
             F.background_leak(output, target, target_landmarks, ex, t.leak_ratio_max),
