@@ -2,6 +2,7 @@
 
     python benchmarks/quality_eval/runner_ab.py BASELINE_RUNNER CANDIDATE_RUNNER
         [--rounds 5] [--frames 20] [--warmup 3] [--pair SOURCE:TARGET] [--no-quality]
+        (--rounds 0: quality only)
         [--mode small|base] [--candidate-flags "FLAGS"]
 
 BASELINE and CANDIDATE may be one binary with `--candidate-flags` (e.g. "--small-faces
@@ -140,7 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", choices=("small", "base"), default="small")
     ap.add_argument("--candidate-flags", default="", help="runner flags of the candidate's runs")
     a = ap.parse_args(argv)
-    latency(a.baseline, a.candidate, a)
+    if a.rounds > 0:
+        latency(a.baseline, a.candidate, a)
     if not a.no_quality:
         quality(a.baseline, a.candidate, a.mode)
     return 0
