@@ -29,7 +29,7 @@ import numpy as np
 
 from harness.quality import geometry as geo
 from harness.quality.face_scores import warp_source
-from harness.quality.glasses import target_glasses
+from harness.quality.glasses import eye_axes, target_glasses
 from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
@@ -63,12 +63,6 @@ GAIN_MIN = 0.25
 MIN_RIM_PX = 0.3
 
 
-def _eye_axes(lm: np.ndarray):
-    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
-    ex = (re_ - le) / max(1e-6, float(np.linalg.norm(re_ - le)))
-    return le, re_, ex, np.array([-ex[1], ex[0]])
-
-
 def _black_hat(rgb: np.ndarray, iod: float) -> np.ndarray:
     """Dark thin lines (a frame's rims): black-hat of luma, ellipse of 0.08 IOD."""
     gray = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY)
@@ -95,7 +89,7 @@ def source_lens_rims(source_rgb: np.ndarray, source_landmarks
         cv2.fillConvexPoly(eyes, cv2.convexHull(np.rint(lm[a:a + 6]).astype(np.int32)), 255)
     g = max(1, round(0.04 * iod))
     bh[cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2)) > 0] = 0
-    le, re_, ex, ey = _eye_axes(lm)
+    le, re_, _, ex, ey = eye_axes(lm)
     h, w = bh.shape
     th = np.radians(np.arange(-RING_ABOVE_DEG, 180.0 + RING_ABOVE_DEG, 2.0))
     yy, xx = np.mgrid[0:h, 0:w]

@@ -43,7 +43,9 @@ RIM_LINE_SHARE = 0.3
 RIM_PRESENT_MIN = 0.7
 
 
-def _axes(lm: np.ndarray):
+def eye_axes(lm: np.ndarray):
+    """(eye centre 36-41, eye centre 42-47, their distance, unit vector along the eye line,
+    unit vector across it): the frame of reference of the glasses finders."""
     le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
     iod = max(1.0, float(np.linalg.norm(re_ - le)))
     ex = (re_ - le) / iod
@@ -60,7 +62,7 @@ def _sample(img: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
 def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray | None]:
     """(bridge evidence, frame mask or None when the target wears no glasses)."""
     lm = np.asarray(landmarks, np.float32).reshape(68, 2)
-    le, re_, iod, ex, ey = _axes(lm)
+    le, re_, iod, ex, ey = eye_axes(lm)
     gray = cv2.cvtColor(np.ascontiguousarray(target_rgb[..., :3]), cv2.COLOR_RGB2GRAY)
     k = max(3, round(0.08 * iod) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -218,7 +220,7 @@ def _frame_kept(output_rgb: np.ndarray, target_rgb: np.ndarray,
     if frame is None:
         return out, None
     lm = np.asarray(landmarks, np.float32).reshape(68, 2)
-    le, re_, iod, _, ey = _axes(lm)
+    le, re_, iod, _, ey = eye_axes(lm)
     yy, xx = np.mgrid[0:frame.shape[0], 0:frame.shape[1]]
     v = ((np.stack([xx, yy], -1) - (le + re_) / 2) @ ey) / iod
     diff = np.abs(output_rgb[..., :3].astype(int) - target_rgb[..., :3].astype(int)).max(-1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from harness.quality.glasses import eye_axes
 from helpers.paths import REPO
 
 GRACE_HOPPER = REPO / "models" / "test_images" / "grace_hopper.jpg"
@@ -38,10 +39,7 @@ def rim_regions(lm: np.ndarray, shape) -> dict[str, np.ndarray]:
     distances from each eye centre): each lower rim (|u| < 0.45, 0.2 < v < 0.6) and the cheek
     below it, where under-eye and cheek wrinkles are and no frame is (|u| < 0.5,
     0.75 < v < 1.1)."""
-    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
-    iod = float(np.linalg.norm(re_ - le))
-    ex = (re_ - le) / iod
-    ey = np.array([-ex[1], ex[0]])
+    le, re_, iod, ex, ey = eye_axes(lm)
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
     p = np.stack([xx, yy], -1).astype(np.float32)
     out = {}
@@ -56,10 +54,7 @@ def rim_coverage(mask: np.ndarray, lm: np.ndarray) -> dict[str, float]:
     """How much of each lower rim's width `mask` spans: the share of 16 strips, 0.05 eye
     distances wide across |u| < 0.4 under the eye (0.2 < v < 0.6), with a pixel of `mask`. A
     rim found whole spans all; a rim found in pieces leaves strips empty."""
-    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
-    iod = float(np.linalg.norm(re_ - le))
-    ex = (re_ - le) / iod
-    ey = np.array([-ex[1], ex[0]])
+    le, re_, iod, ex, ey = eye_axes(lm)
     ys, xs = np.nonzero(mask)
     p = np.stack([xs, ys], 1).astype(np.float32)
     out = {}
@@ -73,10 +68,7 @@ def rim_coverage(mask: np.ndarray, lm: np.ndarray) -> dict[str, float]:
 def under_the_eyes(lm: np.ndarray, shape) -> dict[str, np.ndarray]:
     """Half-discs of 0.3 eye distances below each eye centre (face axes): skin seen through
     the lens, where under-eye wrinkles are and no frame is."""
-    le, re_ = lm[36:42].mean(0), lm[42:48].mean(0)
-    iod = float(np.linalg.norm(re_ - le))
-    ex = (re_ - le) / iod
-    ey = np.array([-ex[1], ex[0]])
+    le, re_, iod, _, ey = eye_axes(lm)
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
     p = np.stack([xx, yy], -1).astype(np.float32)
     return {f"under_{side}_eye": (np.hypot(xx - c[0], yy - c[1]) < 0.3 * iod) & ((p - c) @ ey > 0)
