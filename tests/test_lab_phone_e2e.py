@@ -48,6 +48,7 @@ CORE_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_
 #: (the shipped thermal model stays below 70 C; the fast one is tests/test_power_e2e.py's;
 #: the phone build has no Vulkan ncnn: the GPU path is tested on the host build)
 KNOWN_SKIPS = {"test_thermal_fallback": "thermal_limit_c", "test_ab_latency": "--ab-runner",
+               "test_ab_quality": "--ab-runner",
                "test_gpu_vs_cpu": "no GPU path"}
 
 

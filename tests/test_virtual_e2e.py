@@ -51,7 +51,8 @@ CORE_SUITES = {"test_latency.py", "test_cold_start.py", "test_memory.py", "test_
                "test_low_light.py"}
 #: known legitimate skips there and what their reason names: FAST_SD6 has no [power]
 #: section (no thermal_limit_c to check the fallback against); A/B needs a second runner
-KNOWN_SKIPS = {"test_thermal_fallback": "thermal_limit_c", "test_ab_latency": "--ab-runner"}
+KNOWN_SKIPS = {"test_thermal_fallback": "thermal_limit_c", "test_ab_latency": "--ab-runner",
+               "test_ab_quality": "--ab-runner"}
 
 
 def run_lab_on_virtual(tmp_path, lab, profiles_dir, out, *pytest_args: str):
