@@ -29,7 +29,7 @@ import numpy as np
 
 from harness.quality import geometry as geo
 from harness.quality.face_scores import warp_source
-from harness.quality.glasses import eye_axes, target_glasses
+from harness.quality.glasses import black_hat, eye_axes, line_kernel, target_glasses
 from harness.quality.result import Score, _score
 from harness.quality.thresholds import DEFAULT_THRESHOLDS
 
@@ -64,11 +64,8 @@ MIN_RIM_PX = 0.3
 
 
 def _black_hat(rgb: np.ndarray, iod: float) -> np.ndarray:
-    """Dark thin lines (a frame's rims): black-hat of luma, ellipse of 0.08 IOD."""
-    gray = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY)
-    k = max(3, round(0.08 * iod) | 1)
-    return cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (k, k))).astype(np.float32)
+    """glasses.black_hat with its kernel for `iod` (here the outer-corner distance), float."""
+    return black_hat(rgb, line_kernel(iod)[1]).astype(np.float32)
 
 
 def source_lens_rims(source_rgb: np.ndarray, source_landmarks

@@ -59,14 +59,25 @@ def _sample(img: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     return img[xy[:, 1], xy[:, 0]]
 
 
+def line_kernel(iod: float) -> tuple[int, np.ndarray]:
+    """(side, ellipse) of the frame's line filter: 8 % of the eye distance, odd, >= 3 px
+    (runner: occluders.cpp)."""
+    k = max(3, round(0.08 * iod) | 1)
+    return k, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+
+
+def black_hat(rgb: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Dark thin lines (a frame's rims and bridge): black-hat of luma with `kernel`."""
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY)
+    return cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+
+
 def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray | None]:
     """(bridge evidence, frame mask or None when the target wears no glasses)."""
     lm = np.asarray(landmarks, np.float32).reshape(68, 2)
     le, re_, iod, ex, ey = eye_axes(lm)
-    gray = cv2.cvtColor(np.ascontiguousarray(target_rgb[..., :3]), cv2.COLOR_RGB2GRAY)
-    k = max(3, round(0.08 * iod) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    bh = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+    k, kernel = line_kernel(iod)
+    bh = black_hat(target_rgb, kernel)
     inner = (lm[39] + lm[42]) / 2
     half = 0.3 * float(np.dot(lm[42] - lm[39], ex))
     us = np.arange(-half, half + 1e-6, 1.0)
@@ -79,7 +90,7 @@ def target_glasses(target_rgb: np.ndarray, landmarks) -> tuple[float, np.ndarray
         return best, None
     eyes = (le + re_) / 2
     top = min(0.0, float(np.min((lm[17:27] - eyes) @ ey)))
-    band = np.zeros(gray.shape, np.uint8)
+    band = np.zeros(bh.shape, np.uint8)
 
     def quad(o, u0, u1, v0, v1, value):
         c = [o + u * ex + v * ey for u, v in ((u0, v0), (u1, v0), (u1, v1), (u0, v1))]
