@@ -112,7 +112,8 @@ def run_net(net, inp: dict, outputs: dict, chw: np.ndarray) -> dict[str, np.ndar
     return res
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box `a` with each row of `b` ([xmin, ymin, xmax, ymax])."""
     ix = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
     iy = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
     inter = ix * iy
@@ -135,7 +136,7 @@ def weighted_nms(boxes, kps, scores, iou_thr: float):
     while remaining:
         top = remaining[0]
         rem = np.asarray(remaining)
-        ious = _iou(boxes[top], boxes[rem])
+        ious = box_iou(boxes[top], boxes[rem])
         members = rem[ious > iou_thr]
         if top not in members:
             members = np.concatenate([[top], members])

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from harness.modelpack.reference import Reference
+from harness.modelpack.reference import Reference, box_iou
 
 MIN_PRESENCE = 0.5
 
@@ -61,14 +61,6 @@ def _full_range():
     return Reference("base", detector=FULL_RANGE)
 
 
-def _iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def every_face(image: np.ndarray, mode: str = "small") -> list:
     """Every face of the frame that a user would expect swapped, best first
     (`quality_missed_faces`): the mode's detector, the full-range detector on the frame
@@ -77,8 +69,10 @@ def every_face(image: np.ndarray, mode: str = "small") -> list:
     that a runner which misses a group photo's back row is seen to miss it: the mode's
     detector alone finds none of a 1280x720 group's back row, so it could not tell."""
     img = np.ascontiguousarray(image[..., :3])
-    full = _full_range()
-    dets = list(_reference(mode).detect_faces(img)) + list(full.detect_faces(img))
+    ref, full = _reference(mode), _full_range()
+    dets = list(ref.detect_faces(img))
+    if ref.det_id != FULL_RANGE:        # base mode's detector is the full-range one
+        dets += full.detect_faces(img)
     h, w = img.shape[:2]
     side = full.det_cfg["input"]["width"]
     if w >= 2 * side and h >= 2 * side:
@@ -89,6 +83,6 @@ def every_face(image: np.ndarray, mode: str = "small") -> list:
                 dets.append(type(d)(d.score, d.box + np.tile(shift, 2), d.keypoints + shift))
     out: list = []
     for d in sorted(dets, key=lambda d: -d.score):
-        if all(_iou(d.box, k.box) <= SAME_FACE_IOU for k in out):
+        if not out or (box_iou(d.box, np.stack([k.box for k in out])) <= SAME_FACE_IOU).all():
             out.append(d)
     return out
